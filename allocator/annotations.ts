@@ -1,0 +1,26 @@
+// The names sharedlb reads and writes on Services. One place, so the parser
+// can tell a misspelt annotation from one of ours.
+
+export const GROUP = 'sharedlb.io';
+export const DEFAULT_CLASS = 'sharedlb.io/shared';
+
+/** Set by users on members. */
+export const ENABLED = 'sharedlb.io/enabled';
+export const POOL = 'sharedlb.io/pool';
+export const PORT_POLICY = 'sharedlb.io/port-policy';
+
+/** Written by the controller on members: a mirror for people. */
+export const ADDRESS = 'sharedlb.io/address';
+export const LOAD_BALANCER = 'sharedlb.io/load-balancer';
+
+/** Written by the controller on shared LBs: the store of record. */
+export const ALLOCATIONS = 'sharedlb.io/allocations';
+export const LB_POOL_LABEL = 'sharedlb.io/pool';
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY = 'sharedlb.io';
+export const EMPTY_SINCE = 'sharedlb.io/empty-since';
+
+export const USER_ANNOTATIONS: readonly string[] = [ENABLED, POOL, PORT_POLICY];
+export const CONTROLLER_ANNOTATIONS: readonly string[] = [ADDRESS, LOAD_BALANCER];
+
+export const READY_CONDITION = 'sharedlb.io/Ready';

@@ -1,0 +1,44 @@
+// Command cluster runs one real Kubernetes component per process, built from
+// the Kubernetes Go modules, so the e2e tests need no Docker, kind or
+// downloaded release binaries. Usage: cluster <component> [flags...].
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	"k8s.io/component-base/cli"
+	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
+	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: cluster etcd|kube-apiserver|kube-controller-manager|kube-proxy|version [flags...]")
+		os.Exit(2)
+	}
+	component, args := os.Args[1], os.Args[2:]
+	var cmd *cobra.Command
+	switch component {
+	case "etcd":
+		os.Exit(runEtcd(args))
+	case "version":
+		fmt.Println(kubeVersion())
+		return
+	case "kube-apiserver":
+		cmd = apiserver.NewAPIServerCommand()
+	case "kube-controller-manager":
+		cmd = controllermanager.NewControllerManagerCommand()
+	case "kube-proxy":
+		cmd = proxy.NewProxyCommand()
+	default:
+		fmt.Fprintf(os.Stderr, "unknown component %q\n", component)
+		os.Exit(2)
+	}
+	// Each component's cobra command reads os.Args[1:] by default; hand it
+	// only the flags meant for it.
+	cmd.SetArgs(args)
+	os.Exit(cli.Run(cmd))
+}
