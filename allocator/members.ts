@@ -1,0 +1,173 @@
+// Service → member request. A Service that opted in either becomes a request
+// the allocator can place or is rejected with a reason a person can act on;
+// nothing is silently ignored, and one Service's mistake never reaches
+// another's placement.
+
+import { CONTROLLER_ANNOTATIONS, DEFAULT_CLASS, ENABLED, GROUP, PORT_POLICY, POOL, USER_ANNOTATIONS } from './annotations.ts';
+import type { PoolSet } from './pools.ts';
+import { matchesSelector } from './selector.ts';
+import { PROTOCOLS, type MemberPort, type MemberRequest, type PortPolicy, type Protocol, type ServiceLike } from './types.ts';
+
+export type MemberParse =
+  | { kind: 'ignored' }
+  | { kind: 'member'; request: MemberRequest }
+  | {
+      kind: 'rejected';
+      key: string;
+      namespace: string;
+      name: string;
+      created: string;
+      /** The pool it asked for or would default to, when known. */
+      pool: string | null;
+      reason: 'Invalid' | 'Forbidden';
+      message: string;
+    };
+
+export interface ParseOptions {
+  /** spec.loadBalancerClass that opts a LoadBalancer Service in. */
+  className?: string;
+  /** Labels of the Service's namespace, for pools' namespaceSelector. */
+  namespaceLabels?: Record<string, string>;
+}
+
+const POLICIES: readonly PortPolicy[] = ['preserve', 'prefer', 'any'];
+
+export function serviceKey(svc: ServiceLike): string {
+  return `${svc.metadata?.namespace ?? 'default'}/${svc.metadata?.name ?? ''}`;
+}
+
+// One spelling for every timestamp, so that string order is time order.
+function timestamp(t: string | Date | undefined): string {
+  if (t === undefined) return '';
+  const d = t instanceof Date ? t : new Date(t);
+  return Number.isNaN(d.getTime()) ? '' : d.toISOString();
+}
+
+export function parseMember(svc: ServiceLike, pools: PoolSet, opts: ParseOptions = {}): MemberParse {
+  const className = opts.className ?? DEFAULT_CLASS;
+  const namespace = svc.metadata?.namespace ?? 'default';
+  const name = svc.metadata?.name ?? '';
+  const key = `${namespace}/${name}`;
+  const created = timestamp(svc.metadata?.creationTimestamp);
+  const annotations = svc.metadata?.annotations ?? {};
+  const type = svc.spec?.type ?? 'ClusterIP';
+  const byClass = type === 'LoadBalancer' && svc.spec?.loadBalancerClass === className;
+  const enabled = annotations[ENABLED];
+  const poolName = annotations[POOL] ?? pools.defaultPool?.name ?? null;
+  const reject = (message: string, reason: 'Invalid' | 'Forbidden' = 'Invalid'): MemberParse => ({
+    kind: 'rejected', key, namespace, name, created, pool: poolName, reason, message,
+  });
+
+  if (!byClass) {
+    if (enabled === undefined) {
+      // Someone meant to configure sharing but never opted in: say so rather than ignore it.
+      const stray = USER_ANNOTATIONS.filter((a) => a !== ENABLED && annotations[a] !== undefined);
+      if (stray.length === 0) return { kind: 'ignored' };
+      return reject(`${stray.join(' and ')} is set but the Service has not opted in: add ${ENABLED}: "true" or remove it`);
+    }
+    if (enabled === 'false') return { kind: 'ignored' };
+  }
+  if (enabled !== undefined && enabled !== 'true' && enabled !== 'false') {
+    return reject(`${ENABLED} must be "true" or "false", not ${JSON.stringify(enabled)}`);
+  }
+  if (byClass && enabled === 'false') {
+    return reject(`${ENABLED} is "false" but spec.loadBalancerClass is ${className}, which only sharedlb serves: remove the annotation, or recreate the Service without the class`);
+  }
+  if (!byClass) {
+    if (type === 'LoadBalancer') {
+      const cls = svc.spec?.loadBalancerClass;
+      return reject(
+        cls === undefined
+          ? `a type LoadBalancer Service gets a dedicated cloud LB from the cloud's controller even with ${ENABLED}; use spec.loadBalancerClass: ${className} (it cannot be added to an existing Service: recreate it) or change spec.type to ClusterIP`
+          : `spec.loadBalancerClass ${cls} belongs to another controller; use ${className} (recreate the Service) or change spec.type to ClusterIP`,
+      );
+    }
+    if (type !== 'ClusterIP' && type !== 'NodePort') {
+      return reject(`a Service of type ${type} cannot be shared: only ClusterIP and NodePort Services (with ${ENABLED}) or LoadBalancer Services of class ${className} can`);
+    }
+  }
+
+  const ours = new Set([...USER_ANNOTATIONS, ...CONTROLLER_ANNOTATIONS]);
+  const unknown = Object.keys(annotations).filter((a) => a.startsWith(`${GROUP}/`) && !ours.has(a)).sort();
+  if (unknown.length > 0) {
+    return reject(`unknown annotation ${unknown.join(', ')}: sharedlb reads ${USER_ANNOTATIONS.join(', ')}`);
+  }
+
+  const policyText = annotations[PORT_POLICY];
+  let policy: PortPolicy = byClass ? 'preserve' : 'prefer';
+  if (policyText !== undefined) {
+    if (!POLICIES.includes(policyText as PortPolicy)) {
+      return reject(`${PORT_POLICY} must be one of ${POLICIES.join(', ')}, not ${JSON.stringify(policyText)}`);
+    }
+    policy = policyText as PortPolicy;
+  }
+
+  let pool;
+  if (annotations[POOL] !== undefined) {
+    const wanted = annotations[POOL];
+    pool = pools.pools.get(wanted);
+    if (pool === undefined) {
+      const broken = pools.broken.get(wanted);
+      if (broken !== undefined) return reject(`LoadBalancerPool ${wanted} is not usable: ${broken.join('; ')}`);
+      const names = [...pools.pools.keys()].sort();
+      return reject(`no LoadBalancerPool named ${JSON.stringify(wanted)}${names.length > 0 ? ` (pools: ${names.join(', ')})` : ''}`);
+    }
+  } else {
+    if (pools.defaultPool === null) return reject(pools.noDefaultReason);
+    pool = pools.defaultPool;
+  }
+
+  if (pool.namespaceSelector !== null) {
+    const labels = opts.namespaceLabels ?? { 'kubernetes.io/metadata.name': namespace };
+    if (!matchesSelector(pool.namespaceSelector, labels)) {
+      return reject(`namespace ${namespace} may not use LoadBalancerPool ${pool.name} (its namespaceSelector does not match): ask an admin, or choose another pool`, 'Forbidden');
+    }
+  }
+
+  const specPorts = svc.spec?.ports ?? [];
+  if (specPorts.length === 0) return reject('the Service has no ports: there is nothing to expose');
+  const ports: MemberPort[] = [];
+  const names = new Set<string>();
+  for (const [i, p] of specPorts.entries()) {
+    const label = p.name ? `port ${JSON.stringify(p.name)}` : `spec.ports[${i}]`;
+    const portName = p.name ?? '';
+    if (names.has(portName)) return reject(`${label}: two ports share the name ${JSON.stringify(portName)}; name every port uniquely`);
+    names.add(portName);
+    const protocol = (p.protocol ?? 'TCP') as Protocol;
+    if (!PROTOCOLS.includes(protocol)) return reject(`${label}: unknown protocol ${JSON.stringify(p.protocol)}`);
+    if (!pool.protocols.includes(protocol)) {
+      return reject(`${label}: LoadBalancerPool ${pool.name} (${pool.provider}) carries ${pool.protocols.join('/')}, not ${protocol}; choose a pool that does`);
+    }
+    if (!Number.isInteger(p.port) || (p.port as number) < 1 || (p.port as number) > 65535) {
+      return reject(`${label}: port must be a number from 1 to 65535`);
+    }
+    const port = p.port as number;
+    if (policy === 'preserve' && pool.reservedPorts.includes(port)) {
+      return reject(`${label}: port ${port} is reserved in LoadBalancerPool ${pool.name} and port-policy is preserve; use port-policy prefer or any`);
+    }
+    ports.push({ name: portName, protocol, port });
+  }
+  const protocols = new Set(ports.map((p) => p.protocol));
+  if (protocols.size > 1 && !pool.mixedProtocol) {
+    return reject(`the Service mixes ${[...protocols].join(' and ')}, which one ${pool.provider} LB of pool ${pool.name} cannot carry; split it into one Service per protocol`);
+  }
+  if (ports.length > pool.maxPortsPerLB) {
+    return reject(`the Service has ${ports.length} ports but an LB of pool ${pool.name} carries at most ${pool.maxPortsPerLB}; all of a member's ports share one LB, so split the Service`);
+  }
+  if (policy === 'preserve' && !pool.samePortAcrossProtocols) {
+    const seen = new Set<number>();
+    for (const p of ports) {
+      if (seen.has(p.port)) {
+        return reject(`port ${p.port} is used for both TCP and UDP, which pool ${pool.name} (${pool.provider}) cannot put on one LB; use port-policy prefer or any, or split the Service`);
+      }
+      seen.add(p.port);
+    }
+  }
+  return { kind: 'member', request: { key, namespace, name, created, pool: pool.name, policy, ports } };
+}
+
+/** Earlier members win: creation time, then namespace/name. */
+export function memberOrder(a: { created: string; key: string }, b: { created: string; key: string }): number {
+  if (a.created !== b.created) return a.created < b.created ? -1 : 1;
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+}

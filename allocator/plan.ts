@@ -1,0 +1,132 @@
+// Services + pools → the layout the controller would converge to, priced.
+// `sharedlb plan` prints this; it is also what the controller's report is
+// made of, so the offline answer and the live one cannot drift apart.
+
+import { priceLayout, type CostReport } from './cost.ts';
+import { parseMember, type MemberParse } from './members.ts';
+import { allocate, type AllocationResult } from './placement.ts';
+import type { PoolSet } from './pools.ts';
+import type { LoadBalancerState, Protocol, ServiceLike } from './types.ts';
+
+export interface PlanMember {
+  service: string;
+  pool: string | null;
+  state: 'Allocated' | 'Pending' | 'Rejected';
+  reason: string;
+  message: string;
+  loadBalancer: string | null;
+  ports: Array<{ servicePort: string; protocol: Protocol; port: number; externalPort: number | null }>;
+}
+
+export interface PlanLoadBalancer {
+  name: string;
+  pool: string;
+  members: number;
+  portsUsed: number;
+  capacity: number;
+  currency: string;
+  monthlyCost: number;
+  ports: Array<{ port: number; protocol: Protocol; member: string; servicePort: string }>;
+}
+
+export interface Plan {
+  loadBalancers: PlanLoadBalancer[];
+  members: PlanMember[];
+  summary: {
+    members: number;
+    allocated: number;
+    pending: number;
+    rejected: number;
+    loadBalancers: number;
+    lowerBound: number;
+    /** Set only when every pool bills in one currency. */
+    currency: string | null;
+    monthlyCost: number | null;
+    dedicatedMonthlyCost: number | null;
+    monthlySavings: number | null;
+  };
+  cost: CostReport;
+}
+
+export interface PlanInput {
+  services: ServiceLike[];
+  pools: PoolSet;
+  /** Shared LBs that already exist (the controller's view); empty for an offline plan. */
+  loadBalancers?: LoadBalancerState[];
+  className?: string;
+  namespaceLabels?: (namespace: string) => Record<string, string> | undefined;
+}
+
+export function plan(input: PlanInput): Plan {
+  const parsed: MemberParse[] = input.services.map((s) =>
+    parseMember(s, input.pools, {
+      className: input.className,
+      namespaceLabels: input.namespaceLabels?.(s.metadata?.namespace ?? 'default'),
+    }),
+  );
+  const requests = parsed.flatMap((p) => (p.kind === 'member' ? [p.request] : []));
+  const pools = [...input.pools.pools.values()];
+  const result: AllocationResult = allocate({ pools, loadBalancers: input.loadBalancers ?? [], requests });
+
+  const members: PlanMember[] = [];
+  for (const p of parsed) {
+    if (p.kind === 'ignored') continue;
+    if (p.kind === 'rejected') {
+      members.push({ service: p.key, pool: p.pool, state: 'Rejected', reason: p.reason, message: p.message, loadBalancer: null, ports: [] });
+      continue;
+    }
+    const r = p.request;
+    const o = result.outcomes.get(r.key);
+    const external = new Map((o?.ports ?? []).map((x) => [x.servicePort, x.externalPort]));
+    members.push({
+      service: r.key,
+      pool: r.pool,
+      state: o?.state ?? 'Pending',
+      reason: o?.reason ?? 'NoCapacity',
+      message: o?.message ?? '',
+      loadBalancer: o?.loadBalancer ?? null,
+      ports: r.ports.map((x) => ({ servicePort: x.name, protocol: x.protocol, port: x.port, externalPort: external.get(x.name) ?? null })),
+    });
+  }
+  members.sort((a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : 0));
+
+  const used = result.loadBalancers.filter((lb) => lb.assignments.length > 0);
+  const allocated = members.filter((m) => m.state === 'Allocated');
+  const cost = priceLayout(
+    pools,
+    used,
+    allocated.map((m) => ({ key: m.service, pool: m.pool as string, ports: m.ports })),
+  );
+  const costByLB = new Map(cost.loadBalancers.map((c) => [c.name, c]));
+  const loadBalancers: PlanLoadBalancer[] = used.map((lb) => {
+    const c = costByLB.get(lb.name);
+    return {
+      name: lb.name,
+      pool: lb.pool,
+      members: c?.members ?? 0,
+      portsUsed: lb.assignments.length,
+      capacity: c?.capacity ?? 0,
+      currency: c?.currency ?? '',
+      monthlyCost: c?.monthlyCost ?? 0,
+      ports: lb.assignments.map((a) => ({ port: a.port, protocol: a.protocol, member: a.member, servicePort: a.servicePort })),
+    };
+  });
+  const single = cost.totals.length === 1 ? cost.totals[0] : undefined;
+  return {
+    loadBalancers,
+    members,
+    summary: {
+      members: members.length,
+      allocated: allocated.length,
+      pending: members.filter((m) => m.state === 'Pending').length,
+      rejected: members.filter((m) => m.state === 'Rejected').length,
+      loadBalancers: used.length,
+      lowerBound: [...result.lowerBound.values()].reduce((a, b) => a + b, 0),
+      currency: single?.currency ?? null,
+      monthlyCost: single?.monthlyCost ?? (cost.totals.length === 0 ? 0 : null),
+      dedicatedMonthlyCost: single?.dedicatedMonthlyCost ?? (cost.totals.length === 0 ? 0 : null),
+      monthlySavings: single?.monthlySavings ?? (cost.totals.length === 0 ? 0 : null),
+    },
+    cost,
+  };
+}

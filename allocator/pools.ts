@@ -1,0 +1,261 @@
+// LoadBalancerPool manifests → Pool values: the profile's defaults, then the
+// admin's overrides, each checked. A pool with problems is not used at all
+// (members naming it are told why), because a half-understood pool could
+// build the wrong kind of LB.
+
+import { PROFILES, PROVIDER_NAMES, isProviderName } from './profiles.ts';
+import { selectorProblems } from './selector.ts';
+import { PROTOCOLS, type LoadBalancerTemplate, type Pool, type Pricing, type Protocol, type ProviderName } from './types.ts';
+
+export const POOL_API_VERSION = 'sharedlb.io/v1alpha1';
+export const POOL_KIND = 'LoadBalancerPool';
+
+export const DEFAULT_PORT_RANGE = { from: 10000, to: 65535 } as const;
+export const DEFAULT_EMPTY_GRACE_SECONDS = 300;
+
+const AWS_SCHEME = 'service.beta.kubernetes.io/aws-load-balancer-scheme';
+/** Availability zones assumed for an internet-facing NLB unless pricing.publicIPsPerLB says otherwise. */
+export const AWS_DEFAULT_AZS = 3;
+
+export type PoolParse = { ok: true; pool: Pool } | { ok: false; name: string; problems: string[] };
+
+/** The pools a controller or planner works with, and whether the default is usable. */
+export interface PoolSet {
+  pools: Map<string, Pool>;
+  /** Pools whose spec is broken, by name, with what is wrong. */
+  broken: Map<string, string[]>;
+  defaultPool: Pool | null;
+  /** Why there is no default pool to fall back on, said to members without sharedlb.io/pool. */
+  noDefaultReason: string;
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+const isPort = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 65535;
+
+/** Parse one LoadBalancerPool object (as the API server or a YAML file holds it). */
+export function parsePool(obj: unknown): PoolParse {
+  const o = isObj(obj) ? obj : {};
+  const metadata = isObj(o.metadata) ? o.metadata : {};
+  const name = typeof metadata.name === 'string' ? metadata.name : '';
+  const problems: string[] = [];
+  if (o.apiVersion !== POOL_API_VERSION || o.kind !== POOL_KIND) {
+    problems.push(`expected apiVersion ${POOL_API_VERSION} and kind ${POOL_KIND}`);
+  }
+  if (!/^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$/.test(name)) {
+    problems.push('metadata.name must be a DNS label of at most 42 characters (shared LBs are named <pool>-<n>)');
+  }
+  const spec = o.spec === undefined ? {} : o.spec;
+  if (!isObj(spec)) return { ok: false, name, problems: [...problems, 'spec must be an object'] };
+
+  const provider = spec.provider ?? 'generic';
+  if (typeof provider !== 'string' || !isProviderName(provider)) {
+    problems.push(`spec.provider must be one of ${PROVIDER_NAMES.join(', ')}`);
+    return { ok: false, name, problems };
+  }
+  const profile = PROFILES[provider];
+  const known = new Set([
+    'default', 'provider', 'maxPortsPerLB', 'maxLoadBalancers', 'portRange', 'reservedPorts', 'protocols',
+    'mixedProtocol', 'samePortAcrossProtocols', 'keepPortRange', 'namespaceSelector', 'template',
+    'emptyLoadBalancerGraceSeconds', 'pricing',
+  ]);
+  for (const k of Object.keys(spec)) if (!known.has(k)) problems.push(`spec.${k} is not a LoadBalancerPool field`);
+
+  const bool = (field: string, dflt: boolean): boolean => {
+    const v = spec[field];
+    if (v === undefined) return dflt;
+    if (typeof v !== 'boolean') problems.push(`spec.${field} must be true or false`);
+    return v === true;
+  };
+  const posInt = (field: string, dflt: number, max = Number.MAX_SAFE_INTEGER): number => {
+    const v = spec[field];
+    if (v === undefined) return dflt;
+    if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > max) {
+      problems.push(`spec.${field} must be an integer from 1 to ${max}`);
+      return dflt;
+    }
+    return v as number;
+  };
+
+  const portRange: Pool['portRange'] = { ...DEFAULT_PORT_RANGE };
+  if (spec.portRange !== undefined) {
+    const r = spec.portRange;
+    if (!isObj(r) || !isPort(r.from) || !isPort(r.to) || r.from > r.to) {
+      problems.push('spec.portRange must be {from, to} with 1 <= from <= to <= 65535');
+    } else {
+      portRange.from = r.from;
+      portRange.to = r.to;
+    }
+  }
+  let reservedPorts: number[] = [];
+  if (spec.reservedPorts !== undefined) {
+    if (!Array.isArray(spec.reservedPorts) || !spec.reservedPorts.every(isPort)) {
+      problems.push('spec.reservedPorts must be a list of port numbers');
+    } else {
+      reservedPorts = [...new Set(spec.reservedPorts as number[])].sort((a, b) => a - b);
+    }
+  }
+  let protocols: Protocol[] = [...profile.protocols];
+  if (spec.protocols !== undefined) {
+    const ps = spec.protocols;
+    if (!Array.isArray(ps) || ps.length === 0 || !ps.every((p) => PROTOCOLS.includes(p as Protocol))) {
+      problems.push(`spec.protocols must be a non-empty list of ${PROTOCOLS.join(', ')}`);
+    } else {
+      protocols = PROTOCOLS.filter((p) => ps.includes(p));
+    }
+  }
+  let maxLoadBalancers: number | null = null;
+  if (spec.maxLoadBalancers !== undefined && spec.maxLoadBalancers !== null) {
+    maxLoadBalancers = posInt('maxLoadBalancers', 1);
+  }
+  let namespaceSelector = null;
+  if (spec.namespaceSelector !== undefined && spec.namespaceSelector !== null) {
+    const sp = selectorProblems(spec.namespaceSelector, 'spec.namespaceSelector');
+    if (sp.length > 0) problems.push(...sp);
+    else namespaceSelector = spec.namespaceSelector as Pool['namespaceSelector'];
+  }
+  const template = parseTemplate(spec.template, problems);
+  const pricing = parsePricing(provider, profile.pricing, template, spec.pricing, problems);
+  let emptyLoadBalancerGraceSeconds = DEFAULT_EMPTY_GRACE_SECONDS;
+  if (spec.emptyLoadBalancerGraceSeconds !== undefined) {
+    const g = spec.emptyLoadBalancerGraceSeconds;
+    if (!Number.isInteger(g) || (g as number) < 0) problems.push('spec.emptyLoadBalancerGraceSeconds must be an integer >= 0');
+    else emptyLoadBalancerGraceSeconds = g as number;
+  }
+
+  const pool: Pool = {
+    name,
+    default: bool('default', false),
+    provider,
+    maxPortsPerLB: posInt('maxPortsPerLB', profile.maxPortsPerLB, 65535),
+    maxLoadBalancers,
+    portRange,
+    reservedPorts,
+    protocols,
+    mixedProtocol: bool('mixedProtocol', profile.mixedProtocol),
+    samePortAcrossProtocols: bool('samePortAcrossProtocols', profile.samePortAcrossProtocols),
+    keepPortRange: bool('keepPortRange', profile.keepPortRange),
+    usesNodePorts: template.allocateLoadBalancerNodePorts !== false,
+    namespaceSelector,
+    template,
+    emptyLoadBalancerGraceSeconds,
+    pricing,
+  };
+  const free = portRange.to - portRange.from + 1 - reservedPorts.filter((p) => p >= portRange.from && p <= portRange.to).length;
+  if (free < 1) problems.push('spec.portRange holds no port that is not reserved');
+  return problems.length > 0 ? { ok: false, name, problems } : { ok: true, pool };
+}
+
+function parseTemplate(t: unknown, problems: string[]): LoadBalancerTemplate {
+  const out: LoadBalancerTemplate = { labels: {}, annotations: {} };
+  if (t === undefined || t === null) return out;
+  if (!isObj(t)) {
+    problems.push('spec.template must be an object');
+    return out;
+  }
+  const known = new Set([
+    'labels', 'annotations', 'loadBalancerClass', 'externalTrafficPolicy', 'loadBalancerSourceRanges',
+    'allocateLoadBalancerNodePorts', 'ipFamilies', 'ipFamilyPolicy',
+  ]);
+  for (const k of Object.keys(t)) if (!known.has(k)) problems.push(`spec.template.${k} is not a template field`);
+  for (const field of ['labels', 'annotations'] as const) {
+    const m = t[field];
+    if (m === undefined) continue;
+    if (!isObj(m) || !Object.values(m).every((v) => typeof v === 'string')) {
+      problems.push(`spec.template.${field} must be a map of strings`);
+    } else {
+      out[field] = { ...(m as Record<string, string>) };
+    }
+  }
+  if (t.loadBalancerClass !== undefined) {
+    if (typeof t.loadBalancerClass !== 'string' || t.loadBalancerClass === '') problems.push('spec.template.loadBalancerClass must be a string');
+    else out.loadBalancerClass = t.loadBalancerClass;
+  }
+  if (t.externalTrafficPolicy !== undefined) {
+    if (t.externalTrafficPolicy !== 'Cluster' && t.externalTrafficPolicy !== 'Local') {
+      problems.push('spec.template.externalTrafficPolicy must be Cluster or Local');
+    } else out.externalTrafficPolicy = t.externalTrafficPolicy;
+  }
+  if (t.loadBalancerSourceRanges !== undefined) {
+    const r = t.loadBalancerSourceRanges;
+    if (!Array.isArray(r) || !r.every((c) => typeof c === 'string' && /^[0-9a-fA-F:.]+\/\d{1,3}$/.test(c))) {
+      problems.push('spec.template.loadBalancerSourceRanges must be a list of CIDRs');
+    } else out.loadBalancerSourceRanges = [...r];
+  }
+  if (t.allocateLoadBalancerNodePorts !== undefined) {
+    if (typeof t.allocateLoadBalancerNodePorts !== 'boolean') problems.push('spec.template.allocateLoadBalancerNodePorts must be true or false');
+    else out.allocateLoadBalancerNodePorts = t.allocateLoadBalancerNodePorts;
+  }
+  if (t.ipFamilies !== undefined) {
+    const f = t.ipFamilies;
+    if (!Array.isArray(f) || f.length < 1 || f.length > 2 || !f.every((x) => x === 'IPv4' || x === 'IPv6')) {
+      problems.push('spec.template.ipFamilies must list IPv4 and/or IPv6');
+    } else out.ipFamilies = [...f];
+  }
+  if (t.ipFamilyPolicy !== undefined) {
+    if (!['SingleStack', 'PreferDualStack', 'RequireDualStack'].includes(t.ipFamilyPolicy as string)) {
+      problems.push('spec.template.ipFamilyPolicy must be SingleStack, PreferDualStack or RequireDualStack');
+    } else out.ipFamilyPolicy = t.ipFamilyPolicy as LoadBalancerTemplate['ipFamilyPolicy'];
+  }
+  return out;
+}
+
+function parsePricing(provider: ProviderName, base: Pricing, template: LoadBalancerTemplate, p: unknown, problems: string[]): Pricing {
+  const out: Pricing = { ...base };
+  if (provider === 'aws-nlb') {
+    out.publicIPsPerLB = template.annotations[AWS_SCHEME] === 'internet-facing' ? AWS_DEFAULT_AZS : 0;
+  }
+  if (p === undefined || p === null) return out;
+  if (!isObj(p)) {
+    problems.push('spec.pricing must be an object');
+    return out;
+  }
+  for (const [k, v] of Object.entries(p)) {
+    if (k === 'currency') {
+      if (typeof v !== 'string' || !/^[A-Z]{3}$/.test(v)) problems.push('spec.pricing.currency must be an ISO 4217 code such as USD');
+      else out.currency = v;
+    } else if (k === 'scope') {
+      if (v !== 'load-balancer' && v !== 'project-region' && v !== 'cluster') {
+        problems.push('spec.pricing.scope must be load-balancer, project-region or cluster');
+      } else out.scope = v;
+    } else if (['baseHourly', 'includedRules', 'ruleHourly', 'publicIPsPerLB', 'publicIPHourly', 'monthly', 'hoursPerMonth'].includes(k)) {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) problems.push(`spec.pricing.${k} must be a number >= 0`);
+      else (out as unknown as Record<string, number>)[k] = v;
+    } else {
+      problems.push(`spec.pricing.${k} is not a pricing field`);
+    }
+  }
+  return out;
+}
+
+/** The pool `sharedlb plan` uses when given no pool file: the provider's profile, as one default pool. */
+export function implicitPool(provider: ProviderName, maxPorts?: number): Pool {
+  const spec: Obj = { default: true, provider };
+  if (maxPorts !== undefined) spec.maxPortsPerLB = maxPorts;
+  // An NLB that members reach from outside is internet-facing; say so, so its public IPv4s are priced.
+  if (provider === 'aws-nlb') spec.template = { annotations: { [AWS_SCHEME]: 'internet-facing' } };
+  const r = parsePool({ apiVersion: POOL_API_VERSION, kind: POOL_KIND, metadata: { name: 'default' }, spec });
+  if (!r.ok) throw new Error(`built-in pool for ${provider}: ${r.problems.join('; ')}`);
+  return r.pool;
+}
+
+/** Gather parsed pools into a set, deciding the default pool. */
+export function poolSet(parsed: PoolParse[]): PoolSet {
+  const pools = new Map<string, Pool>();
+  const broken = new Map<string, string[]>();
+  for (const p of parsed) {
+    if (p.ok) pools.set(p.pool.name, p.pool);
+    else broken.set(p.name, p.problems);
+  }
+  const defaults = [...pools.values()].filter((p) => p.default).map((p) => p.name).sort();
+  let noDefaultReason = '';
+  if (defaults.length === 0) {
+    noDefaultReason = pools.size === 0 && broken.size === 0
+      ? 'no LoadBalancerPool exists: ask an admin to create one'
+      : 'no LoadBalancerPool is marked default: set sharedlb.io/pool';
+  } else if (defaults.length > 1) {
+    noDefaultReason = `more than one LoadBalancerPool is marked default (${defaults.join(', ')}): set sharedlb.io/pool, or ask an admin to keep one default`;
+  }
+  const defaultPool = defaults.length === 1 ? (pools.get(defaults[0] as string) ?? null) : null;
+  return { pools, broken, defaultPool, noDefaultReason };
+}
