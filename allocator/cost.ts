@@ -60,7 +60,7 @@ export interface CostReport {
   sources: string[];
 }
 
-const cents = (n: number): number => Math.round(n * 100) / 100;
+const cents = (n: number): number => Math.round((n + Number.EPSILON) * 100) / 100;
 
 function ipFamilies(pool: Pool): number {
   return pool.template.ipFamilies?.length ?? 1;
@@ -97,7 +97,7 @@ function billedLB(lb: LoadBalancerState): Billed {
  */
 export function priceLayout(pools: Pool[], loadBalancers: LoadBalancerState[], members: AllocatedMember[]): CostReport {
   const report: CostReport = { loadBalancers: [], pools: [], totals: [], assumptions: [], sources: [] };
-  const totals = new Map<string, CurrencyTotal>();
+  const totals = new Map<string, { shared: number; dedicated: number }>();
   const providers = new Set<string>();
   for (const pool of [...pools].sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const lbs = loadBalancers.filter((lb) => lb.pool === pool.name);
@@ -128,14 +128,15 @@ export function priceLayout(pools: Pool[], loadBalancers: LoadBalancerState[], m
       monthlySavings: cents(dedicated.total - shared.total),
     };
     report.pools.push(pc);
-    const t = totals.get(pc.currency) ?? { currency: pc.currency, monthlyCost: 0, dedicatedMonthlyCost: 0, monthlySavings: 0 };
-    t.monthlyCost = cents(t.monthlyCost + pc.monthlyCost);
-    t.dedicatedMonthlyCost = cents(t.dedicatedMonthlyCost + pc.dedicatedMonthlyCost);
-    t.monthlySavings = cents(t.dedicatedMonthlyCost - t.monthlyCost);
+    const t = totals.get(pc.currency) ?? { shared: 0, dedicated: 0 };
+    t.shared += shared.total;
+    t.dedicated += dedicated.total;
     totals.set(pc.currency, t);
     report.assumptions.push(...poolAssumptions(pool));
   }
-  report.totals = [...totals.values()].sort((a, b) => (a.currency < b.currency ? -1 : 1));
+  report.totals = [...totals.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([currency, t]) => ({ currency, monthlyCost: cents(t.shared), dedicatedMonthlyCost: cents(t.dedicated), monthlySavings: cents(t.dedicated - t.shared) }));
   const hours = new Set(pools.map((p) => p.pricing.hoursPerMonth));
   report.assumptions.unshift(
     `List prices; a month is ${[...hours].join('/')} hours; data processing and transfer are excluded.`,

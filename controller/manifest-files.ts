@@ -46,7 +46,7 @@ export function readObjects(file: string, text: string, kinds: readonly string[]
     }
     const value: unknown = doc.toJS();
     if (value === null || value === undefined) continue; // an empty document, e.g. after a trailing ---
-    const at = lines.linePos(doc.range[0]);
+    const at = lines.linePos(doc.contents?.range[0] ?? doc.range[0]);
     const where = `${name}:${at.line}`;
     const take = (o: unknown, path: string, node?: unknown): void => {
       const range = (node as { range?: [number, number, number] } | undefined)?.range;

@@ -1,0 +1,52 @@
+# Every target installs what it needs: a fresh clone runs `make demo` or
+# `make test` and nothing else. Node comes from node_modules (the `node`
+# package pins Node 24), never from the machine.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+
+DEPS := node_modules/.installed
+
+.PHONY: demo test test-unit test-e2e typecheck build deps cluster-up cluster-down cluster-binary bench clean
+
+demo: $(DEPS)
+	node controller/cli.ts plan -f examples/services.yaml
+
+test: $(DEPS)
+	npm test
+
+test-unit: $(DEPS)
+	npm run typecheck && npm run test:unit
+
+test-e2e: $(DEPS)
+	npm run test:e2e
+
+typecheck: $(DEPS)
+	npm run typecheck
+
+build: $(DEPS)
+	npm run build
+
+deps: $(DEPS)
+
+$(DEPS): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@node --version | grep -q '^v24\.' || { echo "node_modules/.bin/node is not Node 24" >&2; exit 1; }
+	touch $@
+
+cluster-binary: $(DEPS)
+	node e2e/cluster.ts build
+
+cluster-up: $(DEPS)
+	node e2e/cluster.ts up
+
+cluster-down: $(DEPS)
+	node e2e/cluster.ts down
+
+bench: $(DEPS)
+	node bench/plan.bench.ts
+
+clean:
+	-node e2e/cluster.ts down 2>/dev/null
+	rm -rf dist node_modules e2e/.cluster bench/.work

@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseMember, type MemberParse } from './members.ts';
+import { parsePool, poolSet, POOL_API_VERSION, POOL_KIND, type PoolSet } from './pools.ts';
+import { pool, svc } from './testing.ts';
+
+const set = (...specs: Array<[string, Record<string, unknown>]>): PoolSet =>
+  poolSet(specs.map(([name, spec]) => parsePool({ apiVersion: POOL_API_VERSION, kind: POOL_KIND, metadata: { name }, spec })));
+const one = poolSet([{ ok: true, pool: pool({ provider: 'aws-nlb' }, 'main') }]);
+const on = { 'sharedlb.io/enabled': 'true' };
+
+function rejected(r: MemberParse, reason: 'Invalid' | 'Forbidden', text: RegExp): void {
+  assert.equal(r.kind, 'rejected', JSON.stringify(r));
+  if (r.kind !== 'rejected') return;
+  assert.equal(r.reason, reason);
+  assert.match(r.message, text);
+}
+
+describe('parseMember: opting in', () => {
+  it('ignores Services that did not opt in', () => {
+    assert.deepEqual(parseMember(svc({}), one), { kind: 'ignored' });
+    assert.deepEqual(parseMember(svc({ type: 'LoadBalancer' }), one), { kind: 'ignored' });
+    assert.deepEqual(parseMember(svc({ annotations: { 'sharedlb.io/enabled': 'false' } }), one), { kind: 'ignored' });
+  });
+
+  it('takes an annotated ClusterIP or NodePort Service with policy prefer', () => {
+    for (const type of ['ClusterIP', 'NodePort']) {
+      const r = parseMember(svc({ type, annotations: on }), one);
+      assert.equal(r.kind, 'member');
+      if (r.kind === 'member') {
+        assert.equal(r.request.policy, 'prefer');
+        assert.equal(r.request.pool, 'main');
+        assert.deepEqual(r.request.ports, [{ name: 'tcp', protocol: 'TCP', port: 9092 }]);
+        assert.equal(r.request.key, 'ns/s');
+        assert.equal(r.request.created, '2025-01-01T00:00:00.000Z');
+      }
+    }
+  });
+
+  it('takes a LoadBalancer Service of the class with policy preserve', () => {
+    const r = parseMember(svc({ type: 'LoadBalancer', class: 'sharedlb.io/shared' }), one);
+    assert.equal(r.kind, 'member');
+    if (r.kind === 'member') assert.equal(r.request.policy, 'preserve');
+  });
+
+  it('honours a configured class name', () => {
+    const s = svc({ type: 'LoadBalancer', class: 'example.com/l4' });
+    assert.equal(parseMember(s, one, { className: 'example.com/l4' }).kind, 'member');
+    assert.equal(parseMember(s, one).kind, 'ignored');
+  });
+
+  it('refuses the annotation on a LoadBalancer Service without the class, naming the fix', () => {
+    rejected(parseMember(svc({ type: 'LoadBalancer', annotations: on }), one), 'Invalid', /loadBalancerClass: sharedlb\.io\/shared.*recreate/);
+    rejected(parseMember(svc({ type: 'LoadBalancer', class: 'service.k8s.aws/nlb', annotations: on }), one), 'Invalid', /belongs to another controller/);
+  });
+
+  it('refuses enabled values other than "true" and "false"', () => {
+    for (const v of ['yes', 'True', '1', '']) {
+      rejected(parseMember(svc({ annotations: { 'sharedlb.io/enabled': v } }), one), 'Invalid', /must be "true" or "false"/);
+    }
+  });
+
+  it('refuses enabled "false" on a class member, which only sharedlb serves', () => {
+    rejected(parseMember(svc({ type: 'LoadBalancer', class: 'sharedlb.io/shared', annotations: { 'sharedlb.io/enabled': 'false' } }), one), 'Invalid', /only sharedlb serves/);
+  });
+
+  it('does not ignore sharing annotations on a Service that never opted in', () => {
+    rejected(parseMember(svc({ annotations: { 'sharedlb.io/pool': 'main' } }), one), 'Invalid', /has not opted in/);
+  });
+
+  it('refuses ExternalName Services', () => {
+    rejected(parseMember(svc({ type: 'ExternalName', annotations: on }), one), 'Invalid', /type ExternalName cannot be shared/);
+  });
+});
+
+describe('parseMember: malformed requests', () => {
+  it('refuses a misspelt policy and unknown sharedlb.io annotations', () => {
+    rejected(parseMember(svc({ annotations: { ...on, 'sharedlb.io/port-policy': 'preserv' } }), one), 'Invalid', /one of preserve, prefer, any, not "preserv"/);
+    rejected(parseMember(svc({ annotations: { ...on, 'sharedlb.io/port-polcy': 'any' } }), one), 'Invalid', /unknown annotation sharedlb\.io\/port-polcy/);
+  });
+
+  it('accepts the annotations the controller itself writes', () => {
+    const r = parseMember(svc({ annotations: { ...on, 'sharedlb.io/address': '198.51.100.1:9092/TCP', 'sharedlb.io/load-balancer': 'x/y' } }), one);
+    assert.equal(r.kind, 'member');
+  });
+
+  it('refuses an unknown pool, listing the real ones, and a broken one with its problems', () => {
+    rejected(parseMember(svc({ annotations: { ...on, 'sharedlb.io/pool': 'nope' } }), one), 'Invalid', /no LoadBalancerPool named "nope" \(pools: main\)/);
+    const s = set(['good', { default: true }], ['bad', { provider: 'aws', maxPortsPerLB: 0 }]);
+    rejected(parseMember(svc({ annotations: { ...on, 'sharedlb.io/pool': 'bad' } }), s), 'Invalid', /bad is not usable: .*spec\.provider/);
+  });
+
+  it('explains a missing or ambiguous default pool', () => {
+    rejected(parseMember(svc({ annotations: on }), poolSet([])), 'Invalid', /no LoadBalancerPool exists/);
+    rejected(parseMember(svc({ annotations: on }), set(['a', {}])), 'Invalid', /no LoadBalancerPool is marked default/);
+    rejected(parseMember(svc({ annotations: on }), set(['a', { default: true }], ['b', { default: true }])), 'Invalid', /more than one .* \(a, b\)/);
+  });
+
+  it('refuses a Service with no ports', () => {
+    rejected(parseMember(svc({ annotations: on, ports: [] }), one), 'Invalid', /no ports/);
+  });
+
+  it('refuses a protocol the pool does not carry, and bad port numbers', () => {
+    const hetzner = poolSet([{ ok: true, pool: pool({ provider: 'hetzner' }, 'h') }]);
+    rejected(parseMember(svc({ annotations: on, ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] }), hetzner), 'Invalid', /carries TCP, not UDP/);
+    rejected(parseMember(svc({ annotations: on, ports: [{ name: 'x', port: 53, protocol: 'ICMP' }] }), one), 'Invalid', /unknown protocol/);
+    rejected(parseMember(svc({ annotations: on, ports: [{ name: 'x', port: 70000 }] }), one), 'Invalid', /from 1 to 65535/);
+  });
+
+  it('refuses duplicate port names', () => {
+    rejected(parseMember(svc({ annotations: on, ports: [{ name: 'a', port: 1 }, { name: 'a', port: 2 }] }), one), 'Invalid', /share the name "a"/);
+  });
+
+  it('refuses mixed protocols where the pool cannot mix them', () => {
+    const gcp = poolSet([{ ok: true, pool: pool({ provider: 'gcp' }, 'g') }]);
+    const ports = [{ name: 'a', port: 53, protocol: 'TCP' }, { name: 'b', port: 53, protocol: 'UDP' }];
+    rejected(parseMember(svc({ annotations: on, ports }), gcp), 'Invalid', /mixes TCP and UDP.*split/);
+  });
+
+  it('refuses the same port under two protocols with preserve where the provider cannot', () => {
+    const ports = [{ name: 'a', port: 53, protocol: 'TCP' }, { name: 'b', port: 53, protocol: 'UDP' }];
+    rejected(parseMember(svc({ type: 'LoadBalancer', class: 'sharedlb.io/shared', ports }), one), 'Invalid', /both TCP and UDP/);
+    assert.equal(parseMember(svc({ annotations: on, ports }), one).kind, 'member'); // prefer may move one of them
+  });
+
+  it('refuses more ports than an LB carries, and a reserved port under preserve', () => {
+    const small = poolSet([{ ok: true, pool: pool({ maxPortsPerLB: 2, reservedPorts: [22] }, 's') }]);
+    rejected(parseMember(svc({ annotations: on, ports: [{ name: 'a', port: 1 }, { name: 'b', port: 2 }, { name: 'c', port: 3 }] }), small), 'Invalid', /3 ports .* at most 2/);
+    rejected(parseMember(svc({ type: 'LoadBalancer', class: 'sharedlb.io/shared', ports: [{ name: 'ssh', port: 22 }] }), small), 'Invalid', /reserved/);
+  });
+});
+
+describe('parseMember: tenancy', () => {
+  const tenants = poolSet([{ ok: true, pool: pool({ namespaceSelector: { matchLabels: { tier: 'prod' } } }, 'prod') }]);
+  it('forbids namespaces outside the pool selector', () => {
+    rejected(parseMember(svc({ annotations: on }), tenants, { namespaceLabels: { tier: 'dev' } }), 'Forbidden', /namespace ns may not use LoadBalancerPool prod/);
+  });
+  it('admits namespaces inside it', () => {
+    assert.equal(parseMember(svc({ annotations: on }), tenants, { namespaceLabels: { tier: 'prod' } }).kind, 'member');
+  });
+});

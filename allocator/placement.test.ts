@@ -1,0 +1,392 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { allocate, lowerBoundOf, type AllocationInput, type AllocationResult } from './placement.ts';
+import { pool, request } from './testing.ts';
+import type { LoadBalancerState, MemberRequest, Pool, PortPolicy, Protocol } from './types.ts';
+
+const lbOf = (r: AllocationResult, key: string) => r.outcomes.get(key)?.loadBalancer;
+const portsOf = (r: AllocationResult, key: string) => r.outcomes.get(key)?.ports.map((p) => p.externalPort);
+const used = (r: AllocationResult): LoadBalancerState[] => r.loadBalancers.filter((lb) => lb.assignments.length > 0);
+
+describe('allocate: examples', () => {
+  it('packs members onto one LB with their own ports, then opens a second', () => {
+    const p = pool({ maxPortsPerLB: 3 });
+    const r = allocate({ pools: [p], loadBalancers: [], requests: [request('a/kafka', [[9092], [9093]]), request('b/pg', [[5432]]), request('c/redis', [[6379]])] });
+    assert.equal(lbOf(r, 'a/kafka'), 'p-1');
+    assert.equal(lbOf(r, 'b/pg'), 'p-1');
+    assert.equal(lbOf(r, 'c/redis'), 'p-2');
+    assert.deepEqual(portsOf(r, 'a/kafka'), [9092, 9093]);
+    assert.deepEqual(r.loadBalancers.map((lb) => [lb.name, lb.isNew]), [['p-1', true], ['p-2', true]]);
+    assert.equal(r.lowerBound.get('p'), 2);
+  });
+
+  it('best fit: a new member goes to the fullest LB it fits on', () => {
+    const p = pool({ maxPortsPerLB: 4 });
+    const lbs: LoadBalancerState[] = [
+      { name: 'p-1', pool: 'p', assignments: [{ port: 1, protocol: 'TCP', member: 'x/a', servicePort: 'p0' }] },
+      { name: 'p-2', pool: 'p', assignments: [1, 2, 3].map((port) => ({ port, protocol: 'TCP' as const, member: 'x/b', servicePort: `p${port - 1}` })) },
+    ];
+    const r = allocate({
+      pools: [p], loadBalancers: lbs,
+      requests: [request('x/a', [[1]], 'prefer', { created: '2020-01-01T00:00:00.000Z' }), request('x/b', [[1], [2], [3]], 'prefer', { created: '2020-01-01T00:00:01.000Z' }), request('y/new', [[9]])],
+    });
+    assert.equal(lbOf(r, 'y/new'), 'p-2');
+    assert.equal(r.outcomes.get('y/new')?.moved, null);
+  });
+
+  it('prefer remaps to the lowest free port of the range before opening an LB; any always remaps', () => {
+    const p = pool({ maxPortsPerLB: 5, portRange: { from: 30000, to: 30010 }, reservedPorts: [30000] });
+    const r = allocate({ pools: [p], loadBalancers: [], requests: [request('a/pg', [[5432]]), request('b/pg', [[5432]]), request('c/game', [[7777, 'UDP']], 'any')] });
+    assert.equal(lbOf(r, 'b/pg'), 'p-1');
+    assert.deepEqual(portsOf(r, 'b/pg'), [30001]);
+    assert.deepEqual(portsOf(r, 'c/game'), [30001]); // another protocol: same number is free
+    assert.equal(used(r).length, 1);
+  });
+
+  it('preserve opens a new LB rather than change the port', () => {
+    const p = pool({ maxPortsPerLB: 5 });
+    const r = allocate({ pools: [p], loadBalancers: [], requests: [request('a/dns', [[53, 'UDP']], 'preserve'), request('b/dns', [[53, 'UDP']], 'preserve')] });
+    assert.deepEqual([lbOf(r, 'a/dns'), lbOf(r, 'b/dns')], ['p-1', 'p-2']);
+    assert.deepEqual(portsOf(r, 'b/dns'), [53]);
+    assert.equal(r.lowerBound.get('p'), 2);
+  });
+
+  it('a later member never takes an earlier one\'s port, whatever order they arrive in', () => {
+    const p = pool({ maxPortsPerLB: 5, maxLoadBalancers: 1 });
+    const early = request('z/early', [[53, 'UDP']], 'preserve', { created: '2020-01-01T00:00:00.000Z' });
+    const late = request('a/late', [[53, 'UDP']], 'preserve', { created: '2021-01-01T00:00:00.000Z' });
+    const r = allocate({ pools: [p], loadBalancers: [], requests: [late, early] });
+    assert.equal(r.outcomes.get('z/early')?.state, 'Allocated');
+    const o = r.outcomes.get('a/late');
+    assert.equal(o?.state, 'Pending');
+    assert.equal(o?.reason, 'PortConflict');
+    assert.match(o?.message ?? '', /53\/UDP is taken on every LB .*maxLoadBalancers 1/);
+  });
+
+  it('reports NoCapacity when the pool may open no more LBs', () => {
+    const p = pool({ maxPortsPerLB: 1, maxLoadBalancers: 1 });
+    const r = allocate({ pools: [p], loadBalancers: [], requests: [request('a/x', [[1]]), request('b/y', [[2]])] });
+    assert.equal(r.outcomes.get('b/y')?.reason, 'NoCapacity');
+    assert.match(r.outcomes.get('b/y')?.message ?? '', /full .* raise maxLoadBalancers/);
+  });
+
+  it('respects the cluster NodePort budget and says how to lift it', () => {
+    const p = pool({});
+    const r = allocate({ pools: [p], loadBalancers: [], nodePortsFree: 2, requests: [request('a/x', [[1], [2]]), request('b/y', [[3]])] });
+    assert.equal(r.outcomes.get('a/x')?.state, 'Allocated');
+    assert.equal(r.outcomes.get('b/y')?.reason, 'NoCapacity');
+    assert.match(r.outcomes.get('b/y')?.message ?? '', /NodePort/);
+    const free = pool({ template: { allocateLoadBalancerNodePorts: false } });
+    const r2 = allocate({ pools: [free], loadBalancers: [], nodePortsFree: 0, requests: [request('b/y', [[3]])] });
+    assert.equal(r2.outcomes.get('b/y')?.state, 'Allocated');
+  });
+
+  it('keeps one protocol per LB where the provider cannot mix, and no same number twice where it cannot', () => {
+    const gcp = pool({ provider: 'gcp' });
+    const r = allocate({ pools: [gcp], loadBalancers: [], requests: [request('a/t', [[53, 'TCP']]), request('b/u', [[53, 'UDP']])] });
+    assert.notEqual(lbOf(r, 'a/t'), lbOf(r, 'b/u'));
+    const aws = pool({ provider: 'aws-nlb' });
+    const r2 = allocate({ pools: [aws], loadBalancers: [], requests: [request('a/t', [[53, 'TCP']]), request('b/u', [[53, 'UDP']])] });
+    assert.equal(lbOf(r2, 'b/u'), 'p-1');
+    assert.deepEqual(portsOf(r2, 'b/u'), [10000]);
+  });
+
+  it('names new LBs with the smallest free number', () => {
+    const p = pool({ maxPortsPerLB: 1 });
+    const lbs: LoadBalancerState[] = [{ name: 'p-2', pool: 'p', assignments: [{ port: 1, protocol: 'TCP', member: 'x/a', servicePort: 'p0' }] }];
+    const r = allocate({ pools: [p], loadBalancers: lbs, requests: [request('x/a', [[1]], 'prefer', { created: '2000-01-01T00:00:00.000Z' }), request('y/b', [[1]]), request('y/c', [[1]])] });
+    assert.deepEqual(r.loadBalancers.map((lb) => lb.name), ['p-1', 'p-2', 'p-3']);
+    assert.equal(lbOf(r, 'x/a'), 'p-2');
+  });
+});
+
+describe('allocate: stability', () => {
+  const p = pool({ maxPortsPerLB: 3 });
+  const a = request('ns/a', [[9092, 'TCP', 'broker'], [9093, 'TCP', 'tls']]);
+  const b = request('ns/b', [[5432, 'TCP', 'pg']]);
+  const first = allocate({ pools: [p], loadBalancers: [], requests: [a, b] });
+
+  it('completes a member that grew on its own LB, keeping its address', () => {
+    const grown: MemberRequest = { ...b, ports: [...b.ports, { name: 'metrics', protocol: 'TCP', port: 9187 }] };
+    const lbs = allocate({ pools: [p], loadBalancers: [], requests: [b] }).loadBalancers;
+    const r = allocate({ pools: [p], loadBalancers: lbs, requests: [grown] });
+    assert.equal(lbOf(r, 'ns/b'), 'p-1');
+    assert.deepEqual(portsOf(r, 'ns/b'), [5432, 9187]);
+    assert.equal(r.outcomes.get('ns/b')?.moved, null);
+  });
+
+  it('moves a member that no longer fits, and flags the move', () => {
+    const grown: MemberRequest = { ...b, ports: [...b.ports, { name: 'metrics', protocol: 'TCP', port: 9187 }] };
+    const r = allocate({ pools: [p], loadBalancers: first.loadBalancers, requests: [a, grown] });
+    assert.equal(lbOf(r, 'ns/a'), 'p-1');
+    assert.equal(lbOf(r, 'ns/b'), 'p-2');
+    assert.deepEqual(r.outcomes.get('ns/b')?.moved, { from: 'p-1', to: 'p-2' });
+    assert.deepEqual(r.loadBalancers.find((lb) => lb.name === 'p-1')?.assignments.map((x) => x.member), ['ns/a', 'ns/a']);
+  });
+
+  it('keeps a member\'s remapped port when nothing about it changed', () => {
+    const c = request('ns/c', [[9092, 'TCP', 'broker']]);
+    const one = allocate({ pools: [pool({ maxPortsPerLB: 5 })], loadBalancers: [], requests: [a, c] });
+    assert.deepEqual(portsOf(one, 'ns/c'), [10000]);
+    // ns/a leaves: 9092 is free now, but ns/c stays where its clients know it.
+    const two = allocate({ pools: [pool({ maxPortsPerLB: 5 })], loadBalancers: one.loadBalancers, requests: [c] });
+    assert.deepEqual(portsOf(two, 'ns/c'), [10000]);
+    assert.equal(two.outcomes.get('ns/c')?.moved, null);
+  });
+
+  it('a switch to preserve moves the member to its own port', () => {
+    const c = request('ns/c', [[9092, 'TCP', 'broker']]);
+    const one = allocate({ pools: [p], loadBalancers: [], requests: [a, c] });
+    const two = allocate({ pools: [p], loadBalancers: one.loadBalancers, requests: [a, { ...c, policy: 'preserve' }] });
+    assert.deepEqual(portsOf(two, 'ns/c'), [9092]);
+    assert.ok(two.outcomes.get('ns/c')?.moved);
+  });
+
+  it('frozen (now invalid) members keep their ports; released ones give them up', () => {
+    const frozen = allocate({ pools: [p], loadBalancers: first.loadBalancers, requests: [request('ns/z', [[5432]])], frozen: [{ key: 'ns/b', created: b.created }] });
+    assert.deepEqual(portsOf(frozen, 'ns/z'), [10000]);
+    assert.ok(frozen.loadBalancers[0]?.assignments.some((x) => x.member === 'ns/b' && x.port === 5432));
+    const released = allocate({ pools: [p], loadBalancers: first.loadBalancers, requests: [request('ns/z', [[5432]])] });
+    assert.deepEqual(portsOf(released, 'ns/z'), [5432]);
+    assert.ok(!released.loadBalancers.some((lb) => lb.assignments.some((x) => x.member !== 'ns/z')));
+  });
+
+  it('keeps an LB that now exceeds a lowered capacity rather than evict anyone', () => {
+    const small = pool({ maxPortsPerLB: 1 });
+    const r = allocate({ pools: [small], loadBalancers: first.loadBalancers, requests: [a, b] });
+    assert.equal(lbOf(r, 'ns/a'), 'p-1');
+    assert.equal(lbOf(r, 'ns/b'), 'p-1');
+    assert.equal(r.outcomes.get('ns/b')?.moved, null);
+  });
+
+  it('settles on duplicate records: the earlier member keeps the port', () => {
+    const lbs: LoadBalancerState[] = [{ name: 'p-1', pool: 'p', assignments: [
+      { port: 1, protocol: 'TCP', member: 'ns/late', servicePort: 'p0' },
+      { port: 1, protocol: 'TCP', member: 'ns/early', servicePort: 'p0' },
+    ] }];
+    const r = allocate({ pools: [p], loadBalancers: lbs, requests: [
+      request('ns/late', [[1]], 'prefer', { created: '2021-01-01T00:00:00.000Z' }),
+      request('ns/early', [[1]], 'prefer', { created: '2020-01-01T00:00:00.000Z' }),
+    ] });
+    assert.deepEqual(portsOf(r, 'ns/early'), [1]);
+    assert.deepEqual(portsOf(r, 'ns/late'), [10000]);
+    assert.ok(r.outcomes.get('ns/late')?.moved);
+  });
+});
+
+describe('allocate: gcp keeps forwarding-rule ranges', () => {
+  it('fills inside a wide LB\'s current range before disturbing any rule', () => {
+    const gcp = pool({ provider: 'gcp', maxPortsPerLB: 20 });
+    const wide: LoadBalancerState = { name: 'p-1', pool: 'p', assignments: [10000, 10001, 10002, 10003, 10004, 10010].map((port, i) => ({ port, protocol: 'TCP' as const, member: `ns/m${i}`, servicePort: 'p0' })) };
+    const small: LoadBalancerState = { name: 'p-2', pool: 'p', assignments: [{ port: 10000, protocol: 'TCP', member: 'ns/s', servicePort: 'p0' }] };
+    const existing = [...wide.assignments, ...small.assignments].map((x) => request(x.member, [[x.port]], 'any', { created: '2000-01-01T00:00:00.000Z' }));
+    const r = allocate({ pools: [gcp], loadBalancers: [wide, small], requests: [...existing, request('ns/new', [[7777]], 'any')] });
+    // p-2 is emptier but its 1-port rule would be recreated; p-1 takes 10005, inside 10000-10010.
+    assert.equal(lbOf(r, 'ns/new'), 'p-1');
+    assert.deepEqual(portsOf(r, 'ns/new'), [10005]);
+  });
+});
+
+describe('lowerBoundOf', () => {
+  it('counts ports over capacity, same fixed port, large members, and protocols that cannot mix', () => {
+    assert.equal(lowerBoundOf(pool({ maxPortsPerLB: 10 }), [request('a/a', [[1], [2]]), request('a/b', [[3]])]), 1);
+    assert.equal(lowerBoundOf(pool({ maxPortsPerLB: 10 }), [request('a/a', [[53]], 'preserve'), request('a/b', [[53]], 'preserve')]), 2);
+    assert.equal(lowerBoundOf(pool({ maxPortsPerLB: 4 }), [request('a/a', [[1], [2], [3]]), request('a/b', [[4], [5], [6]])]), 2);
+    assert.equal(lowerBoundOf(pool({ provider: 'gcp' }), [request('a/a', [[1, 'TCP']]), request('a/b', [[2, 'UDP']])]), 2);
+    assert.equal(lowerBoundOf(pool({}), []), 0);
+  });
+});
+
+// ---- properties -----------------------------------------------------------
+
+const POLICIES: PortPolicy[] = ['preserve', 'prefer', 'any'];
+const arbPool = fc.record({
+  maxPortsPerLB: fc.integer({ min: 1, max: 8 }),
+  maxLoadBalancers: fc.option(fc.integer({ min: 1, max: 6 }), { nil: undefined }),
+  mixedProtocol: fc.boolean(),
+  samePortAcrossProtocols: fc.boolean(),
+  keepPortRange: fc.boolean(),
+  reservedPorts: fc.uniqueArray(fc.integer({ min: 100, max: 112 }), { maxLength: 3 }),
+}).map((s) => pool({ ...s, portRange: { from: 100, to: 112 }, provider: 'generic' }));
+
+/** Small port space and few names, so that conflicts are common. */
+const arbRequests = (n: number) =>
+  fc.uniqueArray(
+    fc.record({
+      id: fc.integer({ min: 0, max: 40 }),
+      created: fc.integer({ min: 0, max: 5 }),
+      policy: fc.constantFrom(...POLICIES),
+      ports: fc.uniqueArray(fc.record({ port: fc.integer({ min: 1, max: 6 }), protocol: fc.constantFrom<Protocol>('TCP', 'UDP') }), {
+        minLength: 1, maxLength: 3, selector: (p) => `${p.port}/${p.protocol}`,
+      }),
+    }),
+    { maxLength: n, selector: (r) => r.id },
+  ).map((rs) =>
+    rs.map((r): MemberRequest => ({
+      key: `ns/m${r.id}`, namespace: 'ns', name: `m${r.id}`, created: `2025-01-01T00:00:0${r.created}.000Z`, pool: 'p', policy: r.policy,
+      ports: r.ports.map((p, i) => ({ name: `port${i}`, ...p })),
+    })),
+  );
+
+/** Requests the parser would pass for this pool (it refuses the rest). */
+function valid(p: Pool, rs: MemberRequest[]): MemberRequest[] {
+  return rs.filter((r) => {
+    if (r.ports.length > p.maxPortsPerLB) return false;
+    if (!p.mixedProtocol && new Set(r.ports.map((x) => x.protocol)).size > 1) return false;
+    if (r.policy === 'preserve' && r.ports.some((x) => p.reservedPorts.includes(x.port))) return false;
+    if (r.policy === 'preserve' && !p.samePortAcrossProtocols && new Set(r.ports.map((x) => x.port)).size < r.ports.length) return false;
+    return true;
+  });
+}
+
+function checkInvariants(p: Pool, input: AllocationInput, r: AllocationResult, capacityFromScratch: boolean): void {
+  const where = new Map<string, Set<string>>();
+  for (const lb of r.loadBalancers) {
+    const slots = new Set<string>();
+    const numbers = new Set<number>();
+    for (const a of lb.assignments) {
+      const k = `${a.port}/${a.protocol}`;
+      assert.ok(!slots.has(k), `${k} twice on ${lb.name}`);
+      slots.add(k);
+      if (!p.samePortAcrossProtocols) {
+        assert.ok(!numbers.has(a.port), `port ${a.port} under two protocols on ${lb.name}`);
+        numbers.add(a.port);
+      }
+      const s = where.get(a.member) ?? new Set();
+      s.add(lb.name);
+      where.set(a.member, s);
+    }
+    if (capacityFromScratch) assert.ok(lb.assignments.length <= p.maxPortsPerLB, `${lb.name} over capacity`);
+    if (!p.mixedProtocol) assert.ok(new Set(lb.assignments.map((a) => a.protocol)).size <= 1, `${lb.name} mixes protocols`);
+  }
+  if (p.maxLoadBalancers !== null && capacityFromScratch) assert.ok(r.loadBalancers.length <= p.maxLoadBalancers);
+  for (const [member, lbs] of where) assert.equal(lbs.size, 1, `${member} spread over ${[...lbs].join(', ')}`);
+  for (const req of input.requests) {
+    const o = r.outcomes.get(req.key);
+    assert.ok(o, `${req.key} has an outcome`);
+    if (o.state !== 'Allocated') {
+      assert.ok(o.message.length > 0);
+      continue;
+    }
+    assert.equal(o.ports.length, req.ports.length, `${req.key} has all its ports`);
+    const lb = r.loadBalancers.find((x) => x.name === o.loadBalancer);
+    for (const port of o.ports) {
+      assert.ok(lb?.assignments.some((a) => a.member === req.key && a.port === port.externalPort && a.protocol === port.protocol && a.servicePort === port.servicePort));
+      if (req.policy === 'preserve') assert.equal(port.externalPort, port.port, `${req.key} preserve`);
+    }
+  }
+}
+
+describe('allocate: properties', () => {
+  it('never double-books a port, exceeds capacity, splits a member, or breaks preserve', () => {
+    fc.assert(
+      fc.property(arbPool, arbRequests(25), (p, rs) => {
+        const input = { pools: [p], loadBalancers: [], requests: valid(p, rs) };
+        checkInvariants(p, input, allocate(input), true);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('is deterministic, whatever order the input comes in', () => {
+    fc.assert(
+      fc.property(arbPool, arbRequests(20), fc.infiniteStream(fc.nat()), (p, rs, noise) => {
+        const requests = valid(p, rs);
+        const shuffled = [...requests].sort(() => ((noise.next().value as number) % 3) - 1);
+        const one = allocate({ pools: [p], loadBalancers: [], requests });
+        const two = allocate({ pools: [p], loadBalancers: [], requests: shuffled });
+        assert.deepEqual(two.loadBalancers, one.loadBalancers);
+        assert.deepEqual([...two.outcomes.entries()].sort(), [...one.outcomes.entries()].sort());
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('earlier members are never displaced by later ones', () => {
+    fc.assert(
+      fc.property(arbPool, arbRequests(20), arbRequests(10), (p, early, late) => {
+        const e = valid(p, early);
+        const keys = new Set(e.map((r) => r.key));
+        const l = valid(p, late).filter((r) => !keys.has(r.key)).map((r) => ({ ...r, created: `2026${r.created.slice(4)}` }));
+        const alone = allocate({ pools: [p], loadBalancers: [], requests: e });
+        const crowd = allocate({ pools: [p], loadBalancers: [], requests: [...e, ...l] });
+        for (const r of e) assert.deepEqual(crowd.outcomes.get(r.key), alone.outcomes.get(r.key));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('placed members keep LB and ports when others arrive or leave', () => {
+    fc.assert(
+      fc.property(arbPool, arbRequests(20), arbRequests(10), fc.func(fc.boolean()), (p, first, more, leaves) => {
+        const a = valid(p, first);
+        const before = allocate({ pools: [p], loadBalancers: [], requests: a });
+        const keys = new Set(a.map((r) => r.key));
+        const stay = a.filter((r) => !leaves(r.key));
+        const arrive = valid(p, more).filter((r) => !keys.has(r.key));
+        const after = allocate({ pools: [p], loadBalancers: before.loadBalancers, requests: [...stay, ...arrive] });
+        checkInvariants(p, { pools: [p], loadBalancers: before.loadBalancers, requests: [...stay, ...arrive] }, after, false);
+        for (const r of stay) {
+          const o = before.outcomes.get(r.key);
+          if (o?.state !== 'Allocated') continue;
+          const n = after.outcomes.get(r.key);
+          assert.equal(n?.loadBalancer, o.loadBalancer, `${r.key} kept its LB`);
+          assert.deepEqual(n?.ports, o.ports, `${r.key} kept its ports`);
+          assert.equal(n?.moved, null);
+        }
+        // Nothing changed at all: the second run is a fixed point.
+        const again = allocate({ pools: [p], loadBalancers: after.loadBalancers, requests: [...stay, ...arrive] });
+        assert.deepEqual(again.loadBalancers.map((lb) => lb.assignments), after.loadBalancers.map((lb) => lb.assignments));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('never opens more LBs than needed when nothing limits it, and never fewer than the lower bound', () => {
+    fc.assert(
+      fc.property(arbPool, arbRequests(25), (p0, rs) => {
+        const p = { ...p0, maxLoadBalancers: null };
+        const requests = valid(p, rs);
+        const r = allocate({ pools: [p], loadBalancers: [], requests });
+        const allocated = [...r.outcomes.values()].filter((o) => o.state === 'Allocated').length;
+        if (allocated === requests.length) assert.ok(used(r).length >= (r.lowerBound.get('p') ?? 0));
+        // Every LB but the last-opened could not take the member that opened the next one: no empty LB is ever made.
+        assert.ok(r.loadBalancers.every((lb) => lb.assignments.length > 0));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('allocate: whatever the LBs record', () => {
+  // Records may be stale or hand-edited: members on two LBs, a port twice,
+  // ports of members that left. The result must be sound all the same.
+  const arbRecords = fc.array(
+    fc.record({
+      lb: fc.integer({ min: 1, max: 4 }),
+      member: fc.integer({ min: 0, max: 40 }),
+      port: fc.integer({ min: 1, max: 112 }),
+      protocol: fc.constantFrom<Protocol>('TCP', 'UDP'),
+      servicePort: fc.constantFrom('port0', 'port1', 'port2', 'gone'),
+    }),
+    { maxLength: 30 },
+  );
+
+  it('settles any recorded state into a sound layout', () => {
+    fc.assert(
+      fc.property(arbPool, arbRequests(20), arbRecords, (p, rs, records) => {
+        const lbs: LoadBalancerState[] = [1, 2, 3, 4].map((n) => ({
+          name: `p-${n}`, pool: 'p',
+          assignments: records.filter((x) => x.lb === n).map((x) => ({ port: x.port, protocol: x.protocol, member: `ns/m${x.member}`, servicePort: x.servicePort })),
+        }));
+        const requests = valid(p, rs);
+        const r = allocate({ pools: [p], loadBalancers: lbs, requests });
+        checkInvariants(p, { pools: [p], loadBalancers: lbs, requests }, r, false);
+        const keys = new Set(requests.map((x) => x.key));
+        for (const lb of r.loadBalancers) for (const a of lb.assignments) assert.ok(keys.has(a.member), `${a.member} left but holds ${a.port}`);
+      }),
+      { numRuns: 400 },
+    );
+  });
+});

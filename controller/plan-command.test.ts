@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { planCommand } from './plan-command.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'sharedlb-plan-'));
+function file(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+function run(args: string[], stdin = ''): { code: number; out: string; err: string } {
+  let out = '';
+  let err = '';
+  const code = planCommand(args, { stdout: (s) => void (out += s), stderr: (s) => void (err += s), stdin: () => stdin });
+  return { code, out, err };
+}
+
+const services = `
+apiVersion: v1
+kind: Service
+metadata: {name: kafka, namespace: data, annotations: {sharedlb.io/enabled: "true"}}
+spec: {ports: [{name: broker, port: 9092}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: dns, namespace: edge}
+spec: {type: LoadBalancer, loadBalancerClass: sharedlb.io/shared, ports: [{name: dns, port: 53, protocol: UDP}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: edge}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: edge}
+`;
+
+describe('sharedlb plan', () => {
+  it('prints the documented JSON shape; Services that did not opt in are absent', () => {
+    const r = run(['-f', file('svc.yaml', services), '-o', 'json']);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /skipped 1 Deployment/);
+    const j = JSON.parse(r.out);
+    assert.deepEqual(Object.keys(j.summary).filter((k) => ['members', 'allocated', 'loadBalancers', 'lowerBound', 'monthlyCost', 'dedicatedMonthlyCost', 'monthlySavings'].includes(k)).length, 7);
+    assert.deepEqual(j.members.map((m: { service: string }) => m.service), ['data/kafka', 'edge/dns']);
+    assert.deepEqual(j.members[0], {
+      service: 'data/kafka', pool: 'default', state: 'Allocated', reason: 'Allocated', message: 'placed on shared LB default-1',
+      loadBalancer: 'default-1', ports: [{ servicePort: 'broker', protocol: 'TCP', port: 9092, externalPort: 9092 }],
+    });
+    assert.deepEqual(j.loadBalancers[0].ports, [
+      { port: 53, protocol: 'UDP', member: 'edge/dns', servicePort: 'dns' },
+      { port: 9092, protocol: 'TCP', member: 'data/kafka', servicePort: 'broker' },
+    ]);
+    assert.equal(j.summary.loadBalancers, 1);
+    assert.equal(j.summary.lowerBound, 1);
+    assert.ok(j.summary.monthlySavings > 0);
+    assert.ok(j.cost.assumptions.length > 0);
+  });
+
+  it('reads a v1 List from stdin, as kubectl get svc -A -o json prints it', () => {
+    const list = { apiVersion: 'v1', kind: 'List', items: [{ apiVersion: 'v1', kind: 'Service', metadata: { name: 'a', namespace: 'n', annotations: { 'sharedlb.io/enabled': 'true' } }, spec: { ports: [{ port: 1 }] } }] };
+    const r = run(['-f', '-', '-o', 'json', '--provider', 'gcp'], JSON.stringify(list));
+    assert.equal(r.code, 0, r.err);
+    assert.equal(JSON.parse(r.out).summary.allocated, 1);
+  });
+
+  it('prints a table with totals and assumptions', () => {
+    const r = run(['-f', file('svc2.yaml', services)]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /LOAD BALANCER\s+POOL\s+MEMBERS\s+PORTS\s+MONTHLY/);
+    assert.match(r.out, /default-1\s+default\s+2\s+2\/50\s+\$27\.38/);
+    assert.match(r.out, /Load balancers: 1 \(lower bound 1\)/);
+    assert.match(r.out, /Saving: +\$27\.38 per month \(50%\)/);
+    assert.match(r.out, /Assumptions:/);
+  });
+
+  it('plans with LoadBalancerPool manifests', () => {
+    const pools = file('pools.yaml', `apiVersion: sharedlb.io/v1alpha1
+kind: LoadBalancerPool
+metadata: {name: edge}
+spec: {default: true, provider: hetzner}
+`);
+    const r = run(['-f', file('svc3.yaml', services), '--pools', pools, '-o', 'json']);
+    assert.equal(r.code, 0, r.err);
+    const j = JSON.parse(r.out);
+    assert.equal(j.members.find((m: { service: string }) => m.service === 'edge/dns').state, 'Rejected');
+    assert.equal(j.summary.currency, 'EUR');
+  });
+
+  it('fails with file and line on input that is not YAML or not Kubernetes objects', () => {
+    const bad = run(['-f', file('bad.yaml', 'apiVersion: v1\nkind: Service\nmetadata: {name: [oops\n')]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /bad\.yaml:\d+:\d+: not valid YAML or JSON/);
+    const notK8s = run(['-f', file('plain.yaml', 'apiVersion: v1\nkind: Service\n---\nfoo: bar\n')]);
+    assert.equal(notK8s.code, 1);
+    assert.match(notK8s.err, /plain\.yaml:4: the document has no apiVersion and kind/);
+    const item = run(['-f', file('list.yaml', 'apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Service\n- 42\n')]);
+    assert.match(item.err, /list\.yaml:6: items\[1\] is not a Kubernetes object/);
+    assert.equal(run(['-f', join(dir, 'missing.yaml')]).code, 1);
+  });
+
+  it('refuses broken pools and bad flags with usage', () => {
+    const pools = file('badpool.yaml', 'apiVersion: sharedlb.io/v1alpha1\nkind: LoadBalancerPool\nmetadata: {name: x}\nspec: {provider: aws}\n');
+    const r = run(['-f', file('svc4.yaml', services), '--pools', pools]);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /LoadBalancerPool x: spec\.provider must be one of/);
+    assert.equal(run([]).code, 2);
+    assert.equal(run(['-f', 'x', '--provider', 'aws']).code, 2);
+    assert.equal(run(['-f', 'x', '-o', 'yaml']).code, 2);
+    assert.equal(run(['-f', 'x', '--max-ports', '0']).code, 2);
+    assert.equal(run(['-f', 'x', '--bogus']).code, 2);
+  });
+
+  it('--max-ports changes the packing', () => {
+    const r = run(['-f', file('svc5.yaml', services), '--max-ports', '1', '-o', 'json']);
+    assert.equal(JSON.parse(r.out).summary.loadBalancers, 2);
+  });
+});
