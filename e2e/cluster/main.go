@@ -16,7 +16,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: cluster etcd|kube-apiserver|kube-controller-manager|kube-proxy|version [flags...]")
+		fmt.Fprintln(os.Stderr, "usage: cluster etcd|pki|kube-apiserver|kube-controller-manager|kube-proxy|version [flags...]")
 		os.Exit(2)
 	}
 	component, args := os.Args[1], os.Args[2:]
@@ -24,6 +24,8 @@ func main() {
 	switch component {
 	case "etcd":
 		os.Exit(runEtcd(args))
+	case "pki":
+		os.Exit(runPKI(args))
 	case "version":
 		fmt.Println(kubeVersion())
 		return

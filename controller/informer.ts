@@ -1,0 +1,150 @@
+// A cache of one resource kept by list+watch, robust where client-node's
+// ListWatch is not: that one stops for good on the first non-410 error and
+// never notices objects deleted while it was away. Here:
+//   - any error restarts it with capped exponential backoff;
+//   - every restart, and a periodic relist, lists afresh and emits a delete
+//     for every object that vanished meanwhile;
+//   - every restart and relist is counted and reported, so a stuck watch is
+//     visible rather than silent.
+// Handlers get (event, object) and should only enqueue.
+
+import { makeInformer, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+
+export type InformerEvent = 'add' | 'update' | 'delete';
+
+export interface InformerOptions<T extends KubernetesObject> {
+  name: string;
+  kc: KubeConfig;
+  /** Watch path, e.g. /api/v1/services. */
+  path: string;
+  list: () => Promise<KubernetesListObject<T>>;
+  labelSelector?: string;
+  onEvent: (event: InformerEvent, obj: T) => void;
+  /** A full relist this often, whatever the watch says (0: never). */
+  relistSeconds?: number;
+  onRestart?: (reason: string, error: unknown) => void;
+  maxBackoffMs?: number;
+}
+
+const keyOf = (o: KubernetesObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+
+export class ResilientInformer<T extends KubernetesObject> {
+  private inner: (Informer<T> & ObjectCache<T>) | null = null;
+  private stopped = false;
+  private backoffMs = 0;
+  private relistTimer: NodeJS.Timeout | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  /** The last known objects, carried across restarts to find deletions. */
+  private known = new Map<string, T>();
+  private generation = 0;
+  restarts = 0;
+  relists = 0;
+  synced = false;
+  private readonly opts: InformerOptions<T>;
+  private onSynced: () => void = () => undefined;
+  private readonly firstSync: Promise<void>;
+
+  constructor(opts: InformerOptions<T>) {
+    this.opts = opts;
+    this.firstSync = new Promise((resolve) => (this.onSynced = resolve));
+  }
+
+  /** Resolves once a first list has been delivered, however many retries that takes. */
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.connect().catch((e: unknown) => this.restart('list failed', e));
+    this.scheduleRelist();
+    await this.firstSync;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.relistTimer);
+    clearTimeout(this.restartTimer);
+    const inner = this.inner;
+    this.inner = null;
+    await inner?.stop();
+  }
+
+  get(name: string, namespace?: string): T | undefined {
+    return this.known.get(`${namespace ?? ''}/${name}`);
+  }
+
+  list(namespace?: string): T[] {
+    const all = [...this.known.values()];
+    return namespace === undefined ? all : all.filter((o) => o.metadata?.namespace === namespace);
+  }
+
+  private async connect(): Promise<void> {
+    const gen = ++this.generation;
+    const inf = makeInformer<T>(this.opts.kc, this.opts.path, this.opts.list, this.opts.labelSelector);
+    const current = (): boolean => gen === this.generation && !this.stopped;
+    const seen = new Set<string>();
+    const upsert = (obj: T): void => {
+      if (!current()) return;
+      const k = keyOf(obj);
+      seen.add(k);
+      const before = this.known.get(k);
+      this.known.set(k, obj);
+      if (before === undefined) this.opts.onEvent('add', obj);
+      else if (before.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.opts.onEvent('update', obj);
+    };
+    inf.on('add', upsert);
+    inf.on('update', upsert);
+    inf.on('delete', (obj: T) => {
+      if (!current()) return;
+      this.known.delete(keyOf(obj));
+      this.opts.onEvent('delete', obj);
+    });
+    inf.on('error', (err: unknown) => {
+      if (current()) this.restart('watch error', err);
+    });
+    this.inner = inf;
+    await inf.start();
+    // A failed list reports through 'error' (which restarts and bumps the
+    // generation) and resolves start() anyway: never take it for an empty list.
+    if (!current() || (inf as unknown as { latestResourceVersion(): string }).latestResourceVersion() === '') return;
+    // Objects that vanished while the previous connection was away.
+    for (const [k, obj] of [...this.known]) {
+      if (!seen.has(k)) {
+        this.known.delete(k);
+        this.opts.onEvent('delete', obj);
+      }
+    }
+    this.synced = true;
+    this.backoffMs = 0;
+    this.onSynced();
+  }
+
+  private restart(reason: string, err: unknown): void {
+    if (this.stopped) return;
+    this.restarts++;
+    this.opts.onRestart?.(reason, err);
+    this.generation++; // silence the old connection at once
+    const old = this.inner;
+    this.inner = null;
+    void old?.stop().catch(() => undefined);
+    const max = this.opts.maxBackoffMs ?? 30_000;
+    this.backoffMs = Math.min(max, this.backoffMs === 0 ? 250 : this.backoffMs * 2);
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => {
+      this.connect().catch((e: unknown) => this.restart('relist failed', e));
+    }, this.backoffMs);
+  }
+
+  private scheduleRelist(): void {
+    const s = this.opts.relistSeconds ?? 300;
+    if (s <= 0 || this.stopped) return;
+    this.relistTimer = setTimeout(() => {
+      this.relists++;
+      this.generation++;
+      const old = this.inner;
+      this.inner = null;
+      void old?.stop().catch(() => undefined);
+      this.connect()
+        .catch((e: unknown) => this.restart('relist failed', e))
+        .finally(() => this.scheduleRelist());
+    }, s * 1000);
+    this.relistTimer.unref();
+  }
+}

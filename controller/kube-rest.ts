@@ -1,0 +1,110 @@
+// A small JSON client for the Kubernetes REST API, on the kubeconfig that
+// @kubernetes/client-node loads. The generated client serialises MicroTime
+// with milliseconds (events.k8s.io/v1 rejects that) and makes patch content
+// types awkward; controllers need exact control over both, and over
+// resourceVersion preconditions, so writes go through here.
+
+import { Agent, request } from 'node:https';
+import { request as httpRequest, Agent as HttpAgent } from 'node:http';
+import type { KubeConfig } from '@kubernetes/client-node';
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly reason: string;
+  readonly body: unknown;
+  constructor(method: string, path: string, status: number, body: unknown) {
+    const s = body as { message?: string; reason?: string } | null;
+    super(`${method} ${path}: ${status} ${s?.reason ?? ''}${s?.message ? `: ${s.message}` : ''}`);
+    this.status = status;
+    this.reason = s?.reason ?? '';
+    this.body = body;
+  }
+}
+
+export type PatchType = 'merge' | 'strategic' | 'json' | 'apply';
+const PATCH_CONTENT: Record<PatchType, string> = {
+  merge: 'application/merge-patch+json',
+  strategic: 'application/strategic-merge-patch+json',
+  json: 'application/json-patch+json',
+  apply: 'application/apply-patch+yaml',
+};
+
+export interface Rest {
+  server: string;
+  get<T>(path: string): Promise<T>;
+  post<T>(path: string, body: unknown): Promise<T>;
+  put<T>(path: string, body: unknown): Promise<T>;
+  patch<T>(path: string, body: unknown, type: PatchType): Promise<T>;
+  delete<T>(path: string, body?: unknown): Promise<T>;
+  /** Raw, for callers that read the status code themselves. */
+  call(method: string, path: string, body?: unknown, contentType?: string, timeoutMs?: number): Promise<{ status: number; body: unknown }>;
+  close(): void;
+}
+
+/** Microsecond RFC 3339, as metav1.MicroTime wants it. */
+export function microTime(d: Date = new Date()): string {
+  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+export function restClient(kc: KubeConfig, opts: { maxSockets?: number; userAgent?: string } = {}): Rest {
+  const cluster = kc.getCurrentCluster();
+  if (cluster === null) throw new Error('kubeconfig has no current cluster');
+  const server = cluster.server.replace(/\/$/, '');
+  const secure = server.startsWith('https:');
+  let agent: Agent | HttpAgent | undefined;
+
+  const call = async (method: string, path: string, body?: unknown, contentType = 'application/json', timeoutMs = 30_000) => {
+    const o: Record<string, unknown> & { headers?: Record<string, string> } = { method, headers: {} };
+    await kc.applyToHTTPSOptions(o as never);
+    agent ??= secure
+      ? new Agent({ keepAlive: true, maxSockets: opts.maxSockets ?? 32, ca: o.ca as string, cert: o.cert as string, key: o.key as string, rejectUnauthorized: o.rejectUnauthorized as boolean | undefined })
+      : new HttpAgent({ keepAlive: true, maxSockets: opts.maxSockets ?? 32 });
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers: Record<string, string> = {
+      ...(o.headers ?? {}),
+      accept: 'application/json',
+      'user-agent': opts.userAgent ?? 'sharedlb',
+      ...(payload !== undefined ? { 'content-type': contentType, 'content-length': String(Buffer.byteLength(payload)) } : {}),
+    };
+    return new Promise<{ status: number; body: unknown }>((resolve, reject) => {
+      const req = (secure ? request : httpRequest)(
+        `${server}${path}`,
+        { method, headers, agent, ...(o.auth ? { auth: o.auth as string } : {}), timeout: timeoutMs },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown = text;
+            try {
+              parsed = text === '' ? null : JSON.parse(text);
+            } catch {
+              // not JSON (e.g. /readyz): keep the text
+            }
+            resolve({ status: res.statusCode ?? 0, body: parsed });
+          });
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timed out after ${timeoutMs}ms`)));
+      req.on('error', reject);
+      if (payload !== undefined) req.write(payload);
+      req.end();
+    });
+  };
+  const json = async <T>(method: string, path: string, body?: unknown, contentType?: string): Promise<T> => {
+    const r = await call(method, path, body, contentType);
+    if (r.status < 200 || r.status >= 300) throw new ApiError(method, path, r.status, r.body);
+    return r.body as T;
+  };
+  return {
+    server,
+    get: (path) => json('GET', path),
+    post: (path, body) => json('POST', path, body),
+    put: (path, body) => json('PUT', path, body),
+    patch: (path, body, type) => json('PATCH', path, body, PATCH_CONTENT[type]),
+    delete: (path, body) => json('DELETE', path, body),
+    call,
+    close: () => agent?.destroy(),
+  };
+}

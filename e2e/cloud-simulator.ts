@@ -1,0 +1,186 @@
+// The cloud simulator: it stands for a cloud's service controller, because
+// there is no cloud here. It is not part of the product.
+//
+// Like a cloud, it serves `type: LoadBalancer` Services of the default class
+// (no spec.loadBalancerClass): after a delay it writes an address from
+// 198.51.100.0/24 (TEST-NET-2) into status.loadBalancer; the address stays
+// when the ports change; a Service with more ports than the listener limit
+// gets a Warning event and no address. It counts the LBs it would bill.
+//
+// Settings live in ConfigMap kube-system/cloud-simulator (delayMs,
+// maxListeners) so tests can change them on a running cluster; what it would
+// bill is written to ConfigMap kube-system/cloud-simulator-state.
+
+import { parseArgs } from 'node:util';
+import { CoreV1Api, KubeConfig, type V1Service } from '@kubernetes/client-node';
+import { ResilientInformer } from '../controller/informer.ts';
+import { ApiError, microTime, restClient } from '../controller/kube-rest.ts';
+
+const RANGE = '198.51.100.';
+const CONFIG = '/api/v1/namespaces/kube-system/configmaps/cloud-simulator';
+const STATE = '/api/v1/namespaces/kube-system/configmaps/cloud-simulator-state';
+const DEFAULTS = { delayMs: 300, maxListeners: 50 };
+
+const out = (msg: string, fields: Record<string, unknown> = {}): void =>
+  void process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), msg, ...fields })}\n`);
+
+const { values } = parseArgs({ options: { kubeconfig: { type: 'string' } } });
+const kc = new KubeConfig();
+if (values.kubeconfig) kc.loadFromFile(values.kubeconfig);
+else kc.loadFromDefault();
+const rest = restClient(kc, { userAgent: 'sharedlb-e2e-cloud-simulator' });
+const core = kc.makeApiClient(CoreV1Api);
+
+/** Service key → address it holds. */
+const addresses = new Map<string, string>();
+const refused = new Map<string, number>(); // key → port count last refused (one event per change)
+const pending = new Set<string>();
+
+const key = (s: V1Service): string => `${s.metadata?.namespace}/${s.metadata?.name}`;
+const served = (s: V1Service | undefined): s is V1Service =>
+  s !== undefined && s.spec?.type === 'LoadBalancer' && !s.spec.loadBalancerClass && s.metadata?.deletionTimestamp === undefined;
+
+async function settings(): Promise<typeof DEFAULTS> {
+  try {
+    const cm = await rest.get<{ data?: Record<string, string> }>(CONFIG);
+    return {
+      delayMs: Number(cm.data?.delayMs ?? DEFAULTS.delayMs),
+      maxListeners: Number(cm.data?.maxListeners ?? DEFAULTS.maxListeners),
+    };
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return DEFAULTS;
+    throw e;
+  }
+}
+
+function nextAddress(): string | null {
+  // Addresses in Service status count too: after a restart they are the record.
+  const used = new Set(addresses.values());
+  for (const s of informer.list()) {
+    const ip = s.status?.loadBalancer?.ingress?.[0]?.ip;
+    if (served(s) && ip !== undefined) used.add(ip);
+  }
+  for (let i = 10; i < 255; i++) if (!used.has(`${RANGE}${i}`)) return `${RANGE}${i}`;
+  return null;
+}
+
+async function event(s: V1Service, reason: string, note: string): Promise<void> {
+  await rest.post(`/apis/events.k8s.io/v1/namespaces/${s.metadata?.namespace}/events`, {
+    apiVersion: 'events.k8s.io/v1',
+    kind: 'Event',
+    metadata: { name: `${s.metadata?.name}.${Date.now().toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`, namespace: s.metadata?.namespace },
+    eventTime: microTime(),
+    reportingController: 'sharedlb.io/e2e-cloud-simulator',
+    reportingInstance: 'cloud-simulator',
+    action: 'EnsureLoadBalancer',
+    reason,
+    note,
+    type: 'Warning',
+    regarding: { apiVersion: 'v1', kind: 'Service', namespace: s.metadata?.namespace, name: s.metadata?.name, uid: s.metadata?.uid },
+  });
+}
+
+let stateWrite: Promise<void> = Promise.resolve();
+function saveState(): void {
+  const data = { loadBalancers: String(addresses.size), addresses: JSON.stringify(Object.fromEntries([...addresses].sort())) };
+  stateWrite = stateWrite.then(async () => {
+    try {
+      await rest.patch(STATE, { data }, 'merge');
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 404)) throw e;
+      await rest.post('/api/v1/namespaces/kube-system/configmaps', { metadata: { name: 'cloud-simulator-state', namespace: 'kube-system' }, data });
+    }
+  }).catch((e: unknown) => out('state write failed', { error: String(e) }));
+}
+
+async function reconcile(k: string): Promise<void> {
+  const s = informer.get(k.split('/')[1] as string, k.split('/')[0]);
+  if (!served(s)) {
+    if (addresses.delete(k)) {
+      out('released', { service: k });
+      saveState();
+    }
+    refused.delete(k);
+    return;
+  }
+  const cfg = await settings();
+  const ports = s.spec?.ports?.length ?? 0;
+  if (ports > cfg.maxListeners) {
+    if (refused.get(k) !== ports) {
+      refused.set(k, ports);
+      await event(s, 'ListenerLimitExceeded', `the load balancer supports at most ${cfg.maxListeners} listeners; this Service asks for ${ports}`);
+      out('refused', { service: k, ports, maxListeners: cfg.maxListeners });
+    }
+    if (!addresses.has(k)) return;
+  } else {
+    refused.delete(k);
+  }
+  const current = s.status?.loadBalancer?.ingress?.[0]?.ip;
+  if (current !== undefined && current.startsWith(RANGE)) {
+    if (addresses.get(k) !== current) {
+      addresses.set(k, current);
+      saveState();
+    }
+    return;
+  }
+  const ip = addresses.get(k) ?? nextAddress();
+  if (ip === null) {
+    await event(s, 'AddressPoolExhausted', 'no address left in 198.51.100.0/24');
+    return;
+  }
+  addresses.set(k, ip); // reserve now: no other Service can take it during the delay
+  await new Promise((r) => setTimeout(r, cfg.delayMs));
+  const fresh = informer.get(s.metadata?.name as string, s.metadata?.namespace);
+  if (!served(fresh) || (fresh.spec?.ports?.length ?? 0) > cfg.maxListeners) {
+    addresses.delete(k);
+    return;
+  }
+  await rest.patch(`/api/v1/namespaces/${s.metadata?.namespace}/services/${s.metadata?.name}/status`, {
+    status: { loadBalancer: { ingress: [{ ip, ipMode: 'VIP' }] } },
+  }, 'merge');
+  out('provisioned', { service: k, ip, ports });
+  saveState();
+}
+
+/** One reconcile per key at a time; a key that changes meanwhile runs again. */
+const running = new Set<string>();
+function enqueue(k: string): void {
+  if (running.has(k)) {
+    pending.add(k);
+    return;
+  }
+  running.add(k);
+  void reconcile(k)
+    .catch((e: unknown) => {
+      out('reconcile failed; retrying', { service: k, error: String(e) });
+      setTimeout(() => enqueue(k), 1000);
+    })
+    .finally(() => {
+      running.delete(k);
+      if (pending.delete(k)) enqueue(k);
+    });
+}
+
+const informer = new ResilientInformer<V1Service>({
+  name: 'services',
+  kc,
+  path: '/api/v1/services',
+  list: () => core.listServiceForAllNamespaces(),
+  onEvent: (_e, s) => enqueue(key(s)),
+  relistSeconds: 60,
+  onRestart: (reason, error) => out('watch restarted', { reason, error: String(error) }),
+});
+
+await informer.start();
+saveState();
+out('ready', { loadBalancers: addresses.size });
+
+for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(sig, () => {
+    setTimeout(() => process.exit(0), 1000).unref();
+    void informer.stop().finally(() => {
+      rest.close();
+      process.exit(0);
+    });
+  });
+}

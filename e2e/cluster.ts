@@ -1,0 +1,384 @@
+// The local control plane: etcd, kube-apiserver and kube-controller-manager
+// from e2e/cluster's binary, plus the cloud simulator, on loopback.
+//
+//   node e2e/cluster.ts build | up | down | status
+//
+// `up` is idempotent: a healthy cluster is reused; a half-dead one is torn
+// down and started again. Everything lives under e2e/.cluster (git-ignored).
+
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { KubeConfig } from '@kubernetes/client-node';
+import { restClient } from '../controller/kube-rest.ts';
+
+const E2E = dirname(fileURLToPath(import.meta.url));
+export const ROOT = join(E2E, '.cluster');
+const SRC = join(E2E, 'cluster');
+const BIN = join(ROOT, 'bin', 'cluster');
+const BIN_STAMP = join(ROOT, 'bin', 'source.sha256');
+const PKI = join(ROOT, 'pki');
+const LOGS = join(ROOT, 'logs');
+const STATE = join(ROOT, 'state.json');
+export const KUBECONFIG = join(ROOT, 'kubeconfig');
+export const KUBE_VERSION = 'v1.36.3';
+export const SERVICE_CIDR = '10.96.0.0/16';
+export const NODE_NAME = 'e2e-node-1';
+export const NODE_IP = '10.200.0.2';
+
+type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'cloud-simulator';
+
+export interface ClusterState {
+  server: string;
+  etcd: string;
+  pids: Partial<Record<Component, number>>;
+  startedAt: string;
+  startSeconds: number;
+}
+
+const log = (msg: string): void => void process.stderr.write(`cluster: ${msg}\n`);
+
+/** A hash of everything the binary is built from: rebuild exactly when it changes. */
+function sourceHash(): string {
+  const h = createHash('sha256');
+  for (const f of readdirSync(SRC).sort()) {
+    if (f.endsWith('.go') || f === 'go.mod' || f === 'go.sum') h.update(f).update(readFileSync(join(SRC, f)));
+  }
+  h.update(KUBE_VERSION);
+  return h.digest('hex');
+}
+
+export function build(): { built: boolean; seconds: number } {
+  const want = sourceHash();
+  if (existsSync(BIN) && existsSync(BIN_STAMP) && readFileSync(BIN_STAMP, 'utf8') === want) return { built: false, seconds: 0 };
+  const go = spawnSync('go', ['version'], { encoding: 'utf8' });
+  if (go.error !== undefined || go.status !== 0) {
+    throw new Error('the Go toolchain is needed to build the local Kubernetes components (e2e/cluster) and was not found on PATH');
+  }
+  log(`building Kubernetes ${KUBE_VERSION} components with ${go.stdout.trim()} (a cold build takes minutes)`);
+  mkdirSync(dirname(BIN), { recursive: true });
+  const pkg = 'k8s.io/component-base/version';
+  const ldflags = [
+    '-s', '-w',
+    `-X ${pkg}.gitVersion=${KUBE_VERSION}`,
+    `-X ${pkg}.gitMajor=${KUBE_VERSION.split('.')[0]?.slice(1)}`,
+    `-X ${pkg}.gitMinor=${KUBE_VERSION.split('.')[1]}`,
+    `-X ${pkg}.gitTreeState=clean`,
+    `-X ${pkg}.buildDate=2026-01-01T00:00:00Z`,
+  ].join(' ');
+  const started = Date.now();
+  const r = spawnSync('go', ['build', '-trimpath', '-ldflags', ldflags, '-o', BIN, '.'], {
+    cwd: SRC,
+    stdio: 'inherit',
+    env: { ...process.env, CGO_ENABLED: '0' },
+  });
+  if (r.status !== 0) throw new Error(`go build of e2e/cluster failed (exit ${r.status ?? r.signal})`);
+  writeFileSync(BIN_STAMP, want);
+  const seconds = (Date.now() - started) / 1000;
+  log(`built ${BIN} in ${seconds.toFixed(1)}s`);
+  return { built: true, seconds };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function alive(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function readState(): ClusterState | null {
+  try {
+    return JSON.parse(readFileSync(STATE, 'utf8')) as ClusterState;
+  } catch {
+    return null;
+  }
+}
+
+/** GET a path of the API server as admin; resolves with the status code and body. */
+export function adminGet(server: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${server}${path}`,
+      {
+        ca: readFileSync(join(PKI, 'ca.crt')),
+        cert: readFileSync(join(PKI, 'admin.crt')),
+        key: readFileSync(join(PKI, 'admin.key')),
+        timeout: 5000,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function healthy(st: ClusterState | null): Promise<boolean> {
+  if (st === null) return false;
+  for (const c of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'cloud-simulator'] as const) if (!alive(st.pids[c])) return false;
+  try {
+    return (await adminGet(st.server, '/readyz')).status === 200;
+  } catch {
+    return false;
+  }
+}
+
+function tail(file: string, lines = 30): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+function start(component: Component, command: string, args: string[]): number {
+  mkdirSync(LOGS, { recursive: true });
+  const out = openSync(join(LOGS, `${component}.log`), 'a');
+  const child = spawn(command, args, { detached: true, stdio: ['ignore', out, out] });
+  child.unref();
+  if (child.pid === undefined) throw new Error(`${component} did not start`);
+  return child.pid;
+}
+
+async function waitFor(component: Component, pid: number, check: () => Promise<boolean>, seconds: number): Promise<void> {
+  const deadline = Date.now() + seconds * 1000;
+  while (Date.now() < deadline) {
+    if (!alive(pid)) break;
+    if (await check().catch(() => false)) return;
+    await sleep(200);
+  }
+  const why = alive(pid) ? `not ready after ${seconds}s` : 'exited';
+  throw new Error(`${component} ${why}; last lines of ${join(LOGS, `${component}.log`)}:\n${tail(join(LOGS, `${component}.log`))}`);
+}
+
+function writeKubeconfig(file: string, server: string, user: string): void {
+  const cfg = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'sharedlb-e2e', cluster: { server, 'certificate-authority': join(PKI, 'ca.crt') } }],
+    users: [{ name: user, user: { 'client-certificate': join(PKI, `${user}.crt`), 'client-key': join(PKI, `${user}.key`) } }],
+    contexts: [{ name: 'sharedlb-e2e', context: { cluster: 'sharedlb-e2e', user } }],
+    'current-context': 'sharedlb-e2e',
+  };
+  writeFileSync(file, JSON.stringify(cfg, null, 2), { mode: 0o600 });
+}
+
+export async function up(): Promise<ClusterState> {
+  const existing = readState();
+  if (await healthy(existing)) {
+    log(`reusing the healthy cluster at ${existing?.server}`);
+    return existing as ClusterState;
+  }
+  if (existing !== null) {
+    log('a previous cluster is not healthy: stopping it');
+    await down();
+  }
+  build();
+  const t0 = Date.now();
+  rmSync(join(ROOT, 'etcd'), { recursive: true, force: true });
+  rmSync(LOGS, { recursive: true, force: true });
+  const pki = spawnSync(BIN, ['pki', '--dir', PKI], { encoding: 'utf8' });
+  if (pki.status !== 0) throw new Error(`pki: ${pki.stderr}`);
+
+  const [etcdClient, etcdPeer, apiPort] = [await freePort(), await freePort(), await freePort()];
+  const server = `https://127.0.0.1:${apiPort}`;
+  const etcd = `http://127.0.0.1:${etcdClient}`;
+  const st: ClusterState = { server, etcd, pids: {}, startedAt: new Date().toISOString(), startSeconds: 0 };
+  const save = (): void => writeFileSync(STATE, JSON.stringify(st, null, 2));
+  try {
+    st.pids.etcd = start('etcd', BIN, [
+      'etcd', `--data-dir=${join(ROOT, 'etcd')}`, `--listen-client-url=${etcd}`, `--listen-peer-url=http://127.0.0.1:${etcdPeer}`,
+    ]);
+    save();
+    await waitFor('etcd', st.pids.etcd, async () => (await fetch(`${etcd}/health`)).ok, 60);
+
+    st.pids['kube-apiserver'] = start('kube-apiserver', BIN, [
+      'kube-apiserver',
+      `--etcd-servers=${etcd}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${apiPort}`,
+      `--tls-cert-file=${join(PKI, 'apiserver.crt')}`,
+      `--tls-private-key-file=${join(PKI, 'apiserver.key')}`,
+      `--client-ca-file=${join(PKI, 'ca.crt')}`,
+      '--authorization-mode=RBAC',
+      '--anonymous-auth=false',
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-account-key-file=${join(PKI, 'sa.pub')}`,
+      `--service-account-signing-key-file=${join(PKI, 'sa.key')}`,
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      '--service-node-port-range=30000-32767',
+      '--allow-privileged=false',
+      '--profiling=false',
+      '--v=1',
+    ]);
+    save();
+    await waitFor('kube-apiserver', st.pids['kube-apiserver'], async () => (await adminGet(server, '/readyz')).status === 200, 120);
+
+    const kcmConfig = join(ROOT, 'controller-manager.kubeconfig');
+    writeKubeconfig(kcmConfig, server, 'controller-manager');
+    st.pids['kube-controller-manager'] = start('kube-controller-manager', BIN, [
+      'kube-controller-manager',
+      `--kubeconfig=${kcmConfig}`,
+      `--authentication-kubeconfig=${kcmConfig}`,
+      `--authorization-kubeconfig=${kcmConfig}`,
+      '--controllers=endpointslice-controller,endpointslice-mirroring-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller',
+      `--service-account-private-key-file=${join(PKI, 'sa.key')}`,
+      `--root-ca-file=${join(PKI, 'ca.crt')}`,
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      // Each controller acts as its own ServiceAccount with the bootstrap RBAC roles, as in a real cluster.
+      '--use-service-account-credentials=true',
+      '--leader-elect=false',
+      '--secure-port=0',
+      '--concurrent-service-endpoint-syncs=5',
+      '--v=1',
+    ]);
+    save();
+    // The serviceaccount controller makes "default" in every namespace: proof that it runs.
+    await waitFor('kube-controller-manager', st.pids['kube-controller-manager'],
+      async () => (await adminGet(server, '/api/v1/namespaces/default/serviceaccounts/default')).status === 200, 120);
+
+    writeKubeconfig(KUBECONFIG, server, 'admin');
+    await registerNode();
+    const simConfig = join(ROOT, 'cloud-simulator.kubeconfig');
+    writeKubeconfig(simConfig, server, 'cloud-simulator');
+    st.pids['cloud-simulator'] = start('cloud-simulator', process.execPath, [join(E2E, 'cloud-simulator.ts'), `--kubeconfig=${simConfig}`]);
+    save();
+    await waitFor('cloud-simulator', st.pids['cloud-simulator'], async () => readFileSync(join(LOGS, 'cloud-simulator.log'), 'utf8').includes('"msg":"ready"'), 60);
+
+    st.startSeconds = (Date.now() - t0) / 1000;
+    save();
+    log(`up in ${st.startSeconds.toFixed(1)}s: ${server}; kubeconfig ${KUBECONFIG}`);
+    return st;
+  } catch (e) {
+    save();
+    await down();
+    throw e;
+  }
+}
+
+/** The Node that test Pods are bound to: no kubelet, just the object a kubelet would keep. */
+async function registerNode(): Promise<void> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(KUBECONFIG);
+  const rest = restClient(kc);
+  try {
+    await rest.post('/api/v1/nodes', {
+      metadata: { name: NODE_NAME, labels: { 'kubernetes.io/hostname': NODE_NAME, 'kubernetes.io/os': 'linux', 'topology.kubernetes.io/zone': 'zone-a' } },
+    });
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    await rest.patch(`/api/v1/nodes/${NODE_NAME}/status`, {
+      status: {
+        addresses: [{ type: 'InternalIP', address: NODE_IP }, { type: 'Hostname', address: NODE_NAME }],
+        conditions: [{ type: 'Ready', status: 'True', reason: 'E2E', message: 'stands in for a kubelet', lastHeartbeatTime: now, lastTransitionTime: now }],
+      },
+    }, 'merge');
+  } finally {
+    rest.close();
+  }
+}
+
+export async function down(): Promise<void> {
+  const st = readState();
+  if (st !== null) {
+    // Reverse start order: clients first, so the API server has no watches to drain and etcd outlives it.
+    for (const c of ['cloud-simulator', 'kube-controller-manager', 'kube-apiserver', 'etcd'] as const) {
+      const pid = st.pids[c];
+      if (!alive(pid)) continue;
+      killGroup(pid as number, 'SIGTERM');
+      const deadline = Date.now() + 3_000; // the state is thrown away: no need to wait out a graceful shutdown
+      while (alive(pid) && Date.now() < deadline) await sleep(50);
+      if (alive(pid)) killGroup(pid as number, 'SIGKILL');
+    }
+  }
+  // State goes; the binary and the last logs stay (the logs explain a failed run).
+  for (const p of [STATE, join(ROOT, 'etcd'), PKI, KUBECONFIG, join(ROOT, 'controller-manager.kubeconfig'), join(ROOT, 'cloud-simulator.kubeconfig')]) {
+    rmSync(p, { recursive: true, force: true });
+  }
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Peak resident memory of each component, from /proc (Linux). */
+export function peakMemory(st: ClusterState): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [c, pid] of Object.entries(st.pids)) {
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      out[c] = /VmHWM:\s+(\d+ kB)/.exec(status)?.[1] ?? '?';
+    } catch {
+      out[c] = 'not running';
+    }
+  }
+  return out;
+}
+
+async function main(cmd: string | undefined): Promise<number> {
+  switch (cmd) {
+    case 'build': {
+      const r = build();
+      log(r.built ? `built in ${r.seconds.toFixed(1)}s` : 'binary is up to date');
+      return 0;
+    }
+    case 'up':
+      await up();
+      return 0;
+    case 'down':
+      await down();
+      log('down');
+      return 0;
+    case 'status': {
+      const st = readState();
+      const ok = await healthy(st);
+      process.stdout.write(`${JSON.stringify({ healthy: ok, ...st, peakMemory: st ? peakMemory(st) : {}, binary: existsSync(BIN) ? statSync(BIN).size : 0 }, null, 2)}\n`);
+      return ok ? 0 : 1;
+    }
+    default:
+      process.stderr.write('usage: node e2e/cluster.ts build|up|down|status\n');
+      return 2;
+  }
+}
+
+if (import.meta.main) {
+  main(process.argv[2]).then(
+    (code) => (process.exitCode = code),
+    (e: unknown) => {
+      process.stderr.write(`cluster: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

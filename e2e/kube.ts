@@ -1,0 +1,103 @@
+// Test-side access to the local cluster, and the Pod helper that stands in
+// for a kubelet: it creates Pods bound to the e2e Node and writes their status
+// (IP, Ready) so that kube-controller-manager's endpointslice controller makes
+// real EndpointSlices for the Services that select them.
+
+import { KubeConfig } from '@kubernetes/client-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApiError, restClient, type Rest } from '../controller/kube-rest.ts';
+import { KUBECONFIG, NODE_IP, NODE_NAME } from './cluster.ts';
+
+export function adminKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(KUBECONFIG);
+  return kc;
+}
+
+let shared: Rest | undefined;
+export function admin(): Rest {
+  shared ??= restClient(adminKubeConfig(), { userAgent: 'sharedlb-e2e' });
+  return shared;
+}
+
+/** Poll until fn returns a value that is not undefined/false, or fail with what it last saw. */
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(100);
+  }
+  throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+let counter = 0;
+/** A fresh namespace with its default ServiceAccount in place. */
+export async function namespace(prefix: string, labels: Record<string, string> = {}): Promise<string> {
+  const name = `${prefix}-${process.pid}-${++counter}`;
+  await admin().post('/api/v1/namespaces', { metadata: { name, labels } });
+  await eventually(`ServiceAccount ${name}/default`, () => admin().get(`/api/v1/namespaces/${name}/serviceaccounts/default`));
+  return name;
+}
+
+export async function deleteNamespace(name: string): Promise<void> {
+  await admin().delete(`/api/v1/namespaces/${name}`).catch(() => undefined);
+}
+
+export interface PodSpec {
+  namespace: string;
+  name: string;
+  labels: Record<string, string>;
+  ip: string;
+  ports?: Array<{ name?: string; containerPort: number; protocol?: string }>;
+  ready?: boolean;
+}
+
+/** Create a Pod on the e2e Node and report it Running (and Ready unless told otherwise). */
+export async function runPod(p: PodSpec): Promise<void> {
+  await admin().post(`/api/v1/namespaces/${p.namespace}/pods`, {
+    metadata: { name: p.name, namespace: p.namespace, labels: p.labels },
+    spec: {
+      nodeName: NODE_NAME,
+      automountServiceAccountToken: false,
+      containers: [{ name: 'app', image: 'registry.invalid/sharedlb-e2e:none', ports: p.ports ?? [] }],
+    },
+  });
+  await setPodStatus(p.namespace, p.name, p.ip, p.ready ?? true);
+}
+
+/** What a kubelet would write: phase, IPs and the Ready condition. */
+export async function setPodStatus(namespace: string, name: string, ip: string, ready: boolean): Promise<void> {
+  const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const cond = (type: string) => ({ type, status: ready ? 'True' : 'False', lastTransitionTime: now });
+  const path = `/api/v1/namespaces/${namespace}/pods/${name}/status`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await admin().patch(path, {
+        status: {
+          phase: 'Running',
+          hostIP: NODE_IP,
+          hostIPs: [{ ip: NODE_IP }],
+          podIP: ip,
+          podIPs: [{ ip }],
+          startTime: now,
+          conditions: [cond('PodScheduled'), cond('Initialized'), cond('ContainersReady'), cond('Ready')].map((c) =>
+            c.type === 'PodScheduled' || c.type === 'Initialized' ? { ...c, status: 'True' } : c,
+          ),
+        },
+      }, 'merge');
+      return;
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 409) || attempt > 5) throw e;
+    }
+  }
+}
+
+export async function deletePod(namespace: string, name: string): Promise<void> {
+  await admin().delete(`/api/v1/namespaces/${namespace}/pods/${name}`, { gracePeriodSeconds: 0 });
+}
