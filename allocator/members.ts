@@ -31,6 +31,8 @@ export interface ParseOptions {
 }
 
 const POLICIES: readonly PortPolicy[] = ['preserve', 'prefer', 'any'];
+const OURS = new Set([...USER_ANNOTATIONS, ...CONTROLLER_ANNOTATIONS]);
+const PREFIX = `${GROUP}/`;
 
 export function serviceKey(svc: ServiceLike): string {
   return `${svc.metadata?.namespace ?? 'default'}/${svc.metadata?.name ?? ''}`;
@@ -39,6 +41,8 @@ export function serviceKey(svc: ServiceLike): string {
 // One spelling for every timestamp, so that string order is time order.
 function timestamp(t: string | Date | undefined): string {
   if (t === undefined) return '';
+  // The API server's own spelling, 2025-01-01T00:00:00Z, without a Date round trip.
+  if (typeof t === 'string' && t.length === 20 && t[19] === 'Z' && t[10] === 'T') return `${t.slice(0, 19)}.000Z`;
   const d = t instanceof Date ? t : new Date(t);
   return Number.isNaN(d.getTime()) ? '' : d.toISOString();
 }
@@ -87,8 +91,7 @@ export function parseMember(svc: ServiceLike, pools: PoolSet, opts: ParseOptions
     }
   }
 
-  const ours = new Set([...USER_ANNOTATIONS, ...CONTROLLER_ANNOTATIONS]);
-  const unknown = Object.keys(annotations).filter((a) => a.startsWith(`${GROUP}/`) && !ours.has(a)).sort();
+  const unknown = Object.keys(annotations).filter((a) => a.startsWith(PREFIX) && !OURS.has(a)).sort();
   if (unknown.length > 0) {
     return reject(`unknown annotation ${unknown.join(', ')}: sharedlb reads ${USER_ANNOTATIONS.join(', ')}`);
   }
@@ -128,7 +131,8 @@ export function parseMember(svc: ServiceLike, pools: PoolSet, opts: ParseOptions
   if (specPorts.length === 0) return reject('the Service has no ports: there is nothing to expose');
   const ports: MemberPort[] = [];
   const names = new Set<string>();
-  for (const [i, p] of specPorts.entries()) {
+  for (let i = 0; i < specPorts.length; i++) {
+    const p = specPorts[i] as NonNullable<typeof specPorts>[number];
     const label = p.name ? `port ${JSON.stringify(p.name)}` : `spec.ports[${i}]`;
     const portName = p.name ?? '';
     if (names.has(portName)) return reject(`${label}: two ports share the name ${JSON.stringify(portName)}; name every port uniquely`);

@@ -95,6 +95,65 @@ interface PoolState {
   /** free capacity → LBs with exactly that much room; best fit scans from the tightest. */
   buckets: Map<number, Set<WorkLB>>;
   reserved: Set<number>;
+  /** LBs with room for one more port. */
+  open: Set<WorkLB>;
+  /**
+   * For each port some member asked for as its own (by conflict key): the
+   * open LBs where it is free. Without it, a popular port held by most LBs
+   * makes every search walk all of them.
+   */
+  without: Map<number, Set<WorkLB>>;
+}
+
+/** Ports that cannot share an LB map to one key: (port, protocol), or the bare number where protocols cannot share it. */
+function conflictKey(pool: Pool, protocol: Protocol, port: number): number {
+  return pool.samePortAcrossProtocols ? slot(protocol, port) : port * 4 + 3;
+}
+
+function holds(lb: WorkLB, key: number): boolean {
+  return (key & 3) === 3 ? lb.byNumber.has(key >> 2) : lb.bySlot.has(key);
+}
+
+/** Track at most this many ports in `without`; beyond it, searches fall back to scanning buckets. */
+const MAX_TRACKED_PORTS = 1024;
+
+function setFree(st: PoolState, lb: WorkLB, next: number): void {
+  const wasOpen = lb.free > 0;
+  st.buckets.get(lb.free)?.delete(lb);
+  lb.free = next;
+  let b = st.buckets.get(next);
+  if (b === undefined) st.buckets.set(next, (b = new Set()));
+  b.add(lb);
+  const isOpen = next > 0;
+  if (wasOpen === isOpen) return;
+  if (isOpen) {
+    st.open.add(lb);
+    for (const [k, set] of st.without) if (!holds(lb, k)) set.add(lb);
+  } else {
+    st.open.delete(lb);
+    for (const set of st.without.values()) set.delete(lb);
+  }
+}
+
+function claimOn(st: PoolState, lb: WorkLB, a: Assignment): void {
+  lb.bySlot.set(slot(a.protocol, a.port), a);
+  lb.byNumber.set(a.port, (lb.byNumber.get(a.port) ?? 0) + 1);
+  lb.byProtocol.set(a.protocol, (lb.byProtocol.get(a.protocol) ?? 0) + 1);
+  st.without.get(conflictKey(lb.pool, a.protocol, a.port))?.delete(lb);
+  setFree(st, lb, Math.max(0, lb.pool.maxPortsPerLB - lb.bySlot.size));
+}
+
+function releaseFrom(st: PoolState, lb: WorkLB, a: Assignment): void {
+  lb.bySlot.delete(slot(a.protocol, a.port));
+  const n = (lb.byNumber.get(a.port) ?? 1) - 1;
+  if (n === 0) lb.byNumber.delete(a.port);
+  else lb.byNumber.set(a.port, n);
+  const c = (lb.byProtocol.get(a.protocol) ?? 1) - 1;
+  if (c === 0) lb.byProtocol.delete(a.protocol);
+  else lb.byProtocol.set(a.protocol, c);
+  setFree(st, lb, Math.max(0, lb.pool.maxPortsPerLB - lb.bySlot.size));
+  const key = conflictKey(lb.pool, a.protocol, a.port);
+  if (lb.free > 0 && !holds(lb, key)) st.without.get(key)?.add(lb);
 }
 
 export function allocate(input: AllocationInput): AllocationResult {
@@ -102,28 +161,22 @@ export function allocate(input: AllocationInput): AllocationResult {
   const poolStates = new Map<string, PoolState>();
   const allLBs = new Map<string, WorkLB>();
   const usedNames = new Set(input.loadBalancers.map((lb) => lb.name));
+  const nameCursor = new Map<string, number>();
   let nodePortsFree = input.nodePortsFree ?? null;
 
   const stateOf = (pool: Pool): PoolState => {
     let st = poolStates.get(pool.name);
     if (st === undefined) {
-      st = { pool, lbs: [], buckets: new Map(), reserved: new Set(pool.reservedPorts) };
+      st = { pool, lbs: [], buckets: new Map(), reserved: new Set(pool.reservedPorts), open: new Set(), without: new Map() };
       poolStates.set(pool.name, st);
     }
     return st;
-  };
-  const rebucket = (st: PoolState, lb: WorkLB, next: number): void => {
-    st.buckets.get(lb.free)?.delete(lb);
-    lb.free = next;
-    let b = st.buckets.get(next);
-    if (b === undefined) st.buckets.set(next, (b = new Set()));
-    b.add(lb);
   };
   const newWork = (name: string, pool: Pool, isNew: boolean): WorkLB => {
     const lb: WorkLB = { name, pool, isNew, bySlot: new Map(), byNumber: new Map(), byProtocol: new Map(), free: -1 };
     const st = stateOf(pool);
     st.lbs.push(lb);
-    rebucket(st, lb, pool.maxPortsPerLB);
+    setFree(st, lb, pool.maxPortsPerLB);
     allLBs.set(name, lb);
     return lb;
   };
@@ -135,23 +188,8 @@ export function allocate(input: AllocationInput): AllocationResult {
     newWork(lb.name, pools.get(lb.pool) ?? orphanPool(lb.pool), false);
   }
 
-  const claim = (lb: WorkLB, a: Assignment): void => {
-    const s = slot(a.protocol, a.port);
-    lb.bySlot.set(s, a);
-    lb.byNumber.set(a.port, (lb.byNumber.get(a.port) ?? 0) + 1);
-    lb.byProtocol.set(a.protocol, (lb.byProtocol.get(a.protocol) ?? 0) + 1);
-    rebucket(stateOf(lb.pool), lb, Math.max(0, lb.pool.maxPortsPerLB - lb.bySlot.size));
-  };
-  const release = (lb: WorkLB, a: Assignment): void => {
-    lb.bySlot.delete(slot(a.protocol, a.port));
-    const n = (lb.byNumber.get(a.port) ?? 1) - 1;
-    if (n === 0) lb.byNumber.delete(a.port);
-    else lb.byNumber.set(a.port, n);
-    const c = (lb.byProtocol.get(a.protocol) ?? 1) - 1;
-    if (c === 0) lb.byProtocol.delete(a.protocol);
-    else lb.byProtocol.set(a.protocol, c);
-    rebucket(stateOf(lb.pool), lb, Math.max(0, lb.pool.maxPortsPerLB - lb.bySlot.size));
-  };
+  const claim = (lb: WorkLB, a: Assignment): void => claimOn(stateOf(lb.pool), lb, a);
+  const release = (lb: WorkLB, a: Assignment): void => releaseFrom(stateOf(lb.pool), lb, a);
 
   // Where each member was, from the LBs' own records.
   const previous = new Map<string, Array<{ lb: WorkLB; a: Assignment }>>();
@@ -209,19 +247,17 @@ export function allocate(input: AllocationInput): AllocationResult {
     const pool = pools.get(r.pool);
     const home = kept.get(r.key);
     const priorLB = home?.lb.name ?? previous.get(r.key)?.[0]?.lb.name ?? null;
-    const priorPorts = new Map((previous.get(r.key) ?? []).map(({ lb, a }) => [`${lb.name}/${a.servicePort}`, a.port]));
     const finish = (lb: WorkLB, assignments: Assignment[], state: MemberOutcome['state'], reason: Reason, message: string): void => {
-      const byName = new Map(assignments.map((a) => [a.servicePort, a]));
-      const ports = r.ports.flatMap((p) => {
-        const a = byName.get(p.name);
-        return a === undefined ? [] : [{ servicePort: p.name, protocol: p.protocol, port: p.port, externalPort: a.port }];
-      });
+      const ports: PortOutcome[] = [];
+      for (const p of r.ports) {
+        const a = assignments.find((x) => x.servicePort === p.name);
+        if (a !== undefined) ports.push({ servicePort: p.name, protocol: p.protocol, port: p.port, externalPort: a.port });
+      }
       let moved: MemberOutcome['moved'] = null;
       if (priorLB !== null && state === 'Allocated') {
-        const changed = lb.name !== priorLB || assignments.some((a) => {
-          const before = priorPorts.get(`${lb.name}/${a.servicePort}`);
-          return before !== undefined && before !== a.port;
-        });
+        const prior = previous.get(r.key) ?? [];
+        const changed = lb.name !== priorLB || assignments.some((a) =>
+          prior.some((p) => p.lb === lb && p.a.servicePort === a.servicePort && p.a.port !== a.port));
         if (changed) moved = { from: priorLB, to: lb.name };
       }
       outcomes.set(r.key, { key: r.key, pool: r.pool, state, reason, message, loadBalancer: lb.name, ports, moved });
@@ -253,17 +289,17 @@ export function allocate(input: AllocationInput): AllocationResult {
 
     // Complete at home first: the member keeps its address.
     if (home !== undefined && home.lb.pool === pool && room(home.lb) >= missing.length) {
-      const fit = modes.map((m) => fitPorts(st, home.lb, missing, m)).find((f) => f !== null);
+      const fit = modes.map((m) => fitPorts(st, home.lb, missing, m, r.key)).find((f) => f !== null);
       if (fit) {
-        for (const a of fit) claim(home.lb, withMember(a, r.key));
+        for (const a of fit) claim(home.lb, a);
         if (nodePortsFree !== null) nodePortsFree -= nodePortsNeeded;
-        finish(home.lb, [...home.byName.values(), ...fit.map((a) => withMember(a, r.key))], 'Allocated', 'Allocated', allocatedMessage(home.lb.name));
+        finish(home.lb, [...home.byName.values(), ...fit], 'Allocated', 'Allocated', allocatedMessage(home.lb.name));
         continue;
       }
     }
 
     // Otherwise the whole member goes where it fits best.
-    const all: Wanted[] = r.ports.map((p) => ({ protocol: p.protocol, port: p.port, name: p.name }));
+    const all: Wanted[] = r.ports;
     const allNodePorts = pool.usesNodePorts ? all.length : 0;
     if (nodePortsFree !== null && allNodePorts > nodePortsFree) {
       pending('NoCapacity', `the cluster has ${nodePortsFree} free NodePorts and this member needs ${allNodePorts}: widen --service-node-port-range or set allocateLoadBalancerNodePorts: false in pool ${pool.name}'s template`);
@@ -271,7 +307,7 @@ export function allocate(input: AllocationInput): AllocationResult {
     }
     let chosen: { lb: WorkLB | null; ports: Assignment[] } | null = null;
     for (const mode of modes) {
-      const found = bestFit(st, all, mode, home?.lb ?? null);
+      const found = bestFit(st, all, mode, home?.lb ?? null, r.key);
       if (found !== null) {
         chosen = found;
         break;
@@ -281,7 +317,7 @@ export function allocate(input: AllocationInput): AllocationResult {
     const mayOpen = pool.maxLoadBalancers === null || lbCount < pool.maxLoadBalancers;
     if (chosen === null && mayOpen) {
       const probe: WorkLB = { name: '', pool, isNew: true, bySlot: new Map(), byNumber: new Map(), byProtocol: new Map(), free: pool.maxPortsPerLB };
-      const fresh = fitPorts(st, probe, all, r.policy === 'any' ? 'range' : r.policy === 'preserve' ? 'own' : 'prefer-own');
+      const fresh = fitPorts(st, probe, all, r.policy === 'any' ? 'range' : r.policy === 'preserve' ? 'own' : 'prefer-own', r.key);
       if (fresh !== null) chosen = { lb: null, ports: fresh };
     }
     if (chosen === null) {
@@ -289,8 +325,8 @@ export function allocate(input: AllocationInput): AllocationResult {
       continue;
     }
     if (home !== undefined) for (const a of home.byName.values()) release(home.lb, a);
-    const lb = chosen.lb ?? newWork(nextName(pool.name, usedNames), pool, true);
-    const assignments = chosen.ports.map((a) => withMember(a, r.key));
+    const lb = chosen.lb ?? newWork(nextName(pool.name, usedNames, nameCursor), pool, true);
+    const assignments = chosen.ports;
     for (const a of assignments) claim(lb, a);
     if (nodePortsFree !== null) nodePortsFree -= allNodePorts;
     finish(lb, assignments, 'Allocated', 'Allocated', allocatedMessage(lb.name));
@@ -305,16 +341,18 @@ export function allocate(input: AllocationInput): AllocationResult {
       assignments: [...lb.bySlot.values()].sort((x, y) => x.port - y.port || PROTO_INDEX[x.protocol] - PROTO_INDEX[y.protocol]),
     }));
   const lowerBound = new Map<string, number>();
-  for (const p of input.pools) lowerBound.set(p.name, lowerBoundOf(p, requests.filter((r) => r.pool === p.name)));
+  const byPool = new Map<string, MemberRequest[]>();
+  for (const r of requests) {
+    let list = byPool.get(r.pool);
+    if (list === undefined) byPool.set(r.pool, (list = []));
+    list.push(r);
+  }
+  for (const p of input.pools) lowerBound.set(p.name, lowerBoundOf(p, byPool.get(p.name) ?? []));
   return { loadBalancers, outcomes, lowerBound };
 }
 
 function allocatedMessage(lb: string): string {
   return `placed on shared LB ${lb}`;
-}
-
-function withMember(a: Assignment, member: string): Assignment {
-  return { ...a, member };
 }
 
 function room(lb: WorkLB): number {
@@ -332,27 +370,24 @@ function onlyProtocol(lb: WorkLB, protocol: Protocol): boolean {
  * pool's range; 'range': from the pool's range. keepPortRange pools look inside
  * the LB's current range first.
  */
-function fitPorts(st: PoolState, lb: WorkLB, want: Wanted[], mode: Mode): Assignment[] | null {
+function fitPorts(st: PoolState, lb: WorkLB, want: Wanted[], mode: Mode, member = ''): Assignment[] | null {
   const pool = st.pool;
   if (room(lb) < want.length) return null;
   if (!pool.mixedProtocol) for (const w of want) if (!onlyProtocol(lb, w.protocol)) return null;
   const out: Assignment[] = [];
-  const taken = new Set<number>(); // this member's own picks, by slot and (for !samePort) by number
-  const free = (protocol: Protocol, port: number): boolean =>
-    portFreeOn(lb, protocol, port) && !taken.has(pool.samePortAcrossProtocols ? slot(protocol, port) : port);
-  const take = (w: Wanted, port: number): void => {
-    taken.add(pool.samePortAcrossProtocols ? slot(w.protocol, port) : port);
-    out.push({ port, protocol: w.protocol, member: '', servicePort: w.name });
+  // Free on the LB and not already picked for another of this member's ports (a member has few).
+  const free = (protocol: Protocol, port: number): boolean => {
+    if (!portFreeOn(lb, protocol, port)) return false;
+    for (const o of out) if (o.port === port && (!pool.samePortAcrossProtocols || o.protocol === protocol)) return false;
+    return true;
   };
   for (const w of want) {
-    if (mode !== 'range' && free(w.protocol, w.port) && !st.reserved.has(w.port)) {
-      take(w, w.port);
-      continue;
-    }
-    if (mode === 'own') return null;
-    const port = lowestFree(st, lb, w.protocol, free);
+    let port: number | null = null;
+    if (mode !== 'range' && !st.reserved.has(w.port) && free(w.protocol, w.port)) port = w.port;
+    else if (mode === 'own') return null;
+    else port = lowestFree(st, lb, w.protocol, free);
     if (port === null) return null;
-    take(w, port);
+    out.push({ port, protocol: w.protocol, member, servicePort: w.name });
   }
   return out;
 }
@@ -404,21 +439,58 @@ function disruptive(lb: WorkLB, ports: Assignment[]): boolean {
 }
 
 /** The existing LB of the pool where `want` fits most tightly (never `exclude`). */
-function bestFit(st: PoolState, want: Wanted[], mode: Mode, exclude: WorkLB | null): { lb: WorkLB; ports: Assignment[] } | null {
+function bestFit(st: PoolState, want: Wanted[], mode: Mode, exclude: WorkLB | null, member: string): { lb: WorkLB; ports: Assignment[] } | null {
   const n = want.length;
+  if (mode === 'own') {
+    if (want.some((w) => st.reserved.has(w.port))) return null;
+    const candidates = ownCandidates(st, want);
+    if (candidates !== null) {
+      let best: { lb: WorkLB; ports: Assignment[]; rank: number } | null = null;
+      for (const lb of candidates) {
+        if (lb === exclude || lb.free < n) continue;
+        const ports = fitPorts(st, lb, want, mode, member);
+        if (ports === null) continue;
+        // Tightest first; for keepPortRange pools, harmless before disruptive.
+        const rank = (st.pool.keepPortRange && disruptive(lb, ports) ? 1e6 : 0) + lb.free;
+        if (best === null || rank < best.rank) best = { lb, ports, rank };
+      }
+      return best;
+    }
+  }
   let fallback: { lb: WorkLB; ports: Assignment[] } | null = null;
   for (let free = n; free <= st.pool.maxPortsPerLB; free++) {
     const bucket = st.buckets.get(free);
     if (bucket === undefined) continue;
     for (const lb of bucket) {
       if (lb === exclude) continue;
-      const ports = fitPorts(st, lb, want, mode);
+      const ports = fitPorts(st, lb, want, mode, member);
       if (ports === null) continue;
       if (!st.pool.keepPortRange || !disruptive(lb, ports)) return { lb, ports };
       fallback ??= { lb, ports };
     }
   }
   return fallback;
+}
+
+/**
+ * The open LBs where all of `want`'s own ports are free, via the rarest of
+ * them; null when scanning buckets is as cheap (most open LBs qualify) or the
+ * port is not tracked.
+ */
+function ownCandidates(st: PoolState, want: Wanted[]): Set<WorkLB> | null {
+  let rarest: Set<WorkLB> | null = null;
+  for (const w of want) {
+    const key = conflictKey(st.pool, w.protocol, w.port);
+    let set = st.without.get(key);
+    if (set === undefined) {
+      if (st.without.size >= MAX_TRACKED_PORTS) return null;
+      set = new Set([...st.open].filter((lb) => !holds(lb, key)));
+      st.without.set(key, set);
+    }
+    if (rarest === null || set.size < rarest.size) rarest = set;
+  }
+  if (rarest === null || rarest.size * 2 > st.open.size) return null;
+  return rarest;
 }
 
 /** Why nothing fits, said so an admin or the member's owner can act. */
@@ -435,11 +507,13 @@ function why(st: PoolState, policy: MemberRequest['policy'], want: Wanted[], may
   return ['NoCapacity', `no port of pool ${pool.name}'s range ${pool.portRange.from}-${pool.portRange.to} is free for this member: widen spec.portRange or free reserved ports`];
 }
 
-function nextName(pool: string, used: Set<string>): string {
-  for (let n = 1; ; n++) {
+/** `<pool>-<n>` with the smallest n not in use; `from` remembers where the last search ended. */
+function nextName(pool: string, used: Set<string>, from: Map<string, number>): string {
+  for (let n = from.get(pool) ?? 1; ; n++) {
     const name = `${pool}-${n}`;
     if (!used.has(name)) {
       used.add(name);
+      from.set(pool, n + 1);
       return name;
     }
   }
@@ -456,7 +530,9 @@ export function lowerBoundOf(pool: Pool, requests: MemberRequest[]): number {
   const groups = new Map<string, MemberRequest[]>();
   for (const r of requests) {
     const g = pool.mixedProtocol ? '' : (r.ports[0]?.protocol ?? '');
-    groups.set(g, [...(groups.get(g) ?? []), r]);
+    let list = groups.get(g);
+    if (list === undefined) groups.set(g, (list = []));
+    list.push(r);
   }
   let sum = 0;
   for (const group of groups.values()) {

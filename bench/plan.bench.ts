@@ -1,0 +1,139 @@
+// Planning throughput and packing quality.
+//
+// For 10k and 100k generated Services (as `kubectl get svc -A -o json` would
+// print them) it measures, each in a fresh process, repeated, medians quoted:
+//   floor — JSON.parse of the input and a walk over every Service's
+//           annotations and ports: what any tool reading it must pay;
+//   plan  — the same parse, then parse members, allocate, and price.
+// It records plan/floor, peak RSS, and LBs against the lower bound.
+//
+//   node bench/plan.bench.ts [--runs 5] [--sizes 10000,100000]
+
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { plan } from '../allocator/plan.ts';
+import { implicitPool, poolSet } from '../allocator/pools.ts';
+import type { ServiceLike } from '../allocator/types.ts';
+import { generateServices } from '../examples/workload.ts';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const WORK = join(HERE, '.work');
+const RESULTS = join(HERE, 'results');
+
+interface Sample { ms: number; maxRssMB: number; loadBalancers?: number; lowerBound?: number; allocated?: number; members?: number }
+
+function child(mode: 'floor' | 'plan', file: string): Sample {
+  const text = readFileSync(file, 'utf8');
+  const t0 = performance.now();
+  const list = JSON.parse(text) as { items: ServiceLike[] };
+  if (mode === 'floor') {
+    let touched = 0;
+    for (const s of list.items) {
+      for (const [k, v] of Object.entries(s.metadata?.annotations ?? {})) touched += k.length + v.length;
+      for (const p of s.spec?.ports ?? []) touched += (p.port ?? 0) + (p.name?.length ?? 0) + (p.protocol?.length ?? 0);
+      touched += (s.spec?.type?.length ?? 0) + (s.metadata?.name?.length ?? 0);
+    }
+    const ms = performance.now() - t0;
+    if (touched === 0) throw new Error('walked nothing');
+    return { ms, maxRssMB: process.resourceUsage().maxRSS / 1024 };
+  }
+  const pools = poolSet([{ ok: true, pool: implicitPool('aws-nlb') }]);
+  const p = plan({ services: list.items, pools });
+  const ms = performance.now() - t0;
+  return {
+    ms,
+    maxRssMB: process.resourceUsage().maxRSS / 1024,
+    loadBalancers: p.summary.loadBalancers,
+    lowerBound: p.summary.lowerBound,
+    allocated: p.summary.allocated,
+    members: p.summary.members,
+  };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+function main(): void {
+  const { values } = parseArgs({
+    options: {
+      runs: { type: 'string', default: '5' },
+      sizes: { type: 'string', default: '10000,100000' },
+      child: { type: 'string' },
+      file: { type: 'string' },
+    },
+  });
+  if (values.child !== undefined) {
+    process.stdout.write(JSON.stringify(child(values.child as 'floor' | 'plan', values.file as string)));
+    return;
+  }
+  mkdirSync(WORK, { recursive: true });
+  mkdirSync(RESULTS, { recursive: true });
+  const runs = Number(values.runs);
+  const rows = [];
+  for (const n of values.sizes.split(',').map(Number)) {
+    const file = join(WORK, `services-${n}.json`);
+    const items = generateServices({ count: n, seed: 42, notOptedIn: 0.15 });
+    writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
+    const samples: Record<'floor' | 'plan', Sample[]> = { floor: [], plan: [] };
+    for (let i = 0; i < runs; i++) {
+      for (const mode of ['floor', 'plan'] as const) {
+        const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--child', mode, '--file', file], { encoding: 'utf8', maxBuffer: 1 << 20 });
+        samples[mode].push(JSON.parse(out) as Sample);
+      }
+    }
+    const last = samples.plan[samples.plan.length - 1] as Sample;
+    const floorMs = median(samples.floor.map((s) => s.ms));
+    const planMs = median(samples.plan.map((s) => s.ms));
+    const row = {
+      services: n,
+      members: last.members,
+      allocated: last.allocated,
+      runs,
+      floorMsMedian: Math.round(floorMs),
+      planMsMedian: Math.round(planMs),
+      planOverFloor: Number((planMs / floorMs).toFixed(2)),
+      floorPeakRssMB: Math.round(median(samples.floor.map((s) => s.maxRssMB))),
+      planPeakRssMB: Math.round(median(samples.plan.map((s) => s.maxRssMB))),
+      loadBalancers: last.loadBalancers,
+      lowerBound: last.lowerBound,
+      planMsAll: samples.plan.map((s) => Math.round(s.ms)),
+      floorMsAll: samples.floor.map((s) => Math.round(s.ms)),
+    };
+    rows.push(row);
+    process.stderr.write(`${JSON.stringify(row)}\n`);
+  }
+  const result = {
+    benchmark: 'plan',
+    date: new Date().toISOString(),
+    node: process.version,
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGB: Math.round(totalmem() / 2 ** 30) },
+    provider: 'aws-nlb (50 ports per LB)',
+    goal: 'planOverFloor <= 3; loadBalancers <= lowerBound + 1',
+    rows,
+  };
+  writeFileSync(join(RESULTS, 'plan.json'), `${JSON.stringify(result, null, 2)}\n`);
+  const md = [
+    '# sharedlb plan benchmark',
+    '',
+    `${result.date}, Node ${result.node}, ${result.machine.cpus} × ${result.machine.cpuModel}; medians of ${runs} runs, each in a fresh process.`,
+    'Floor: JSON.parse of the `kubectl get svc -A -o json`-shaped input plus a walk over every annotation and port. Plan: the same parse, then member parsing, placement and pricing.',
+    '',
+    '| Services | members | floor ms | plan ms | plan/floor | peak RSS floor/plan MB | LBs | lower bound |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.services} | ${r.members} | ${r.floorMsMedian} | ${r.planMsMedian} | ${r.planOverFloor} | ${r.floorPeakRssMB}/${r.planPeakRssMB} | ${r.loadBalancers} | ${r.lowerBound} |`),
+    '',
+    `Goal: ${result.goal}.`,
+    '',
+  ].join('\n');
+  writeFileSync(join(RESULTS, 'plan.md'), md);
+  process.stdout.write(md);
+}
+
+main();
