@@ -7,8 +7,9 @@ import { planCommand } from './plan-command.ts';
 const USAGE = `usage: sharedlb <command> [flags]
 
 commands:
-  plan     pack Service manifests offline and report what sharing saves
-  help     show this text
+  controller  run the controller against a cluster
+  plan        pack Service manifests offline and report what sharing saves
+  help        show this text
 
 Run "sharedlb <command> --help" for a command's flags.`;
 
@@ -28,6 +29,9 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'plan':
       return planCommand(rest, io);
+    case 'controller':
+      // Loaded only here: plan needs no Kubernetes client.
+      return (await import('./run.ts')).runController(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -36,17 +36,34 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
   throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
 }
 
+/** Every namespace a test makes carries this label, so a later run can sweep up after an aborted one. */
+export const TEST_LABEL = 'sharedlb.io/e2e';
+
 let counter = 0;
 /** A fresh namespace with its default ServiceAccount in place. */
 export async function namespace(prefix: string, labels: Record<string, string> = {}): Promise<string> {
   const name = `${prefix}-${process.pid}-${++counter}`;
-  await admin().post('/api/v1/namespaces', { metadata: { name, labels } });
+  await admin().post('/api/v1/namespaces', { metadata: { name, labels: { ...labels, [TEST_LABEL]: 'true' } } });
   await eventually(`ServiceAccount ${name}/default`, () => admin().get(`/api/v1/namespaces/${name}/serviceaccounts/default`));
   return name;
 }
 
+/**
+ * Delete a namespace for good. Its pods must go first, forcibly: with no
+ * kubelet to confirm a graceful stop they would hold the namespace in
+ * Terminating for ever.
+ */
 export async function deleteNamespace(name: string): Promise<void> {
+  const pods = await admin().get<{ items: Array<{ metadata: { name: string } }> }>(`/api/v1/namespaces/${name}/pods`).catch(() => ({ items: [] }));
+  for (const p of pods.items) await deletePod(name, p.metadata.name).catch(() => undefined);
   await admin().delete(`/api/v1/namespaces/${name}`).catch(() => undefined);
+}
+
+/** Remove what earlier (perhaps aborted) test runs left: their namespaces and every LoadBalancerPool. */
+export async function sweep(): Promise<void> {
+  const nss = await admin().get<{ items: Array<{ metadata: { name: string } }> }>(`/api/v1/namespaces?labelSelector=${encodeURIComponent(`${TEST_LABEL}=true`)}`);
+  for (const n of nss.items) await deleteNamespace(n.metadata.name);
+  await admin().delete('/apis/sharedlb.io/v1alpha1/loadbalancerpools').catch(() => undefined);
 }
 
 export interface PodSpec {

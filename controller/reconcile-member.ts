@@ -1,0 +1,155 @@
+// Member reconcile: mirror the member's EndpointSlices onto its shared LB and
+// write back what it got (annotations, Ready condition, ingress for
+// LoadBalancer-class members, events). Reads caches; writes only what differs.
+
+import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import { ADDRESS, READY_CONDITION } from '../allocator/annotations.ts';
+import { parseMember } from '../allocator/members.ts';
+import type { MemberOutcome, PortOutcome } from '../allocator/placement.ts';
+import type { Assignment } from '../allocator/types.ts';
+import type { EventRecorder } from './events.ts';
+import { ApiError, type Rest } from './kube-rest.ts';
+import type { Logger } from './logger.ts';
+import { annotationPatch, conditionDiffers, currentCondition, desiredAnnotations, desiredCondition, desiredIngress, ingressDiffers, type MemberView } from './member-status.ts';
+import { desiredSlices, memberHash, sliceDiffers } from './mirror.ts';
+import { isSharedLB } from './shared-lb.ts';
+import type { ClusterState } from './state.ts';
+
+export interface MemberContext {
+  rest: Rest;
+  log: Logger;
+  state: ClusterState;
+  events: EventRecorder;
+  className: string;
+  outcomes: Map<string, MemberOutcome>;
+  writes: { count: number };
+}
+
+const slicePath = (ns: string, name?: string): string => `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices${name ? `/${name}` : ''}`;
+
+export async function reconcileMember(ctx: MemberContext, key: string): Promise<void> {
+  const { state } = ctx;
+  const [namespace, name] = key.split('/') as [string, string];
+  const svc = state.services.get(name, namespace);
+  if (svc !== undefined && isSharedLB(svc, state.namespace)) return;
+  const pools = state.poolSet();
+  const parsed = svc === undefined ? ({ kind: 'ignored' } as const) : parseMember(svc, pools, { className: ctx.className, namespaceLabels: state.namespaceLabels(namespace) });
+
+  // Where the LBs' records say it holds ports (the store of record).
+  const home = state.holdings(key)[0];
+  const lb = home === undefined ? undefined : state.lb(home);
+  const assignments = home === undefined ? [] : (state.record(home)?.state.assignments ?? []).filter((a) => a.member === key);
+  // A frozen (now invalid) member keeps serving; opted-out and forbidden ones are released by the pool reconcile.
+  const serving = lb !== undefined && assignments.length > 0 && (parsed.kind === 'member' || (parsed.kind === 'rejected' && parsed.reason === 'Invalid'));
+
+  await mirror(ctx, key, serving ? lb : undefined, serving ? assignments : [], svc === undefined ? [] : state.sourceSlices(key));
+  if (svc === undefined) return;
+
+  let view: MemberView | null = null;
+  const ingress = lb?.status?.loadBalancer?.ingress ?? [];
+  const ports: PortOutcome[] = serving
+    ? assignments.map((a) => {
+        const own = svc.spec?.ports?.find((p) => (p.name ?? '') === a.servicePort);
+        return { servicePort: a.servicePort, protocol: a.protocol, port: own?.port ?? a.port, externalPort: a.port };
+      }).sort((x, y) => x.externalPort - y.externalPort)
+    : [];
+  const lbRef = serving ? `${state.namespace}/${home}` : null;
+  if (parsed.kind === 'rejected') {
+    view = { ready: false, reason: parsed.reason, message: serving ? `${parsed.message} (it keeps its current ports until this is fixed)` : parsed.message, loadBalancer: lbRef, ingress, ports };
+  } else if (parsed.kind === 'member') {
+    const o = ctx.outcomes.get(key);
+    if (serving && (o === undefined || o.state === 'Allocated')) {
+      view = ingress.length > 0
+        ? { ready: true, reason: 'Allocated', message: `served by shared LB ${lbRef}`, loadBalancer: lbRef, ingress, ports }
+        : { ready: false, reason: 'WaitingForAddress', message: `placed on shared LB ${lbRef}; waiting for the cloud to give it an address`, loadBalancer: lbRef, ingress, ports };
+    } else if (o !== undefined && o.state === 'Pending') {
+      view = { ready: false, reason: o.reason, message: o.message, loadBalancer: lbRef, ingress, ports };
+    } else {
+      return; // not yet placed: the pool reconcile will say what happened
+    }
+  }
+  await writeStatus(ctx, svc, view, svc.spec?.type === 'LoadBalancer' && svc.spec.loadBalancerClass === ctx.className);
+}
+
+async function mirror(ctx: MemberContext, key: string, lb: V1Service | undefined, assignments: Assignment[], sources: V1EndpointSlice[]): Promise<void> {
+  const { state } = ctx;
+  const want = lb === undefined ? [] : desiredSlices(lb, key, assignments, sources);
+  const have = state.mirroredSlices(memberHash(key));
+  const wanted = new Set(want.map((s) => s.metadata?.name));
+  for (const s of have) {
+    if (wanted.has(s.metadata?.name)) continue;
+    await ignoreNotFound(ctx.rest.delete(slicePath(state.namespace, s.metadata?.name), { preconditions: { resourceVersion: s.metadata?.resourceVersion } }));
+    ctx.writes.count++;
+  }
+  for (const d of want) {
+    const cur = have.find((s) => s.metadata?.name === d.metadata?.name);
+    if (cur === undefined) {
+      try {
+        await ctx.rest.post(slicePath(state.namespace), d);
+      } catch (e) {
+        // The cache lags our own create: the next reconcile compares and updates.
+        if (!(e instanceof ApiError && e.status === 409)) throw e;
+      }
+      ctx.writes.count++;
+    } else if (sliceDiffers(cur, d)) {
+      await ctx.rest.put(slicePath(state.namespace, d.metadata?.name), { ...d, metadata: { ...d.metadata, resourceVersion: cur.metadata?.resourceVersion } });
+      ctx.writes.count++;
+    }
+  }
+}
+
+async function writeStatus(ctx: MemberContext, svc: V1Service, view: MemberView | null, lbClass: boolean): Promise<void> {
+  const { rest, log, events } = ctx;
+  const ns = svc.metadata?.namespace as string;
+  const name = svc.metadata?.name as string;
+  const key = `${ns}/${name}`;
+  const regarding = { apiVersion: 'v1', kind: 'Service', namespace: ns, name, uid: svc.metadata?.uid };
+  const path = `/api/v1/namespaces/${ns}/services/${name}`;
+
+  const patch = annotationPatch(svc, desiredAnnotations(view));
+  if (patch !== null) {
+    await rest.patch(path, { metadata: { annotations: patch } }, 'merge');
+    ctx.writes.count++;
+  }
+
+  const before = currentCondition(svc);
+  if (view === null) {
+    // Opted out: take back what sharedlb wrote.
+    const clearIngress = lbClass && (svc.status?.loadBalancer?.ingress ?? []).length > 0;
+    if (before !== undefined || clearIngress) {
+      await rest.patch(`${path}/status`, {
+        status: {
+          ...(before !== undefined ? { conditions: [{ type: READY_CONDITION, $patch: 'delete' }] } : {}),
+          ...(clearIngress ? { loadBalancer: { ingress: [] } } : {}),
+        },
+      }, 'strategic');
+      ctx.writes.count++;
+      events.normal(regarding, 'Released', 'Release', 'no longer shares a load balancer: its ports were released');
+      log.info('member released', { member: key });
+    }
+    return;
+  }
+  const cond = desiredCondition(svc, view, new Date());
+  const ingress = lbClass ? desiredIngress(view) : null;
+  const statusPatch: Record<string, unknown> = {};
+  if (conditionDiffers(svc, cond)) statusPatch.conditions = [cond];
+  if (ingress !== null && ingressDiffers(svc, ingress)) statusPatch.loadBalancer = { ingress };
+  if (Object.keys(statusPatch).length === 0) return;
+  await rest.patch(`${path}/status`, { status: statusPatch }, 'strategic');
+  ctx.writes.count++;
+  if (statusPatch.conditions !== undefined && (before?.reason !== cond.reason || before?.status !== cond.status)) {
+    const address = desiredAnnotations(view)[ADDRESS];
+    if (view.ready) events.normal(regarding, 'Allocated', 'Allocate', `reachable at ${address ?? '(no address)'} on shared LB ${view.loadBalancer}`);
+    else if (view.reason === 'WaitingForAddress') events.normal(regarding, 'WaitingForAddress', 'Allocate', view.message);
+    else events.warning(regarding, view.reason, 'Allocate', view.message);
+    log.info('member status', { member: key, reason: cond.reason, loadBalancer: view.loadBalancer, address: desiredAnnotations(view)[ADDRESS] ?? null });
+  }
+}
+
+async function ignoreNotFound(p: Promise<unknown>): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 404)) throw e;
+  }
+}

@@ -1,0 +1,153 @@
+// Pool reconcile: run the allocator over the pool's members and shared LBs
+// as the caches show them, then converge the LB Services — one write per LB
+// that changed, however many members changed; none when nothing did.
+
+import type { V1Service } from '@kubernetes/client-node';
+import { priceLayout } from '../allocator/cost.ts';
+import { parseMember } from '../allocator/members.ts';
+import { allocate, type MemberOutcome } from '../allocator/placement.ts';
+import { EMPTY_SINCE } from '../allocator/annotations.ts';
+import type { LoadBalancerState, MemberRequest } from '../allocator/types.ts';
+import type { EventRecorder } from './events.ts';
+import { ApiError, type Rest } from './kube-rest.ts';
+import type { Logger } from './logger.ts';
+import { desiredLoadBalancer, isSharedLB, lbDiffers } from './shared-lb.ts';
+import type { ClusterState } from './state.ts';
+
+export interface PoolContext {
+  rest: Rest;
+  log: Logger;
+  state: ClusterState;
+  events: EventRecorder;
+  className: string;
+  nodePortRange: { from: number; to: number };
+  /** Last allocator outcome per member: derived state, rebuilt by every pool reconcile. */
+  outcomes: Map<string, MemberOutcome>;
+  enqueueMember(key: string): void;
+  writes: { count: number };
+  now?: () => Date;
+}
+
+const svcPath = (ns: string, name?: string): string => `/api/v1/namespaces/${ns}/services${name ? `/${name}` : ''}`;
+
+export async function reconcilePool(ctx: PoolContext, poolName: string): Promise<void | { requeueAfterMs: number }> {
+  const { state, log } = ctx;
+  const now = ctx.now?.() ?? new Date();
+  const pools = state.poolSet();
+  const pool = pools.pools.get(poolName) ?? null;
+
+  // Members: who asks for this pool, and who is frozen on its LBs (now invalid, placed before).
+  const requests: MemberRequest[] = [];
+  const frozen: Array<{ key: string; created: string }> = [];
+  const services = state.services.list().filter((s) => !isSharedLB(s, state.namespace));
+  let nodePortsUsed = 0;
+  for (const svc of services) {
+    for (const p of svc.spec?.ports ?? []) if (p.nodePort) nodePortsUsed++;
+    const parsed = parseMember(svc, pools, { className: ctx.className, namespaceLabels: state.namespaceLabels(svc.metadata?.namespace ?? '') });
+    if (parsed.kind === 'member' && pool !== null && parsed.request.pool === poolName) requests.push(parsed.request);
+    else if (parsed.kind === 'rejected' && parsed.reason === 'Invalid' && state.holdings(parsed.key).length > 0) frozen.push({ key: parsed.key, created: parsed.created });
+  }
+  const lbObjects = state.lbs(poolName);
+  const loadBalancers = lbObjects.map((lb) => {
+    const r = state.record(lb.metadata?.name as string);
+    if (r !== undefined && r.problems.length > 0) log.warn('unreadable allocations on shared LB', { loadBalancer: `${state.namespace}/${lb.metadata?.name}`, problems: r.problems });
+    return r?.state ?? { name: lb.metadata?.name as string, pool: poolName, assignments: [] };
+  });
+  const rangeSize = ctx.nodePortRange.to - ctx.nodePortRange.from + 1;
+  const result = allocate({
+    pools: pool === null ? [] : [pool],
+    loadBalancers,
+    requests,
+    frozen,
+    nodePortsFree: Math.max(0, rangeSize - nodePortsUsed),
+  });
+
+  // Converge LB Services. Grace for empty ones: the pool's, or the default if the pool is gone.
+  const grace = (pool?.emptyLoadBalancerGraceSeconds ?? 300) * 1000;
+  let requeueAfterMs: number | undefined;
+  for (const lb of result.loadBalancers) {
+    const existing = state.lb(lb.name);
+    const lbKey = `${state.namespace}/${lb.name}`;
+    if (lb.assignments.length === 0) {
+      if (existing === undefined) continue;
+      const since = Date.parse(existing.metadata?.annotations?.[EMPTY_SINCE] ?? '');
+      if (!Number.isNaN(since) && now.getTime() - since >= grace) {
+        const rv = existing.metadata?.resourceVersion ?? null;
+        await ctx.rest.delete(svcPath(state.namespace, lb.name), { preconditions: { resourceVersion: rv } });
+        ctx.writes.count++;
+        state.wrote(lb.name, rv, null);
+        log.info('deleted empty shared LB', { loadBalancer: lbKey, pool: poolName, emptySince: existing.metadata?.annotations?.[EMPTY_SINCE] });
+        continue;
+      }
+      const wait = Number.isNaN(since) ? grace : grace - (now.getTime() - since);
+      requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, Math.max(50, wait + 10));
+    }
+    // A pool that is gone or broken adds nothing to its LBs' template; what frozen members hold stays.
+    const desired = desiredLoadBalancer(poolName, pool?.template ?? { labels: {}, annotations: {} }, lb, state.namespace, existing, now);
+    if (existing === undefined) {
+      const created = await ctx.rest.post<V1Service>(svcPath(state.namespace), desired);
+      ctx.writes.count++;
+      state.wrote(lb.name, null, created);
+      log.info('created shared LB', { loadBalancer: lbKey, pool: poolName, members: [...new Set(lb.assignments.map((a) => a.member))] });
+    } else if (lbDiffers(existing, desired)) {
+      const from = existing.metadata?.resourceVersion ?? null;
+      const updated = await ctx.rest.put<V1Service>(svcPath(state.namespace, lb.name), desired);
+      ctx.writes.count++;
+      state.wrote(lb.name, from, updated);
+      log.info('updated shared LB', { loadBalancer: lbKey, pool: poolName, ports: lb.assignments.length, members: [...new Set(lb.assignments.map((a) => a.member))] });
+    }
+  }
+
+  // Outcomes: remember them, and wake members whose outcome changed (their LB's
+  // update wakes the rest).
+  for (const [key, o] of result.outcomes) {
+    const before = ctx.outcomes.get(key);
+    ctx.outcomes.set(key, o);
+    if (o.moved !== null) {
+      const [ns, name] = key.split('/') as [string, string];
+      ctx.events.warning({ apiVersion: 'v1', kind: 'Service', namespace: ns, name, uid: state.services.get(name, ns)?.metadata?.uid },
+        'AddressChanged', 'Allocate', `moved from shared LB ${o.moved.from} to ${o.moved.to}: its request could no longer be met where it was; clients must use the new address`);
+      log.warn('member moved', { member: key, from: o.moved.from, to: o.moved.to });
+    }
+    if (before === undefined || before.state !== o.state || before.reason !== o.reason || before.message !== o.message || before.loadBalancer !== o.loadBalancer) {
+      ctx.enqueueMember(key);
+    }
+  }
+  if (pool !== null) await writePoolStatus(ctx, poolName, result.loadBalancers.filter((l) => l.assignments.length > 0), [...result.outcomes.values()]);
+  return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
+}
+
+async function writePoolStatus(ctx: PoolContext, poolName: string, lbs: LoadBalancerState[], outcomes: MemberOutcome[]): Promise<void> {
+  const { state } = ctx;
+  const pool = state.poolSet().pools.get(poolName);
+  const obj = state.pools.get(poolName);
+  if (pool === undefined || obj === undefined) return;
+  const allocated = outcomes.filter((o) => o.state === 'Allocated');
+  const cost = priceLayout([pool], lbs, allocated.map((o) => ({ key: o.key, pool: o.pool, ports: o.ports })));
+  const pc = cost.pools[0];
+  const used = lbs.reduce((a, l) => a + l.assignments.length, 0);
+  const money = (n: number | undefined): string => `${(n ?? 0).toFixed(2)} ${pool.pricing.currency}`;
+  const status = {
+    observedGeneration: obj.metadata?.generation,
+    loadBalancers: lbs.length,
+    members: allocated.length,
+    pending: outcomes.length - allocated.length,
+    ports: `${used}/${lbs.length * pool.maxPortsPerLB}`,
+    monthlyCost: money(pc?.monthlyCost),
+    monthlySavings: money(pc?.monthlySavings),
+    loadBalancerStatus: cost.loadBalancers.map((c) => {
+      const lbSvc = state.lb(c.name);
+      const ingress = lbSvc?.status?.loadBalancer?.ingress?.[0];
+      return { name: c.name, address: ingress?.ip ?? ingress?.hostname ?? '', members: c.members, portsUsed: c.portsUsed, capacity: c.capacity, monthlyCost: money(c.monthlyCost) };
+    }),
+  };
+  const before = obj.status ?? {};
+  const same = (Object.keys(status) as Array<keyof typeof status>).every((k) => JSON.stringify(before[k]) === JSON.stringify(status[k]));
+  if (same) return;
+  try {
+    await ctx.rest.patch(`/apis/sharedlb.io/v1alpha1/loadbalancerpools/${poolName}/status`, { status }, 'merge');
+    ctx.writes.count++;
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 404)) throw e;
+  }
+}

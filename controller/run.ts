@@ -1,0 +1,223 @@
+// `sharedlb controller`: informers → keyed work queue → pool and member
+// reconciles. Event handlers only enqueue keys; every reconcile reads the
+// caches and converges.
+
+import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { KubeConfig, type V1Service } from '@kubernetes/client-node';
+import { DEFAULT_CLASS, GROUP, LB_POOL_LABEL } from '../allocator/annotations.ts';
+import type { MemberOutcome } from '../allocator/placement.ts';
+import { eventRecorder } from './events.ts';
+import { restClient } from './kube-rest.ts';
+import { makeLogger } from './logger.ts';
+import { currentCondition } from './member-status.ts';
+import { countWrites, informerRestarts, queueMetrics, registry } from './metrics.ts';
+import { MANAGED_BY_SLICE, MEMBER_ANNOTATION, SERVICE_NAME_LABEL, SLICE_MANAGER } from './mirror.ts';
+import { reconcileMember } from './reconcile-member.ts';
+import { reconcilePool } from './reconcile-pool.ts';
+import { isSharedLB } from './shared-lb.ts';
+import { ClusterState } from './state.ts';
+import { WorkQueue } from './workqueue.ts';
+
+export const CONTROLLER_USAGE = `usage: sharedlb controller [--kubeconfig PATH] [--context NAME] [--namespace NS] [--class NAME]
+                           [--node-port-range FROM-TO] [--listen ADDR:PORT] [--concurrency N] [--qps N] [--resync SECONDS]
+
+  --kubeconfig PATH    kubeconfig to use (default: in-cluster, then $KUBECONFIG / ~/.kube/config)
+  --namespace NS       where shared LB Services live (default: $POD_NAMESPACE or sharedlb-system)
+  --class NAME         loadBalancerClass that opts LoadBalancer Services in (default ${DEFAULT_CLASS})
+  --node-port-range    the API server's --service-node-port-range (default 30000-32767)
+  --listen ADDR:PORT   /healthz, /readyz and /metrics (default :8080; "off" to disable)`;
+
+export interface Controller {
+  stop(): Promise<void>;
+  writes: { count: number };
+  server: Server | null;
+}
+
+export async function runController(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      kubeconfig: { type: 'string' },
+      context: { type: 'string' },
+      namespace: { type: 'string' },
+      class: { type: 'string', default: DEFAULT_CLASS },
+      'node-port-range': { type: 'string', default: '30000-32767' },
+      listen: { type: 'string', default: ':8080' },
+      concurrency: { type: 'string', default: '8' },
+      qps: { type: 'string', default: '200' },
+      resync: { type: 'string', default: '300' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${CONTROLLER_USAGE}\n`);
+    return 0;
+  }
+  const range = /^(\d+)-(\d+)$/.exec(values['node-port-range']);
+  if (range === null) {
+    process.stderr.write(`--node-port-range must be FROM-TO\n${CONTROLLER_USAGE}\n`);
+    return 2;
+  }
+  const kc = new KubeConfig();
+  if (values.kubeconfig) kc.loadFromFile(values.kubeconfig);
+  else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+  else kc.loadFromDefault();
+  if (values.context) kc.setCurrentContext(values.context);
+  const ctl = await startController({
+    kc,
+    namespace: values.namespace ?? process.env.POD_NAMESPACE ?? 'sharedlb-system',
+    className: values.class,
+    nodePortRange: { from: Number(range[1]), to: Number(range[2]) },
+    listen: values.listen === 'off' ? null : values.listen,
+    concurrency: Number(values.concurrency),
+    qps: Number(values.qps),
+    resyncSeconds: Number(values.resync),
+  });
+  await new Promise<void>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
+  });
+  await ctl.stop();
+  return 0;
+}
+
+export interface ControllerOptions {
+  kc: KubeConfig;
+  namespace: string;
+  className: string;
+  nodePortRange: { from: number; to: number };
+  listen: string | null;
+  concurrency: number;
+  qps: number;
+  resyncSeconds: number;
+}
+
+export async function startController(o: ControllerOptions): Promise<Controller> {
+  const log = makeLogger();
+  const rest = restClient(o.kc, { userAgent: 'sharedlb-controller', maxSockets: Math.max(8, o.concurrency * 2) });
+  const instance = `${hostname()}-${process.pid}`;
+  const events = eventRecorder(rest, log, instance);
+  const outcomes = new Map<string, MemberOutcome>();
+  const writes = { count: 0 };
+  countWrites(writes);
+
+  // Handlers need the queue and the queue's reconciles need the state.
+  let state: ClusterState;
+  const queue: WorkQueue = new WorkQueue({
+    name: 'sharedlb',
+    concurrency: o.concurrency,
+    ratePerSecond: o.qps,
+    metrics: queueMetrics('sharedlb'),
+    handler: async (key) => {
+      if (key.startsWith('pool:')) return reconcilePool(poolCtx, key.slice(5));
+      if (key.startsWith('member:')) return reconcileMember(memberCtx, key.slice(7));
+    },
+    onError: (key, error, retryInMs) => log.warn('reconcile failed; will retry', { key, error: error instanceof Error ? error.message : String(error), retryInMs }),
+  });
+  const poolKeys = (): Set<string> => {
+    const names = new Set(state.pools.list().map((p) => p.metadata?.name as string));
+    for (const lb of state.lbs()) names.add(lb.metadata?.labels?.[LB_POOL_LABEL] as string);
+    return names;
+  };
+  const enqueuePools = (): void => {
+    for (const p of poolKeys()) queue.add(`pool:${p}`);
+  };
+  const touchesSharing = (svc: V1Service): boolean => {
+    const key = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
+    if (Object.keys(svc.metadata?.annotations ?? {}).some((a) => a.startsWith(`${GROUP}/`))) return true;
+    if (svc.spec?.type === 'LoadBalancer' && svc.spec.loadBalancerClass === o.className) return true;
+    return currentCondition(svc) !== undefined || state.holdings(key).length > 0;
+  };
+  const enqueueMembers = (filter: (svc: V1Service) => boolean = () => true): void => {
+    for (const svc of state.services.list()) {
+      if (!isSharedLB(svc, o.namespace) && touchesSharing(svc) && filter(svc)) queue.add(`member:${svc.metadata?.namespace}/${svc.metadata?.name}`);
+    }
+  };
+
+  state = new ClusterState(o.kc, rest, o.namespace, {
+    service: (_e, svc, members) => {
+      if (isSharedLB(svc, o.namespace)) {
+        queue.add(`pool:${svc.metadata?.labels?.[LB_POOL_LABEL]}`);
+        for (const m of members) queue.add(`member:${m}`);
+        return;
+      }
+      if (!touchesSharing(svc)) return;
+      queue.add(`member:${svc.metadata?.namespace}/${svc.metadata?.name}`);
+      enqueuePools();
+    },
+    slice: (_e, s) => {
+      if (s.metadata?.labels?.[MANAGED_BY_SLICE] === SLICE_MANAGER) {
+        const m = s.metadata.annotations?.[MEMBER_ANNOTATION];
+        if (m !== undefined) queue.add(`member:${m}`);
+        return;
+      }
+      const svcName = s.metadata?.labels?.[SERVICE_NAME_LABEL];
+      const key = `${s.metadata?.namespace}/${svcName}`;
+      if (svcName !== undefined && state.holdings(key).length > 0) queue.add(`member:${key}`);
+    },
+    pool: (_e, p) => {
+      queue.add(`pool:${p.metadata?.name}`);
+      enqueueMembers();
+    },
+    namespace: (e, n) => {
+      if (e === 'add') return; // a new namespace holds no Services yet
+      enqueuePools();
+      enqueueMembers((svc) => svc.metadata?.namespace === n.metadata?.name);
+    },
+    restart: (informer, reason, error) => {
+      informerRestarts.inc({ informer });
+      log.warn('informer restarted', { informer, reason, error: error instanceof Error ? error.message : String(error) });
+    },
+  }, Math.max(30, o.resyncSeconds));
+
+  const poolCtx = { rest, log, state, events, className: o.className, nodePortRange: o.nodePortRange, outcomes, enqueueMember: (k: string) => queue.add(`member:${k}`), writes };
+  const memberCtx = { rest, log, state, events, className: o.className, outcomes, writes };
+
+  let server: Server | null = null;
+  if (o.listen !== null) {
+    const [host, port] = o.listen.includes(':') ? [o.listen.slice(0, o.listen.lastIndexOf(':')) || undefined, Number(o.listen.slice(o.listen.lastIndexOf(':') + 1))] : [undefined, Number(o.listen)];
+    server = createServer((req, res) => {
+      if (req.url === '/healthz') return void res.end('ok');
+      if (req.url === '/readyz') {
+        res.statusCode = state.synced ? 200 : 503;
+        return void res.end(state.synced ? 'ok' : 'caches not synced');
+      }
+      if (req.url === '/metrics') {
+        void registry.metrics().then((m) => {
+          res.setHeader('content-type', registry.contentType);
+          res.end(m);
+        });
+        return;
+      }
+      res.statusCode = 404;
+      res.end('not found');
+    });
+    await new Promise<void>((resolve) => server?.listen(port, host, resolve));
+  }
+
+  log.info('starting', { namespace: o.namespace, class: o.className, instance });
+  await state.start();
+  log.info('caches synced', { services: state.services.list().length, endpointSlices: state.slices.list().length, pools: state.pools.list().length });
+  enqueuePools();
+  enqueueMembers();
+  const resync = setInterval(() => {
+    enqueuePools();
+    enqueueMembers();
+  }, o.resyncSeconds * 1000);
+  resync.unref();
+
+  return {
+    writes,
+    server,
+    async stop() {
+      clearInterval(resync);
+      await queue.shutdown();
+      await events.flush();
+      await state.stop();
+      server?.close();
+      rest.close();
+      log.info('stopped');
+    },
+  };
+}

@@ -1,0 +1,121 @@
+// The shared LB Service: how its record of "member X holds port P" is written
+// on the object itself (the only store), and what the object should look like
+// for a pool's template and a set of assignments.
+
+import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
+import { ALLOCATIONS, EMPTY_SINCE, LB_POOL_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from '../allocator/annotations.ts';
+import { PROTOCOLS, type Assignment, type LoadBalancerState, type LoadBalancerTemplate, type Protocol } from '../allocator/types.ts';
+
+/** tcp-9092: a DNS label, unique per (port, protocol) on one LB. */
+export function lbPortName(a: { port: number; protocol: Protocol }): string {
+  return `${a.protocol.toLowerCase()}-${a.port}`;
+}
+
+export function isSharedLB(svc: V1Service, namespace: string): boolean {
+  return svc.metadata?.namespace === namespace && svc.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY && svc.metadata.labels[LB_POOL_LABEL] !== undefined;
+}
+
+/** {"tcp-9092": "ns/name/broker"}, sorted: a stable text so that unchanged means byte-equal. */
+export function encodeAllocations(assignments: Assignment[]): string {
+  const entries = [...assignments].sort((a, b) => a.port - b.port || (a.protocol < b.protocol ? -1 : 1)).map((a) => [lbPortName(a), `${a.member}/${a.servicePort}`]);
+  return JSON.stringify(Object.fromEntries(entries));
+}
+
+/** The LB's record; entries that cannot be read are reported, not guessed at. */
+export function readLoadBalancer(svc: V1Service): { state: LoadBalancerState; problems: string[] } {
+  const problems: string[] = [];
+  const assignments: Assignment[] = [];
+  const text = svc.metadata?.annotations?.[ALLOCATIONS];
+  let record: unknown = {};
+  if (text !== undefined) {
+    try {
+      record = JSON.parse(text);
+    } catch {
+      problems.push(`${ALLOCATIONS} is not JSON`);
+    }
+  }
+  if (record !== null && typeof record === 'object' && !Array.isArray(record)) {
+    for (const [portName, holder] of Object.entries(record)) {
+      const m = /^(tcp|udp|sctp)-(\d{1,5})$/.exec(portName);
+      const h = typeof holder === 'string' ? /^([^/]+)\/([^/]+)\/(.*)$/.exec(holder) : null;
+      const port = Number(m?.[2]);
+      if (m === null || h === null || port < 1 || port > 65535) {
+        problems.push(`unreadable entry ${JSON.stringify(portName)}: ${JSON.stringify(holder)}`);
+        continue;
+      }
+      const protocol = m[1]?.toUpperCase() as Protocol;
+      if (!PROTOCOLS.includes(protocol)) continue;
+      assignments.push({ port, protocol, member: `${h[1]}/${h[2]}`, servicePort: h[3] ?? '' });
+    }
+  } else {
+    problems.push(`${ALLOCATIONS} is not a JSON object`);
+  }
+  return { state: { name: svc.metadata?.name ?? '', pool: svc.metadata?.labels?.[LB_POOL_LABEL] ?? '', assignments }, problems };
+}
+
+/**
+ * The LB Service as it should be. Built on the existing object when there is
+ * one, so the API server's own fields (clusterIP, nodePorts of kept ports,
+ * finalizers, other controllers' annotations) survive; everything sharedlb
+ * owns is set from the pool and the assignments. An empty LB keeps its ports
+ * (a LoadBalancer Service needs one) and says since when it is empty.
+ */
+export function desiredLoadBalancer(poolName: string, t: LoadBalancerTemplate, lb: LoadBalancerState, namespace: string, existing: V1Service | undefined, now: Date): V1Service {
+  const oldPorts = existing?.spec?.ports ?? [];
+  let ports: V1ServicePort[] = lb.assignments.map((a) => {
+    const name = lbPortName(a);
+    const kept = oldPorts.find((p) => p.name === name && p.port === a.port && (p.protocol ?? 'TCP') === a.protocol);
+    return { name, port: a.port, protocol: a.protocol, targetPort: a.port as never, ...(kept?.nodePort ? { nodePort: kept.nodePort } : {}) };
+  });
+  const annotations: Record<string, string> = { ...(existing?.metadata?.annotations ?? {}), ...t.annotations, [ALLOCATIONS]: encodeAllocations(lb.assignments) };
+  delete annotations[EMPTY_SINCE];
+  if (lb.assignments.length === 0) {
+    ports = oldPorts.map((p) => ({ ...p }));
+    annotations[EMPTY_SINCE] = existing?.metadata?.annotations?.[EMPTY_SINCE] ?? now.toISOString();
+  }
+  const spec: NonNullable<V1Service['spec']> = {
+    ...(existing?.spec ?? {}),
+    type: 'LoadBalancer',
+    ports,
+  };
+  delete spec.selector;
+  delete spec.externalName;
+  if (t.loadBalancerClass !== undefined) spec.loadBalancerClass = t.loadBalancerClass;
+  if (t.externalTrafficPolicy !== undefined) spec.externalTrafficPolicy = t.externalTrafficPolicy;
+  if (t.loadBalancerSourceRanges !== undefined) spec.loadBalancerSourceRanges = [...t.loadBalancerSourceRanges];
+  if (t.allocateLoadBalancerNodePorts !== undefined) spec.allocateLoadBalancerNodePorts = t.allocateLoadBalancerNodePorts;
+  if (t.ipFamilies !== undefined) spec.ipFamilies = [...t.ipFamilies];
+  if (t.ipFamilyPolicy !== undefined) spec.ipFamilyPolicy = t.ipFamilyPolicy;
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      ...(existing?.metadata ?? {}),
+      name: lb.name,
+      namespace,
+      labels: { ...(existing?.metadata?.labels ?? {}), ...t.labels, [MANAGED_BY_LABEL]: MANAGED_BY, [LB_POOL_LABEL]: poolName },
+      annotations,
+    },
+    spec,
+  };
+}
+
+/** What sharedlb owns on an LB Service, for comparing desired with actual. */
+function owned(svc: V1Service): unknown {
+  const s = svc.spec ?? {};
+  return {
+    labels: svc.metadata?.labels ?? {},
+    annotations: svc.metadata?.annotations ?? {},
+    type: s.type,
+    selector: s.selector ?? null,
+    ports: (s.ports ?? []).map((p) => [p.name, p.port, p.protocol ?? 'TCP', String(p.targetPort ?? p.port)]),
+    loadBalancerClass: s.loadBalancerClass ?? null,
+    externalTrafficPolicy: s.externalTrafficPolicy ?? null,
+    loadBalancerSourceRanges: s.loadBalancerSourceRanges ?? null,
+    allocateLoadBalancerNodePorts: s.allocateLoadBalancerNodePorts ?? null,
+  };
+}
+
+export function lbDiffers(actual: V1Service, desired: V1Service): boolean {
+  return JSON.stringify(owned(actual)) !== JSON.stringify(owned(desired));
+}

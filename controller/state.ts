@@ -1,0 +1,203 @@
+// The controller's read side: informer caches of Services, EndpointSlices,
+// LoadBalancerPools and Namespaces, with the indexes reconciles need, and
+// the write expectations that keep a reconcile from acting on a cache that
+// has not yet seen the controller's own last write (client-go's
+// "expectations"): without them a second placement could run on stale LB
+// records and place a member twice.
+
+import type { KubeConfig, V1EndpointSlice, V1Namespace, V1Service } from '@kubernetes/client-node';
+import { parsePool, poolSet, type PoolSet } from '../allocator/pools.ts';
+import type { LoadBalancerState } from '../allocator/types.ts';
+import { ResilientInformer, type InformerEvent } from './informer.ts';
+import type { Rest } from './kube-rest.ts';
+import { isSourceSlice, MANAGED_BY_SLICE, MEMBER_LABEL, SERVICE_NAME_LABEL, SLICE_MANAGER } from './mirror.ts';
+import { isSharedLB, readLoadBalancer } from './shared-lb.ts';
+
+export interface PoolObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; resourceVersion?: string; generation?: number; uid?: string };
+  spec?: unknown;
+  status?: Record<string, unknown>;
+}
+
+export interface StateHandlers {
+  /** For a shared LB, `members` are those it recorded before or after this event. */
+  service(event: InformerEvent, svc: V1Service, members: Set<string>): void;
+  slice(event: InformerEvent, slice: V1EndpointSlice): void;
+  pool(event: InformerEvent, pool: PoolObject): void;
+  namespace(event: InformerEvent, ns: V1Namespace): void;
+  restart(informer: string, reason: string, error: unknown): void;
+}
+
+const POOLS_PATH = '/apis/sharedlb.io/v1alpha1/loadbalancerpools';
+
+export class ClusterState {
+  readonly namespace: string;
+  readonly services: ResilientInformer<V1Service>;
+  readonly slices: ResilientInformer<V1EndpointSlice>;
+  readonly pools: ResilientInformer<PoolObject>;
+  readonly namespaces: ResilientInformer<V1Namespace>;
+  /** LB name → our last write that the cache may not show yet (obj null: deleted). */
+  private readonly expected = new Map<string, { from: string | null; obj: V1Service | null }>();
+  /** LB name → its decoded record, at a resourceVersion. */
+  private readonly decoded = new Map<string, { rv: string; state: LoadBalancerState; problems: string[] }>();
+  private readonly byMember = new Map<string, Set<string>>();
+  private readonly byLB = new Map<string, Set<string>>();
+  private readonly sources = new Map<string, Set<string>>();
+  private readonly mirrors = new Map<string, Set<string>>();
+
+  constructor(kc: KubeConfig, rest: Rest, namespace: string, h: StateHandlers, relistSeconds = 300) {
+    this.namespace = namespace;
+    const list = <T>(path: string) => () => rest.get<{ items: T[]; metadata: { resourceVersion: string } }>(path);
+    const restart = (name: string) => (reason: string, error: unknown) => h.restart(name, reason, error);
+    this.services = new ResilientInformer<V1Service>({
+      name: 'services', kc, path: '/api/v1/services', list: list<V1Service>('/api/v1/services'), relistSeconds, onRestart: restart('services'),
+      onEvent: (e, svc) => {
+        const members = isSharedLB(svc, namespace) ? this.reindex(svc.metadata?.name as string) : new Set<string>();
+        h.service(e, svc, members);
+      },
+    });
+    this.slices = new ResilientInformer<V1EndpointSlice>({
+      name: 'endpointslices', kc, path: '/apis/discovery.k8s.io/v1/endpointslices', list: list<V1EndpointSlice>('/apis/discovery.k8s.io/v1/endpointslices'),
+      relistSeconds, onRestart: restart('endpointslices'),
+      onEvent: (e, s) => {
+        this.indexSlice(e, s);
+        h.slice(e, s);
+      },
+    });
+    this.pools = new ResilientInformer<PoolObject>({
+      name: 'loadbalancerpools', kc, path: POOLS_PATH, list: list<PoolObject>(POOLS_PATH), relistSeconds, onRestart: restart('loadbalancerpools'), onEvent: h.pool,
+    });
+    this.namespaces = new ResilientInformer<V1Namespace>({
+      name: 'namespaces', kc, path: '/api/v1/namespaces', list: list<V1Namespace>('/api/v1/namespaces'), relistSeconds, onRestart: restart('namespaces'), onEvent: h.namespace,
+    });
+  }
+
+  async start(): Promise<void> {
+    await Promise.all([this.pools.start(), this.namespaces.start(), this.services.start(), this.slices.start()]);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.pools.stop(), this.namespaces.stop(), this.services.stop(), this.slices.stop()]);
+  }
+
+  get synced(): boolean {
+    return this.services.synced && this.slices.synced && this.pools.synced && this.namespaces.synced;
+  }
+
+  poolSet(): PoolSet {
+    return poolSet(this.pools.list().map((p) => parsePool(p)));
+  }
+
+  namespaceLabels(ns: string): Record<string, string> {
+    return this.namespaces.get(ns)?.metadata?.labels ?? { 'kubernetes.io/metadata.name': ns };
+  }
+
+  /** A shared LB as the controller last knew it: its own write if the cache lags behind. */
+  lb(name: string): V1Service | undefined {
+    const cached = this.services.get(name, this.namespace);
+    const e = this.expected.get(name);
+    if (e === undefined) return cached;
+    if ((cached?.metadata?.resourceVersion ?? null) === e.from) return e.obj ?? undefined;
+    this.expected.delete(name);
+    return cached;
+  }
+
+  /** Every shared LB (optionally of one pool), expectations applied. */
+  lbs(pool?: string): V1Service[] {
+    const names = new Set(this.services.list(this.namespace).filter((s) => isSharedLB(s, this.namespace)).map((s) => s.metadata?.name as string));
+    for (const n of this.expected.keys()) names.add(n);
+    const out: V1Service[] = [];
+    for (const n of names) {
+      const svc = this.lb(n);
+      if (svc !== undefined && isSharedLB(svc, this.namespace) && (pool === undefined || svc.metadata?.labels?.['sharedlb.io/pool'] === pool)) out.push(svc);
+    }
+    return out;
+  }
+
+  /** Record a write (or, with obj null, a delete) of an LB made over the version `from`. */
+  wrote(name: string, from: string | null, obj: V1Service | null): void {
+    this.expected.set(name, { from, obj });
+    this.reindex(name);
+  }
+
+  record(name: string): { state: LoadBalancerState; problems: string[] } | undefined {
+    const svc = this.lb(name);
+    if (svc === undefined) return undefined;
+    const rv = svc.metadata?.resourceVersion ?? '';
+    const d = this.decoded.get(name);
+    if (d !== undefined && d.rv === rv) return d;
+    const r = { rv, ...readLoadBalancer(svc) };
+    this.decoded.set(name, r);
+    return r;
+  }
+
+  /** Names of the LBs recording ports for a member. */
+  holdings(member: string): string[] {
+    return [...(this.byMember.get(member) ?? [])].sort();
+  }
+
+  /** Members an LB records, before and after its latest change. */
+  membersOf(name: string): Set<string> {
+    return new Set((this.record(name)?.state.assignments ?? []).map((a) => a.member));
+  }
+
+  /** Update member → LB index for one LB; returns the members whose holdings changed. */
+  reindex(name: string): Set<string> {
+    const before = this.byLB.get(name) ?? new Set<string>();
+    const after = this.membersOf(name);
+    if (after.size > 0) this.byLB.set(name, after);
+    else this.byLB.delete(name);
+    for (const m of before) if (!after.has(m)) this.byMember.get(m)?.delete(name);
+    for (const m of after) {
+      let s = this.byMember.get(m);
+      if (s === undefined) this.byMember.set(m, (s = new Set()));
+      s.add(name);
+    }
+    for (const m of before) if (this.byMember.get(m)?.size === 0) this.byMember.delete(m);
+    return new Set([...before, ...after]);
+  }
+
+  private indexSlice(e: InformerEvent, s: V1EndpointSlice): void {
+    const key = `${s.metadata?.namespace}/${s.metadata?.name}`;
+    let index: Map<string, Set<string>>;
+    let owner: string | undefined;
+    if (s.metadata?.labels?.[MANAGED_BY_SLICE] === SLICE_MANAGER && s.metadata.namespace === this.namespace) {
+      index = this.mirrors;
+      owner = s.metadata.labels[MEMBER_LABEL];
+    } else if (isSourceSlice(s)) {
+      index = this.sources;
+      owner = `${s.metadata?.namespace}/${s.metadata?.labels?.[SERVICE_NAME_LABEL]}`;
+    } else {
+      return;
+    }
+    if (owner === undefined) return;
+    let set = index.get(owner);
+    if (e === 'delete') {
+      set?.delete(key);
+      if (set?.size === 0) index.delete(owner);
+      return;
+    }
+    if (set === undefined) index.set(owner, (set = new Set()));
+    set.add(key);
+  }
+
+  private slicesBy(index: Map<string, Set<string>>, owner: string): V1EndpointSlice[] {
+    return [...(index.get(owner) ?? [])].flatMap((k) => {
+      const [ns, name] = k.split('/') as [string, string];
+      const s = this.slices.get(name, ns);
+      return s === undefined ? [] : [s];
+    });
+  }
+
+  /** The member's own EndpointSlices. */
+  sourceSlices(member: string): V1EndpointSlice[] {
+    return this.slicesBy(this.sources, member);
+  }
+
+  /** Slices sharedlb wrote for a member (by member hash). */
+  mirroredSlices(hash: string): V1EndpointSlice[] {
+    return this.slicesBy(this.mirrors, hash);
+  }
+}

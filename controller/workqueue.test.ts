@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { WorkQueue } from './workqueue.ts';
+
+describe('WorkQueue', () => {
+  it('a key added many times while waiting is processed once', async () => {
+    const seen: string[] = [];
+    const q = new WorkQueue({ name: 't', concurrency: 1, ratePerSecond: 1000, handler: async (k) => void seen.push(k) });
+    for (let i = 0; i < 10; i++) q.add('a');
+    q.add('b');
+    await q.idle();
+    assert.deepEqual(seen, ['a', 'b']);
+  });
+
+  it('never runs one key twice at once, and reruns a key added while it ran', async () => {
+    let active = 0;
+    let maxActive = 0;
+    let runs = 0;
+    const q = new WorkQueue({
+      name: 't', concurrency: 4, ratePerSecond: 1000,
+      handler: async () => {
+        active++;
+        runs++;
+        maxActive = Math.max(maxActive, active);
+        await sleep(20);
+        active--;
+      },
+    });
+    q.add('k');
+    await sleep(5);
+    q.add('k');
+    q.add('k');
+    await sleep(100);
+    await q.idle();
+    assert.equal(maxActive, 1);
+    assert.equal(runs, 2);
+  });
+
+  it('retries failures with growing backoff, then forgets the key', async () => {
+    const times: number[] = [];
+    const errors: number[] = [];
+    const q = new WorkQueue({
+      name: 't', concurrency: 1, ratePerSecond: 1000, baseDelayMs: 10,
+      handler: async () => {
+        times.push(performance.now());
+        if (times.length < 4) throw new Error('conflict');
+      },
+      onError: (_k, _e, delay) => errors.push(delay),
+    });
+    q.add('k');
+    await sleep(200);
+    assert.equal(times.length, 4);
+    assert.deepEqual(errors, [10, 20, 40]);
+  });
+
+  it('rate-limits starts across keys', async () => {
+    let n = 0;
+    const q = new WorkQueue({ name: 't', concurrency: 10, ratePerSecond: 5, handler: async () => void n++ });
+    for (let i = 0; i < 12; i++) q.add(`k${i}`);
+    await sleep(300);
+    assert.ok(n <= 5, `${n} started in the first window`);
+    await q.shutdown();
+  });
+});

@@ -1,0 +1,118 @@
+// A keyed work queue in the manner of client-go's workqueue, on p-queue:
+//   - a key waits once however often it is added;
+//   - a key is never processed twice at once (added while running, it runs
+//     again afterwards);
+//   - a failing key is retried with per-key exponential backoff, and forgotten
+//     (backoff reset) once it succeeds;
+//   - p-queue bounds concurrency and the global start rate.
+
+import PQueue from 'p-queue';
+
+export interface QueueMetrics {
+  depth(n: number): void;
+  added(): void;
+  retried(): void;
+  queued(seconds: number): void;
+  worked(seconds: number, result: 'success' | 'error' | 'requeue'): void;
+}
+
+export interface WorkQueueOptions {
+  name: string;
+  concurrency: number;
+  /** Most reconciles started per second, all keys together. */
+  ratePerSecond: number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  handler: (key: string) => Promise<void | { requeueAfterMs: number }>;
+  onError?: (key: string, error: unknown, retryInMs: number) => void;
+  metrics?: QueueMetrics;
+}
+
+export class WorkQueue {
+  private readonly q: PQueue;
+  private readonly waiting = new Map<string, number>(); // key → when added (ms)
+  private readonly running = new Set<string>();
+  private readonly dirty = new Set<string>();
+  private readonly failures = new Map<string, number>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private closed = false;
+  private readonly opts: WorkQueueOptions;
+
+  constructor(opts: WorkQueueOptions) {
+    this.opts = opts;
+    this.q = new PQueue({ concurrency: opts.concurrency, intervalCap: opts.ratePerSecond, interval: 1000 });
+  }
+
+  get depth(): number {
+    return this.waiting.size;
+  }
+
+  add(key: string): void {
+    if (this.closed) return;
+    this.opts.metrics?.added();
+    if (this.waiting.has(key)) return;
+    if (this.running.has(key)) {
+      this.dirty.add(key);
+      return;
+    }
+    this.waiting.set(key, performance.now());
+    this.opts.metrics?.depth(this.waiting.size);
+    void this.q.add(() => this.process(key));
+  }
+
+  /** Add after a delay; an earlier pending delay for the key wins. */
+  addAfter(key: string, ms: number): void {
+    if (this.closed || this.timers.has(key)) return;
+    const t = setTimeout(() => {
+      this.timers.delete(key);
+      this.add(key);
+    }, ms);
+    t.unref();
+    this.timers.set(key, t);
+  }
+
+  /** Resolves when nothing is waiting or running. */
+  async idle(): Promise<void> {
+    while (this.waiting.size > 0 || this.running.size > 0) await this.q.onIdle();
+  }
+
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    this.q.clear();
+    this.waiting.clear();
+    await this.q.onIdle();
+  }
+
+  private async process(key: string): Promise<void> {
+    const since = this.waiting.get(key);
+    if (since === undefined) return; // cleared by shutdown
+    this.waiting.delete(key);
+    this.opts.metrics?.depth(this.waiting.size);
+    this.opts.metrics?.queued((performance.now() - since) / 1000);
+    this.running.add(key);
+    const t0 = performance.now();
+    try {
+      const r = await this.opts.handler(key);
+      this.failures.delete(key);
+      if (r && r.requeueAfterMs >= 0) {
+        this.opts.metrics?.worked((performance.now() - t0) / 1000, 'requeue');
+        this.addAfter(key, r.requeueAfterMs);
+      } else {
+        this.opts.metrics?.worked((performance.now() - t0) / 1000, 'success');
+      }
+    } catch (e) {
+      const n = (this.failures.get(key) ?? 0) + 1;
+      this.failures.set(key, n);
+      const delay = Math.min(this.opts.maxDelayMs ?? 60_000, (this.opts.baseDelayMs ?? 50) * 2 ** (n - 1));
+      this.opts.metrics?.worked((performance.now() - t0) / 1000, 'error');
+      this.opts.metrics?.retried();
+      this.opts.onError?.(key, e, delay);
+      this.addAfter(key, delay);
+    } finally {
+      this.running.delete(key);
+      if (this.dirty.delete(key)) this.add(key);
+    }
+  }
+}

@@ -1,0 +1,99 @@
+// Running the real controller as a process against the local cluster, and
+// installing what an admin would: the CRD and pools.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { ApiError } from '../controller/kube-rest.ts';
+import { KUBECONFIG, ROOT } from './cluster.ts';
+import { admin, eventually } from './kube.ts';
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
+const CRD = join(REPO, 'manifests', 'crd', 'loadbalancerpools.sharedlb.io.yaml');
+
+export async function installCRD(): Promise<void> {
+  const crd = parse(readFileSync(CRD, 'utf8')) as { metadata: { name: string } };
+  try {
+    await admin().post('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 409)) throw e;
+    const cur = await admin().get<{ metadata: { resourceVersion: string } }>(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`);
+    await admin().put(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`, { ...crd, metadata: { ...crd.metadata, resourceVersion: cur.metadata.resourceVersion } });
+  }
+  await eventually('the CRD to be established', async () => {
+    const c = await admin().get<{ status?: { conditions?: Array<{ type: string; status: string }> } }>(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`);
+    return c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True');
+  });
+  await eventually('the LoadBalancerPool API to be served', () => admin().get('/apis/sharedlb.io/v1alpha1/loadbalancerpools'));
+}
+
+export async function createPool(name: string, spec: Record<string, unknown>): Promise<void> {
+  await admin().post('/apis/sharedlb.io/v1alpha1/loadbalancerpools', { apiVersion: 'sharedlb.io/v1alpha1', kind: 'LoadBalancerPool', metadata: { name }, spec });
+}
+
+export async function deletePool(name: string): Promise<void> {
+  await admin().delete(`/apis/sharedlb.io/v1alpha1/loadbalancerpools/${name}`).catch(() => undefined);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+let runs = 0;
+export interface RunningController {
+  process: ChildProcess;
+  log: string;
+  port: number;
+  /** SIGTERM and wait for exit. */
+  stop(): Promise<void>;
+  /** SIGKILL: a crash at an arbitrary point. */
+  kill(): Promise<void>;
+  metric(name: string): Promise<number>;
+  logText(): string;
+}
+
+export async function startController(namespace: string, extra: string[] = []): Promise<RunningController> {
+  mkdirSync(join(ROOT, 'logs'), { recursive: true });
+  const log = join(ROOT, 'logs', `controller-${process.pid}-${++runs}.log`);
+  const out = openSync(log, 'a');
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(REPO, 'controller', 'cli.ts'), 'controller', `--kubeconfig=${KUBECONFIG}`, `--namespace=${namespace}`, `--listen=127.0.0.1:${port}`, '--resync=30', ...extra], {
+    stdio: ['ignore', out, out],
+    env: { ...process.env, SHAREDLB_LOG_LEVEL: 'debug' },
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const ctl: RunningController = {
+    process: child,
+    log,
+    port,
+    logText: () => readFileSync(log, 'utf8'),
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+    async kill() {
+      child.kill('SIGKILL');
+      await exited;
+    },
+    async metric(name) {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+      return Number(line?.split(' ').pop() ?? NaN);
+    },
+  };
+  await eventually('the controller to be ready', async () => {
+    if (child.exitCode !== null) throw new Error(`controller exited:\n${ctl.logText().slice(-2000)}`);
+    return (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.ok;
+  }, 30_000);
+  return ctl;
+}

@@ -1,0 +1,277 @@
+// The controller against real kube-apiserver and kube-controller-manager,
+// with the cloud simulator giving shared LBs their addresses.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApiError } from '../controller/kube-rest.ts';
+import { createPool, deletePool, installCRD, startController, type RunningController } from './controller-harness.ts';
+import { admin, deleteNamespace, deletePod, eventually, namespace, runPod, setPodStatus, sweep } from './kube.ts';
+
+interface Cond { type: string; status: string; reason: string; message: string }
+interface Svc {
+  metadata: { name: string; namespace: string; annotations?: Record<string, string>; resourceVersion: string; uid: string };
+  spec: { ports: Array<{ name?: string; port: number; protocol?: string }>; type?: string };
+  status?: { conditions?: Cond[]; loadBalancer?: { ingress?: Array<{ ip?: string; ports?: Array<{ port: number; protocol: string }> }> } };
+}
+interface Slice { metadata: { name: string; labels: Record<string, string> }; endpoints?: Array<{ addresses: string[]; conditions?: { ready?: boolean } }>; ports?: Array<{ name: string; port: number }> }
+
+const READY = 'sharedlb.io/Ready';
+const get = (ns: string, name: string) => admin().get<Svc>(`/api/v1/namespaces/${ns}/services/${name}`);
+const cond = (s: Svc) => s.status?.conditions?.find((c) => c.type === READY);
+
+async function member(ns: string, name: string, ports: Array<[string, number, string?]>, opts: { annotations?: Record<string, string>; lbClass?: boolean; selector?: Record<string, string> } = {}): Promise<void> {
+  await admin().post(`/api/v1/namespaces/${ns}/services`, {
+    metadata: { name, annotations: opts.lbClass ? (opts.annotations ?? {}) : { 'sharedlb.io/enabled': 'true', ...opts.annotations } },
+    spec: {
+      ...(opts.lbClass ? { type: 'LoadBalancer', loadBalancerClass: 'sharedlb.io/shared' } : {}),
+      selector: opts.selector ?? { app: name },
+      ports: ports.map(([n, port, protocol]) => ({ name: n, port, protocol: protocol ?? 'TCP', targetPort: port + 10000 })),
+    },
+  });
+}
+
+async function untilReason(ns: string, name: string, reason: string, timeoutMs = 20_000): Promise<Svc> {
+  return eventually(`${ns}/${name} to be ${reason}`, async () => {
+    const s = await get(ns, name);
+    return cond(s)?.reason === reason ? s : undefined;
+  }, timeoutMs);
+}
+
+const lbOf = (s: Svc) => s.metadata.annotations?.['sharedlb.io/load-balancer'];
+const addressOf = (s: Svc) => s.metadata.annotations?.['sharedlb.io/address'];
+
+describe('sharedlb controller', () => {
+  const ctrlNs = `sharedlb-e2e-${process.pid}`;
+  let ns = '';
+  let ctl: RunningController;
+  const pools = ['e2e-main', 'e2e-remap', 'e2e-cap', 'e2e-tenant'];
+
+  before(async () => {
+    await installCRD();
+    await sweep();
+    await admin().post('/api/v1/namespaces', { metadata: { name: ctrlNs, labels: { 'sharedlb.io/e2e': 'true' } } });
+    await createPool('e2e-main', { default: true, provider: 'generic', maxPortsPerLB: 4, portRange: { from: 20000, to: 20100 }, emptyLoadBalancerGraceSeconds: 2 });
+    await createPool('e2e-remap', { provider: 'generic', maxPortsPerLB: 5, maxLoadBalancers: 1, portRange: { from: 21000, to: 21100 } });
+    await createPool('e2e-cap', { provider: 'generic', maxPortsPerLB: 2, portRange: { from: 22000, to: 22100 }, emptyLoadBalancerGraceSeconds: 2 });
+    await createPool('e2e-tenant', { provider: 'generic', namespaceSelector: { matchLabels: { tenant: 'ok' } } });
+    ns = await namespace('members');
+    ctl = await startController(ctrlNs);
+  });
+
+  after(async () => {
+    await ctl?.stop();
+    await deleteNamespace(ns);
+    for (const p of pools) await deletePool(p);
+    await deleteNamespace(ctrlNs);
+  });
+
+  it('gives an annotated ClusterIP member and a LoadBalancer-class member an address', async () => {
+    await runPod({ namespace: ns, name: 'kafka-0', labels: { app: 'kafka' }, ip: '10.244.1.10' });
+    await member(ns, 'kafka', [['broker', 9092]]);
+    await member(ns, 'dns', [['dns', 53, 'UDP']], { lbClass: true });
+    const kafka = await untilReason(ns, 'kafka', 'Allocated');
+    const dns = await untilReason(ns, 'dns', 'Allocated');
+    assert.match(addressOf(kafka) ?? '', /^198\.51\.100\.\d+:9092\/TCP$/);
+    assert.equal(lbOf(kafka), `${ctrlNs}/e2e-main-1`);
+    assert.equal(lbOf(dns), lbOf(kafka));
+    const ip = addressOf(kafka)?.split(':')[0];
+    assert.deepEqual(dns.status?.loadBalancer?.ingress, [{ ip, ipMode: 'VIP', ports: [{ port: 53, protocol: 'UDP' }] }]);
+    const lb = await get(ctrlNs, 'e2e-main-1');
+    assert.equal(lb.spec.type, 'LoadBalancer');
+    assert.deepEqual(lb.spec.ports.map((p) => [p.name, p.port]), [['udp-53', 53], ['tcp-9092', 9092]]);
+    assert.deepEqual(JSON.parse(lb.metadata.annotations?.['sharedlb.io/allocations'] ?? '{}'), { 'udp-53': `${ns}/dns/dns`, 'tcp-9092': `${ns}/kafka/broker` });
+  });
+
+  it('mirrors the member\'s endpoints onto the shared LB as pods turn ready, unready and go', async () => {
+    const slices = async () => (await admin().get<{ items: Slice[] }>(`/apis/discovery.k8s.io/v1/namespaces/${ctrlNs}/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3De2e-main-1`)).items;
+    const kafkaEndpoints = async () => (await slices()).filter((s) => s.ports?.some((p) => p.name === 'tcp-9092')).flatMap((s) => s.endpoints ?? []);
+    await eventually('the pod in the LB\'s slices', async () => (await kafkaEndpoints()).some((e) => e.addresses[0] === '10.244.1.10' && e.conditions?.ready === true));
+    const s = (await slices()).find((x) => x.ports?.some((p) => p.name === 'tcp-9092'));
+    assert.deepEqual(s?.ports, [{ name: 'tcp-9092', port: 19092, protocol: 'TCP' }]);
+    assert.equal(s?.metadata.labels['endpointslice.kubernetes.io/managed-by'], 'controller.sharedlb.io');
+    await runPod({ namespace: ns, name: 'kafka-1', labels: { app: 'kafka' }, ip: '10.244.1.11' });
+    await eventually('the second pod', async () => (await kafkaEndpoints()).length === 2);
+    await setPodStatus(ns, 'kafka-0', '10.244.1.10', false);
+    await eventually('kafka-0 unready', async () => (await kafkaEndpoints()).some((e) => e.addresses[0] === '10.244.1.10' && e.conditions?.ready === false));
+    await deletePod(ns, 'kafka-0');
+    await eventually('kafka-0 gone', async () => {
+      const eps = await kafkaEndpoints();
+      return eps.length === 1 && eps[0]?.addresses[0] === '10.244.1.11';
+    });
+  });
+
+  it('puts two preserve members that need one port on different LBs', async () => {
+    await member(ns, 'pg-a', [['pg', 5432]], { lbClass: true });
+    await member(ns, 'pg-b', [['pg', 5432]], { lbClass: true });
+    const a = await untilReason(ns, 'pg-a', 'Allocated');
+    const b = await untilReason(ns, 'pg-b', 'Allocated');
+    assert.notEqual(lbOf(a), lbOf(b));
+    assert.match(addressOf(b) ?? '', /:5432\/TCP$/);
+  });
+
+  it('remaps a prefer member whose port is taken, and keeps it there after the port frees up', async () => {
+    const pool = { 'sharedlb.io/pool': 'e2e-remap' };
+    await member(ns, 'r1', [['api', 9000]], { annotations: pool });
+    await untilReason(ns, 'r1', 'Allocated');
+    await member(ns, 'r2', [['api', 9000]], { annotations: pool });
+    const r2 = await untilReason(ns, 'r2', 'Allocated');
+    assert.match(addressOf(r2) ?? '', /:21000\/TCP$/);
+    await admin().delete(`/api/v1/namespaces/${ns}/services/r1`);
+    await member(ns, 'r3', [['api', 9000]], { annotations: pool });
+    const r3 = await untilReason(ns, 'r3', 'Allocated');
+    assert.match(addressOf(r3) ?? '', /:9000\/TCP$/, 'the freed port goes to the next member');
+    assert.equal(addressOf(await get(ns, 'r2')), addressOf(r2), 'r2 did not move');
+  });
+
+  it('opens a second LB when capacity is reached, and deletes an empty LB after its grace', async () => {
+    const pool = { 'sharedlb.io/pool': 'e2e-cap' };
+    await member(ns, 'c1', [['a', 1001], ['b', 1002]], { annotations: pool });
+    await untilReason(ns, 'c1', 'Allocated');
+    await member(ns, 'c2', [['a', 1003]], { annotations: pool });
+    const c2 = await untilReason(ns, 'c2', 'Allocated');
+    assert.equal(lbOf(c2), `${ctrlNs}/e2e-cap-2`);
+    await admin().delete(`/api/v1/namespaces/${ns}/services/c2`);
+    await eventually('e2e-cap-2 to be deleted after grace', async () => {
+      try {
+        await get(ctrlNs, 'e2e-cap-2');
+        return false;
+      } catch (e) {
+        return e instanceof ApiError && e.status === 404;
+      }
+    }, 20_000);
+    assert.equal(lbOf(await get(ns, 'c1')), `${ctrlNs}/e2e-cap-1`);
+  });
+
+  it('makes a member Ready within a second when its LB already has an address', async () => {
+    const t0 = Date.now();
+    await member(ns, 'quick', [['q', 7000]]);
+    await untilReason(ns, 'quick', 'Allocated', 1000);
+    process.stderr.write(`# member Ready ${Date.now() - t0} ms after create\n`);
+  });
+
+  it('refuses each bad request with a clear condition and event, and leaves other members alone', async () => {
+    const kafkaBefore = await get(ns, 'kafka');
+    const bad: Array<[string, Record<string, unknown>, RegExp]> = [
+      ['bad-policy', { annotations: { 'sharedlb.io/port-policy': 'preserv' } }, /port-policy must be one of preserve, prefer, any/],
+      ['bad-enabled', { annotations: { 'sharedlb.io/enabled': 'yes' } }, /must be "true" or "false"/],
+      ['bad-pool', { annotations: { 'sharedlb.io/pool': 'nope' } }, /no LoadBalancerPool named "nope"/],
+      ['bad-typo', { annotations: { 'sharedlb.io/port-polcy': 'any' } }, /unknown annotation sharedlb\.io\/port-polcy/],
+    ];
+    for (const [name, opts] of bad) await member(ns, name, [['x', 8000]], opts);
+    await admin().post(`/api/v1/namespaces/${ns}/services`, {
+      metadata: { name: 'bad-lb', annotations: { 'sharedlb.io/enabled': 'true' } },
+      spec: { type: 'LoadBalancer', ports: [{ name: 'x', port: 8001 }] },
+    });
+    bad.push(['bad-lb', {}, /loadBalancerClass: sharedlb\.io\/shared/]);
+    for (const [name, , text] of bad) {
+      const s = await untilReason(ns, name, 'Invalid');
+      assert.match(cond(s)?.message ?? '', text);
+      assert.equal(cond(s)?.status, 'False');
+    }
+    const events = await eventually('Invalid events', async () => {
+      const list = await admin().get<{ items: Array<{ reason: string; regarding: { name: string }; type: string }> }>(`/apis/events.k8s.io/v1/namespaces/${ns}/events`);
+      const names = new Set(list.items.filter((e) => e.reason === 'Invalid' && e.type === 'Warning').map((e) => e.regarding.name));
+      return bad.every(([n]) => names.has(n)) ? names : undefined;
+    });
+    assert.ok(events.size >= bad.length);
+    const kafkaAfter = await get(ns, 'kafka');
+    assert.equal(addressOf(kafkaAfter), addressOf(kafkaBefore));
+    assert.equal(cond(kafkaAfter)?.reason, 'Allocated');
+  });
+
+  it('refuses a namespace outside the pool\'s namespaceSelector', async () => {
+    await member(ns, 'tenant', [['t', 6000]], { annotations: { 'sharedlb.io/pool': 'e2e-tenant' } });
+    const s = await untilReason(ns, 'tenant', 'Forbidden');
+    assert.match(cond(s)?.message ?? '', /may not use LoadBalancerPool e2e-tenant/);
+  });
+
+  it('releases everything when a member opts out', async () => {
+    await member(ns, 'leaver', [['l', 6100]]);
+    await untilReason(ns, 'leaver', 'Allocated');
+    const s = await get(ns, 'leaver');
+    await admin().patch(`/api/v1/namespaces/${ns}/services/leaver`, { metadata: { annotations: { 'sharedlb.io/enabled': null } } }, 'merge');
+    const cleared = await eventually('leaver cleared', async () => {
+      const x = await get(ns, 'leaver');
+      return cond(x) === undefined && addressOf(x) === undefined && lbOf(x) === undefined ? x : undefined;
+    });
+    assert.ok(cleared);
+    const lbName = lbOf(s)?.split('/')[1] as string;
+    await eventually('its LB port released', async () => !(await get(ctrlNs, lbName).catch(() => null))?.spec.ports.some((p) => p.port === 6100));
+  });
+
+  it('puts back a shared LB an admin edited by hand', async () => {
+    const lb = await get(ctrlNs, 'e2e-main-1');
+    const ports = lb.spec.ports;
+    await admin().put(`/api/v1/namespaces/${ctrlNs}/services/e2e-main-1`, { ...lb, spec: { ...lb.spec, ports: ports.slice(0, 1) } });
+    await eventually('the ports restored', async () => (await get(ctrlNs, 'e2e-main-1')).spec.ports.length === ports.length);
+  });
+
+  it('retries through conflicting writes to convergence', async () => {
+    const conflictsBefore = (ctl.logText().match(/: 409 Conflict/g) ?? []).length;
+    const conflicts = (): number => (ctl.logText().match(/: 409 Conflict/g) ?? []).length - conflictsBefore;
+    let stop = false;
+    let bumps = 0;
+    // Four writers bump the LB's resourceVersion about once a millisecond, so the
+    // controller's writes, made on what its cache last saw, meet 409s; they stop
+    // after a few conflicts (or 10 s), and the controller must then converge.
+    const deadline = Date.now() + 10_000;
+    const chaos = Promise.all([0, 1, 2, 3].map(async (w) => {
+      while (!stop && conflicts() < 5 && Date.now() < deadline) {
+        await admin().patch(`/api/v1/namespaces/${ctrlNs}/services/e2e-main-2`, { metadata: { labels: { [`e2e-chaos-${w}`]: String(bumps++) } } }, 'merge').catch(() => undefined);
+      }
+    }));
+    const names = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6'];
+    try {
+      for (const n of names) {
+        await member(ns, n, [['w', 6200]], { annotations: { 'sharedlb.io/port-policy': 'any' } });
+        await untilReason(ns, n, 'Allocated', 30_000);
+      }
+    } finally {
+      stop = true;
+      await chaos;
+    }
+    process.stderr.write(`# ${bumps} concurrent writes to a shared LB; the controller met ${conflicts()} conflicts and retried\n`);
+    assert.ok(conflicts() > 0, 'the concurrent writes caused conflicts');
+    const placements = new Set<string>();
+    for (const n of names) placements.add(addressOf(await get(ns, n)) ?? '');
+    assert.equal(placements.size, names.length, 'distinct placements');
+    const records = (await admin().get<{ items: Svc[] }>(`/api/v1/namespaces/${ctrlNs}/services`)).items;
+    const held = records.flatMap((r) => Object.values(JSON.parse(r.metadata.annotations?.['sharedlb.io/allocations'] ?? '{}') as Record<string, string>));
+    for (const n of names) assert.equal(held.filter((h) => h.startsWith(`${ns}/${n}/`)).length, 1, `${n} recorded once`);
+  });
+
+  it('keeps every assignment across a controller crash and restart', async () => {
+    const snapshot = async () => {
+      const list = await admin().get<{ items: Svc[] }>(`/api/v1/namespaces/${ns}/services`);
+      return Object.fromEntries(list.items.map((s) => [s.metadata.name, [lbOf(s), addressOf(s), cond(s)?.reason]]));
+    };
+    const lbRecords = async () => {
+      const list = await admin().get<{ items: Svc[] }>(`/api/v1/namespaces/${ctrlNs}/services`);
+      return Object.fromEntries(list.items.map((s) => [s.metadata.name, s.metadata.annotations?.['sharedlb.io/allocations']]));
+    };
+    const before = await snapshot();
+    const recordsBefore = await lbRecords();
+    await ctl.kill();
+    ctl = await startController(ctrlNs);
+    await sleep(2000);
+    assert.deepEqual(await snapshot(), before);
+    assert.deepEqual(await lbRecords(), recordsBefore);
+  });
+
+  it('writes little per member placed', async () => {
+    const w0 = await ctl.metric('sharedlb_api_writes');
+    const names = Array.from({ length: 10 }, (_, i) => `batch-${i}`);
+    await Promise.all(names.map((n, i) => member(ns, n, [['b', 30000 + i]], { annotations: { 'sharedlb.io/pool': 'e2e-remap' } }).catch(() => undefined)));
+    // e2e-remap allows one LB of 5 ports and already holds 2: some wait with NoCapacity, which is also an outcome.
+    for (const n of names) {
+      await eventually(`${n} to settle`, async () => ['Allocated', 'NoCapacity'].includes(cond(await get(ns, n))?.reason ?? ''));
+    }
+    await sleep(1000);
+    const w1 = await ctl.metric('sharedlb_api_writes');
+    process.stderr.write(`# ${w1 - w0} API writes for ${names.length} members (${((w1 - w0) / names.length).toFixed(1)} per member), events not counted\n`);
+    const waiting = (await Promise.all(names.map((n) => get(ns, n)))).filter((s) => cond(s)?.reason === 'NoCapacity');
+    assert.ok(waiting.length > 0);
+    assert.match(cond(waiting[0] as Svc)?.message ?? '', /maxLoadBalancers 1/);
+  });
+});
