@@ -9,7 +9,8 @@ import { KubeConfig, type V1Service } from '@kubernetes/client-node';
 import { DEFAULT_CLASS, GROUP, LB_POOL_LABEL } from '../allocator/annotations.ts';
 import type { MemberOutcome } from '../allocator/placement.ts';
 import { eventRecorder } from './events.ts';
-import { restClient } from './kube-rest.ts';
+import { restClient, type Rest } from './kube-rest.ts';
+import { startLeaderElection, type Elector } from './leader.ts';
 import { makeLogger } from './logger.ts';
 import { currentCondition } from './member-status.ts';
 import { countWrites, informerRestarts, queueMetrics, registry } from './metrics.ts';
@@ -27,9 +28,12 @@ export const CONTROLLER_USAGE = `usage: sharedlb controller [--kubeconfig PATH] 
   --namespace NS       where shared LB Services live (default: $POD_NAMESPACE or sharedlb-system)
   --class NAME         loadBalancerClass that opts LoadBalancer Services in (default ${DEFAULT_CLASS})
   --node-port-range    the API server's --service-node-port-range (default 30000-32767)
-  --listen ADDR:PORT   /healthz, /readyz and /metrics (default :8080; "off" to disable)`;
+  --listen ADDR:PORT   /healthz, /readyz and /metrics (default :8080; "off" to disable)
+  --no-leader-elect    do not take a Lease (only when exactly one replica runs)
+  --lease-duration S, --renew-deadline S, --retry-period S   leader election timing (15, 10, 2)`;
 
 export interface Controller {
+  readonly leading: boolean;
   stop(): Promise<void>;
   writes: { count: number };
   server: Server | null;
@@ -48,6 +52,11 @@ export async function runController(argv: string[]): Promise<number> {
       concurrency: { type: 'string', default: '8' },
       qps: { type: 'string', default: '200' },
       resync: { type: 'string', default: '300' },
+      'leader-elect': { type: 'boolean', default: true },
+      'no-leader-elect': { type: 'boolean', default: false },
+      'lease-duration': { type: 'string', default: '15' },
+      'renew-deadline': { type: 'string', default: '10' },
+      'retry-period': { type: 'string', default: '2' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -74,6 +83,8 @@ export async function runController(argv: string[]): Promise<number> {
     concurrency: Number(values.concurrency),
     qps: Number(values.qps),
     resyncSeconds: Number(values.resync),
+    leaderElect: values['leader-elect'] && !values['no-leader-elect'],
+    lease: { durationSeconds: Number(values['lease-duration']), renewDeadlineSeconds: Number(values['renew-deadline']), retrySeconds: Number(values['retry-period']) },
   });
   await new Promise<void>((resolve) => {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
@@ -91,12 +102,34 @@ export interface ControllerOptions {
   concurrency: number;
   qps: number;
   resyncSeconds: number;
+  /** Replicas take turns on a Lease; without it, run exactly one replica. */
+  leaderElect: boolean;
+  lease?: { durationSeconds: number; renewDeadlineSeconds: number; retrySeconds: number };
+}
+
+export class NotLeaderError extends Error {}
+
+/** Writes go through only while this replica leads; reads always do (followers keep warm caches). */
+function guarded(rest: Rest, leading: () => boolean): Rest {
+  const check = (method: string, path: string): void => {
+    if (!leading()) throw new NotLeaderError(`not the leader: refusing ${method} ${path}`);
+  };
+  return {
+    ...rest,
+    post: (path, body) => (check('POST', path), rest.post(path, body)),
+    put: (path, body) => (check('PUT', path), rest.put(path, body)),
+    patch: (path, body, type) => (check('PATCH', path), rest.patch(path, body, type)),
+    delete: (path, body) => (check('DELETE', path), rest.delete(path, body)),
+    call: (method, path, body, ct, t) => (method !== 'GET' && check(method, path), rest.call(method, path, body, ct, t)),
+  };
 }
 
 export async function startController(o: ControllerOptions): Promise<Controller> {
   const log = makeLogger();
-  const rest = restClient(o.kc, { userAgent: 'sharedlb-controller', maxSockets: Math.max(8, o.concurrency * 2) });
+  const raw = restClient(o.kc, { userAgent: 'sharedlb-controller', maxSockets: Math.max(8, o.concurrency * 2) });
   const instance = `${hostname()}-${process.pid}`;
+  let elector: Elector | null = null;
+  const rest = o.leaderElect ? guarded(raw, () => elector?.leading === true) : raw;
   const events = eventRecorder(rest, log, instance);
   const outcomes = new Map<string, MemberOutcome>();
   const writes = { count: 0 };
@@ -115,6 +148,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     },
     onError: (key, error, retryInMs) => log.warn('reconcile failed; will retry', { key, error: error instanceof Error ? error.message : String(error), retryInMs }),
   });
+  if (o.leaderElect) queue.pause();
   const poolKeys = (): Set<string> => {
     const names = new Set(state.pools.list().map((p) => p.metadata?.name as string));
     for (const lb of state.lbs()) names.add(lb.metadata?.labels?.[LB_POOL_LABEL] as string);
@@ -135,7 +169,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     }
   };
 
-  state = new ClusterState(o.kc, rest, o.namespace, {
+  state = new ClusterState(o.kc, raw, o.namespace, {
     service: (_e, svc, members) => {
       if (isSharedLB(svc, o.namespace)) {
         queue.add(`pool:${svc.metadata?.labels?.[LB_POOL_LABEL]}`);
@@ -179,6 +213,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     const [host, port] = o.listen.includes(':') ? [o.listen.slice(0, o.listen.lastIndexOf(':')) || undefined, Number(o.listen.slice(o.listen.lastIndexOf(':') + 1))] : [undefined, Number(o.listen)];
     server = createServer((req, res) => {
       if (req.url === '/healthz') return void res.end('ok');
+      if (req.url === '/leader') return void res.end(elector === null || elector.leading ? 'leader' : 'follower');
       if (req.url === '/readyz') {
         res.statusCode = state.synced ? 200 : 503;
         return void res.end(state.synced ? 'ok' : 'caches not synced');
@@ -201,6 +236,24 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   log.info('caches synced', { services: state.services.list().length, endpointSlices: state.slices.list().length, pools: state.pools.list().length });
   enqueuePools();
   enqueueMembers();
+  if (o.leaderElect) {
+    elector = startLeaderElection({
+      rest: raw,
+      log,
+      namespace: o.namespace,
+      name: 'sharedlb-controller',
+      identity: instance,
+      leaseSeconds: o.lease?.durationSeconds,
+      renewDeadlineSeconds: o.lease?.renewDeadlineSeconds,
+      retrySeconds: o.lease?.retrySeconds,
+      onStartedLeading: () => {
+        enqueuePools();
+        enqueueMembers();
+        queue.resume();
+      },
+      onStoppedLeading: () => queue.pause(),
+    });
+  }
   const resync = setInterval(() => {
     enqueuePools();
     enqueueMembers();
@@ -210,13 +263,17 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   return {
     writes,
     server,
+    get leading() {
+      return elector === null || elector.leading;
+    },
     async stop() {
       clearInterval(resync);
       await queue.shutdown();
       await events.flush();
+      await elector?.stop();
       await state.stop();
       server?.close();
-      rest.close();
+      raw.close();
       log.info('stopped');
     },
   };

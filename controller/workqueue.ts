@@ -71,6 +71,15 @@ export class WorkQueue {
     this.timers.set(key, t);
   }
 
+  /** Stop starting keys (they keep collecting, deduplicated) until resume(). */
+  pause(): void {
+    this.q.pause();
+  }
+
+  resume(): void {
+    this.q.start();
+  }
+
   /** Resolves when nothing is waiting or running. */
   async idle(): Promise<void> {
     while (this.waiting.size > 0 || this.running.size > 0) await this.q.onIdle();

@@ -87,7 +87,7 @@ export async function startController(namespace: string, extra: string[] = []): 
     },
     async metric(name) {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+      const line = text.split('\n').find((l) => l.startsWith(`${name} `) || (!name.includes('{') && l.startsWith(`${name}{`)));
       return Number(line?.split(' ').pop() ?? NaN);
     },
   };

@@ -38,6 +38,11 @@ async function untilReason(ns: string, name: string, reason: string, timeoutMs =
   }, timeoutMs);
 }
 
+const FAST_LEASE = ['--lease-duration=4', '--renew-deadline=3', '--retry-period=1'];
+async function waitLeader(c: RunningController): Promise<void> {
+  await eventually('the controller to lead', async () => (await (await fetch(`http://127.0.0.1:${c.port}/leader`)).text()) === 'leader', 15_000);
+}
+
 const lbOf = (s: Svc) => s.metadata.annotations?.['sharedlb.io/load-balancer'];
 const addressOf = (s: Svc) => s.metadata.annotations?.['sharedlb.io/address'];
 
@@ -56,7 +61,8 @@ describe('sharedlb controller', () => {
     await createPool('e2e-cap', { provider: 'generic', maxPortsPerLB: 2, portRange: { from: 22000, to: 22100 }, emptyLoadBalancerGraceSeconds: 2 });
     await createPool('e2e-tenant', { provider: 'generic', namespaceSelector: { matchLabels: { tenant: 'ok' } } });
     ns = await namespace('members');
-    ctl = await startController(ctrlNs);
+    ctl = await startController(ctrlNs, FAST_LEASE);
+    await waitLeader(ctl);
   });
 
   after(async () => {
@@ -253,8 +259,10 @@ describe('sharedlb controller', () => {
     const before = await snapshot();
     const recordsBefore = await lbRecords();
     await ctl.kill();
-    ctl = await startController(ctrlNs);
+    ctl = await startController(ctrlNs, FAST_LEASE);
+    await waitLeader(ctl); // the dead replica's lease must run out first
     await sleep(2000);
+    assert.ok((await ctl.metric('controller_runtime_reconcile_total{controller="sharedlb",result="success"}')) > 0, 'the new replica reconciled');
     assert.deepEqual(await snapshot(), before);
     assert.deepEqual(await lbRecords(), recordsBefore);
   });
@@ -273,5 +281,47 @@ describe('sharedlb controller', () => {
     const waiting = (await Promise.all(names.map((n) => get(ns, n)))).filter((s) => cond(s)?.reason === 'NoCapacity');
     assert.ok(waiting.length > 0);
     assert.match(cond(waiting[0] as Svc)?.message ?? '', /maxLoadBalancers 1/);
+  });
+});
+
+describe('sharedlb controller: leader election', () => {
+  const ctrlNs = `sharedlb-e2e-le-${process.pid}`;
+  let ns = '';
+  let a: RunningController;
+  let b: RunningController;
+
+  before(async () => {
+    await installCRD();
+    await admin().post('/api/v1/namespaces', { metadata: { name: ctrlNs, labels: { 'sharedlb.io/e2e': 'true' } } });
+    await createPool('e2e-le', { default: true, provider: 'generic', maxPortsPerLB: 10 });
+    ns = await namespace('le');
+  });
+  after(async () => {
+    await a?.stop().catch(() => undefined);
+    await b?.stop().catch(() => undefined);
+    await deleteNamespace(ns);
+    await deletePool('e2e-le');
+    await deleteNamespace(ctrlNs);
+  });
+
+  it('one replica leads and writes; when it dies the other takes over within the lease duration', async () => {
+    a = await startController(ctrlNs, FAST_LEASE);
+    await waitLeader(a);
+    b = await startController(ctrlNs, FAST_LEASE);
+    assert.equal(await (await fetch(`http://127.0.0.1:${b.port}/leader`)).text(), 'follower');
+    await member(ns, 'one', [['x', 7100]]);
+    await untilReason(ns, 'one', 'Allocated');
+    assert.equal(await b.metric('sharedlb_api_writes'), 0, 'the follower wrote nothing');
+    await a.kill();
+    const t0 = Date.now();
+    await eventually('b to lead', async () => (await (await fetch(`http://127.0.0.1:${b.port}/leader`)).text()) === 'leader', 10_000);
+    const took = Date.now() - t0;
+    process.stderr.write(`# follower took over ${took} ms after the leader was killed (lease 4 s)\n`);
+    assert.ok(took <= 4000 + 1500, `took over in ${took} ms`);
+    await member(ns, 'two', [['x', 7200]]);
+    const two = await untilReason(ns, 'two', 'Allocated');
+    assert.equal(lbOf(two), lbOf(await get(ns, 'one')));
+    const record = await admin().get<{ spec: { leaseTransitions: number } }>(`/apis/coordination.k8s.io/v1/namespaces/${ctrlNs}/leases/sharedlb-controller`);
+    assert.equal(record.spec.leaseTransitions, 1);
   });
 });

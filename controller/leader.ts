@@ -1,0 +1,130 @@
+// Leader election on a coordination.k8s.io/v1 Lease, as client-go's
+// leaderelection does it: acquire when the lease is free or expired, renew
+// every retry period, and step down at once when a renewal has not succeeded
+// within the renew deadline — before the lease can expire and another replica
+// take over, so two leaders never write at the same time. client-node ships
+// no leader election; Lease times are MicroTime (microseconds), which the
+// generated client cannot write, so this goes through the REST client.
+
+import type { Logger } from './logger.ts';
+import { ApiError, microTime, type Rest } from './kube-rest.ts';
+
+export interface LeaderOptions {
+  rest: Rest;
+  log: Logger;
+  namespace: string;
+  name: string;
+  identity: string;
+  leaseSeconds?: number;
+  renewDeadlineSeconds?: number;
+  retrySeconds?: number;
+  onStartedLeading(): void;
+  onStoppedLeading(): void;
+}
+
+interface Lease {
+  metadata: { name: string; namespace: string; resourceVersion?: string };
+  spec: {
+    holderIdentity?: string;
+    leaseDurationSeconds?: number;
+    acquireTime?: string;
+    renewTime?: string;
+    leaseTransitions?: number;
+  };
+}
+
+export interface Elector {
+  readonly leading: boolean;
+  stop(): Promise<void>;
+}
+
+export function startLeaderElection(o: LeaderOptions): Elector {
+  const leaseSeconds = o.leaseSeconds ?? 15;
+  const renewDeadline = (o.renewDeadlineSeconds ?? 10) * 1000;
+  const retry = (o.retrySeconds ?? 2) * 1000;
+  const path = `/apis/coordination.k8s.io/v1/namespaces/${o.namespace}/leases`;
+  let leading = false;
+  let lastRenew = 0;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  const stepDown = (why: string): void => {
+    if (!leading) return;
+    leading = false;
+    o.log.warn('stopped leading', { lease: `${o.namespace}/${o.name}`, identity: o.identity, why });
+    o.onStoppedLeading();
+  };
+
+  const attempt = async (): Promise<void> => {
+    const now = new Date();
+    let lease: Lease | null = null;
+    try {
+      lease = await o.rest.get<Lease>(`${path}/${o.name}`);
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 404)) throw e;
+    }
+    const spec = { holderIdentity: o.identity, leaseDurationSeconds: leaseSeconds, renewTime: microTime(now) };
+    if (lease === null) {
+      await o.rest.post(path, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: o.name, namespace: o.namespace }, spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 } });
+    } else if (lease.spec.holderIdentity === o.identity) {
+      await o.rest.put(`${path}/${o.name}`, { ...lease, spec: { ...lease.spec, ...spec } });
+    } else {
+      const renewed = Date.parse(lease.spec.renewTime ?? '');
+      const held = lease.spec.holderIdentity !== undefined && lease.spec.holderIdentity !== '';
+      if (held && !Number.isNaN(renewed) && now.getTime() < renewed + (lease.spec.leaseDurationSeconds ?? leaseSeconds) * 1000) {
+        stepDown(`lease held by ${lease.spec.holderIdentity}`);
+        return;
+      }
+      await o.rest.put(`${path}/${o.name}`, {
+        ...lease,
+        spec: { ...lease.spec, ...spec, acquireTime: microTime(now), leaseTransitions: (lease.spec.leaseTransitions ?? 0) + 1 },
+      });
+    }
+    lastRenew = Date.now();
+    if (!leading) {
+      leading = true;
+      o.log.info('started leading', { lease: `${o.namespace}/${o.name}`, identity: o.identity });
+      o.onStartedLeading();
+    }
+  };
+
+  const loop = async (): Promise<void> => {
+    if (stopped) return;
+    try {
+      await attempt();
+    } catch (e) {
+      o.log.warn('lease update failed', { lease: `${o.namespace}/${o.name}`, error: e instanceof Error ? e.message : String(e) });
+    }
+    if (leading && Date.now() - lastRenew > renewDeadline) stepDown('could not renew within the renew deadline');
+    if (!stopped) timer = setTimeout(() => void loop(), retry);
+  };
+  // The deadline is also checked between attempts, so a hung renewal cannot keep a leader writing.
+  const watchdog = setInterval(() => {
+    if (leading && Date.now() - lastRenew > renewDeadline) stepDown('could not renew within the renew deadline');
+  }, 250);
+  watchdog.unref();
+  void loop();
+
+  return {
+    get leading() {
+      return leading;
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      clearInterval(watchdog);
+      if (leading) {
+        // Release, so a successor need not wait out the lease.
+        try {
+          const lease = await o.rest.get<Lease>(`${path}/${o.name}`);
+          if (lease.spec.holderIdentity === o.identity) {
+            await o.rest.put(`${path}/${o.name}`, { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1 } });
+          }
+        } catch {
+          // the lease simply expires
+        }
+        stepDown('shutting down');
+      }
+    },
+  };
+}
