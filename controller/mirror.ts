@@ -44,7 +44,7 @@ export function desiredSlices(lb: V1Service, member: string, assignments: Assign
         namespace: lb.metadata?.namespace,
         labels: { [SERVICE_NAME_LABEL]: lbName, [MANAGED_BY_SLICE]: SLICE_MANAGER, [MEMBER_LABEL]: memberHash(member) },
         annotations: { [MEMBER_ANNOTATION]: member },
-        ownerReferences: [{ apiVersion: 'v1', kind: 'Service', name: lbName, uid: lb.metadata?.uid as string, controller: true, blockOwnerDeletion: true }],
+        ownerReferences: [{ apiVersion: 'v1', kind: 'Service', name: lbName, uid: lb.metadata?.uid as string, controller: true }],
       },
       addressType: src.addressType,
       endpoints: (src.endpoints ?? []).map((e) => ({
