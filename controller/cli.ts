@@ -9,6 +9,7 @@ const USAGE = `usage: sharedlb <command> [flags]
 commands:
   controller  run the controller against a cluster
   plan        pack Service manifests offline and report what sharing saves
+  report      cost and saving of a live cluster's shared LBs
   help        show this text
 
 Run "sharedlb <command> --help" for a command's flags.`;
@@ -29,6 +30,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'plan':
       return planCommand(rest, io);
+    case 'report':
+      return (await import('./report-command.ts')).reportCommand(rest, io);
     case 'controller':
       // Loaded only here: plan needs no Kubernetes client.
       return (await import('./run.ts')).runController(rest);

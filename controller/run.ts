@@ -16,6 +16,8 @@ import { currentCondition } from './member-status.ts';
 import { countWrites, informerRestarts, queueMetrics, registry } from './metrics.ts';
 import { MANAGED_BY_SLICE, MEMBER_ANNOTATION, SERVICE_NAME_LABEL, SLICE_MANAGER } from './mirror.ts';
 import { reconcileMember } from './reconcile-member.ts';
+import { liveReport } from '../allocator/report.ts';
+import { liveLoadBalancer, renderReport } from './report-command.ts';
 import { reconcilePool } from './reconcile-pool.ts';
 import { isSharedLB } from './shared-lb.ts';
 import { ClusterState } from './state.ts';
@@ -28,7 +30,7 @@ export const CONTROLLER_USAGE = `usage: sharedlb controller [--kubeconfig PATH] 
   --namespace NS       where shared LB Services live (default: $POD_NAMESPACE or sharedlb-system)
   --class NAME         loadBalancerClass that opts LoadBalancer Services in (default ${DEFAULT_CLASS})
   --node-port-range    the API server's --service-node-port-range (default 30000-32767)
-  --listen ADDR:PORT   /healthz, /readyz and /metrics (default :8080; "off" to disable)
+  --listen ADDR:PORT   /healthz, /readyz, /metrics, /report and /report.json (default :8080; "off" to disable)
   --no-leader-elect    do not take a Lease (only when exactly one replica runs)
   --lease-duration S, --renew-deadline S, --retry-period S   leader election timing (15, 10, 2)`;
 
@@ -217,6 +219,11 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       if (req.url === '/readyz') {
         res.statusCode = state.synced ? 200 : 503;
         return void res.end(state.synced ? 'ok' : 'caches not synced');
+      }
+      if (req.url === '/report' || req.url === '/report.json') {
+        const report = liveReport([...state.poolSet().pools.values()], state.lbs().map(liveLoadBalancer));
+        res.setHeader('content-type', req.url === '/report' ? 'text/html; charset=utf-8' : 'application/json');
+        return void res.end(renderReport(report, req.url === '/report' ? 'html' : 'json'));
       }
       if (req.url === '/metrics') {
         void registry.metrics().then((m) => {

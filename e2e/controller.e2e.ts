@@ -2,9 +2,12 @@
 // with the cloud simulator giving shared LBs their addresses.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError } from '../controller/kube-rest.ts';
+import { KUBECONFIG } from './cluster.ts';
 import { createPool, deletePool, installCRD, startController, type RunningController } from './controller-harness.ts';
 import { admin, deleteNamespace, deletePod, eventually, namespace, runPod, setPodStatus, sweep } from './kube.ts';
 
@@ -245,6 +248,19 @@ describe('sharedlb controller', () => {
     const records = (await admin().get<{ items: Svc[] }>(`/api/v1/namespaces/${ctrlNs}/services`)).items;
     const held = records.flatMap((r) => Object.values(JSON.parse(r.metadata.annotations?.['sharedlb.io/allocations'] ?? '{}') as Record<string, string>));
     for (const n of names) assert.equal(held.filter((h) => h.startsWith(`${ns}/${n}/`)).length, 1, `${n} recorded once`);
+  });
+
+  it('reports cost and saving per LB, from the controller and from the CLI', async () => {
+    const json = await (await fetch(`http://127.0.0.1:${ctl.port}/report.json`)).json() as { loadBalancers: Array<{ name: string; members: number; address: string }>; totals: unknown[] };
+    const main1 = json.loadBalancers.find((l) => l.name === 'e2e-main-1');
+    assert.ok(main1 && main1.members >= 3 && /^198\.51\.100\./.test(main1.address));
+    const html = await (await fetch(`http://127.0.0.1:${ctl.port}/report`)).text();
+    assert.match(html, /<svg role="img"/);
+    assert.match(html, /e2e-main-1/);
+    const cli = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'controller', 'cli.ts'), 'report', `--kubeconfig=${KUBECONFIG}`, '-o', 'json'], { encoding: 'utf8' });
+    assert.equal(cli.status, 0, cli.stderr);
+    const fromCli = JSON.parse(cli.stdout) as typeof json;
+    assert.deepEqual(fromCli.loadBalancers.find((l) => l.name === 'e2e-main-1'), main1);
   });
 
   it('keeps every assignment across a controller crash and restart', async () => {
