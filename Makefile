@@ -8,9 +8,14 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 DEPS := node_modules/.installed
 
-.PHONY: demo test test-unit test-e2e typecheck build deps cluster-up cluster-down cluster-binary bench clean
+.PHONY: demo plan test test-unit test-e2e typecheck build deps cluster-up cluster-down cluster-binary bench clean
 
+# The live demo: local control plane, controller, ~50 members, cost report. Ctrl-C stops it.
 demo: $(DEPS)
+	node e2e/demo.ts
+
+# The offline planner on the shipped sample of ~200 Services.
+plan: $(DEPS)
 	node controller/cli.ts plan -f examples/services.yaml
 
 test: $(DEPS)
