@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { plan } from './plan.ts';
 import { parseMember, type MemberParse } from './members.ts';
 import { parsePool, poolSet, POOL_API_VERSION, POOL_KIND, type PoolSet } from './pools.ts';
 import { pool, svc } from './testing.ts';
@@ -137,5 +139,58 @@ describe('parseMember: tenancy', () => {
   });
   it('admits namespaces inside it', () => {
     assert.equal(parseMember(svc({ annotations: on }), tenants, { namespaceLabels: { tier: 'prod' } }).kind, 'member');
+  });
+});
+
+describe('parseMember: fuzzed Services', () => {
+  const keys = ['sharedlb.io/enabled', 'sharedlb.io/pool', 'sharedlb.io/port-policy', 'sharedlb.io/address', 'sharedlb.io/x', 'other.io/y'];
+  const text = fc.oneof(fc.constantFrom('true', 'false', 'preserve', 'prefer', 'any', 'main', ''), fc.string({ unit: 'binary', maxLength: 300 }));
+  const arbService = fc.record({
+    apiVersion: fc.constant('v1'),
+    kind: fc.constant('Service'),
+    metadata: fc.record({
+      name: fc.string({ maxLength: 40 }),
+      namespace: fc.option(fc.string({ maxLength: 20 }), { nil: undefined }),
+      creationTimestamp: fc.option(fc.oneof(fc.string(), fc.date({ noInvalidDate: true }).map((d) => d.toISOString())), { nil: undefined }),
+      annotations: fc.option(fc.dictionary(fc.oneof(fc.constantFrom(...keys), fc.string()), text), { nil: undefined }),
+    }, { requiredKeys: ['name'] }),
+    spec: fc.option(fc.record({
+      type: fc.option(fc.oneof(fc.constantFrom('ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'), fc.string()), { nil: undefined }),
+      loadBalancerClass: fc.option(fc.oneof(fc.constant('sharedlb.io/shared'), fc.string()), { nil: undefined }),
+      ports: fc.option(fc.array(fc.record({
+        name: fc.option(fc.oneof(fc.constantFrom('a', 'b', ''), fc.string()), { nil: undefined }),
+        port: fc.option(fc.oneof(fc.integer({ min: -10, max: 70000 }), fc.double(), fc.constant(Number.NaN)) as fc.Arbitrary<number>, { nil: undefined }),
+        protocol: fc.option(fc.oneof(fc.constantFrom('TCP', 'UDP', 'SCTP'), fc.string()), { nil: undefined }),
+      }), { maxLength: 6 }), { nil: undefined }),
+    }), { nil: undefined }),
+  });
+
+  it('never throws; refuses with a reason; accepts only what the pool can carry', () => {
+    fc.assert(fc.property(arbService, (s) => {
+      const r = parseMember(s as never, one);
+      assert.ok(['ignored', 'member', 'rejected'].includes(r.kind));
+      if (r.kind === 'rejected') {
+        assert.ok(r.message.length > 10);
+        assert.ok(r.reason === 'Invalid' || r.reason === 'Forbidden');
+      }
+      if (r.kind === 'member') {
+        assert.ok(r.request.ports.length > 0);
+        for (const p of r.request.ports) {
+          assert.ok(Number.isInteger(p.port) && p.port >= 1 && p.port <= 65535);
+          assert.ok(['TCP', 'UDP'].includes(p.protocol));
+        }
+        assert.ok(['preserve', 'prefer', 'any'].includes(r.request.policy));
+      }
+    }), { numRuns: 2000 });
+  });
+
+  it('bad Services never change what good ones get', () => {
+    const good = Array.from({ length: 30 }, (_, i) => svc({ name: `g${i}`, annotations: on, ports: [{ name: 'p', port: 9000 + (i % 7) }] }));
+    const alone = plan({ services: good, pools: one });
+    fc.assert(fc.property(fc.array(arbService, { maxLength: 20 }), (bad) => {
+      const rejected = bad.filter((b) => parseMember(b as never, one).kind === 'rejected');
+      const mixed = plan({ services: [...good, ...(rejected as never[])], pools: one });
+      for (const m of alone.members) assert.deepEqual(mixed.members.find((x) => x.service === m.service), m);
+    }), { numRuns: 300 });
   });
 });
