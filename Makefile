@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 DEPS := node_modules/.installed
 
-.PHONY: demo plan test test-unit test-e2e typecheck build deps cluster-up cluster-down cluster-binary bench clean
+.PHONY: demo plan system-deps test test-unit test-e2e typecheck build deps cluster-up cluster-down cluster-binary bench clean
 
 # The live demo: local control plane, controller, ~50 members, cost report. Ctrl-C stops it.
 demo: $(DEPS)
@@ -18,8 +18,16 @@ demo: $(DEPS)
 plan: $(DEPS)
 	node controller/cli.ts plan -f examples/services.yaml
 
-test: $(DEPS)
+test: $(DEPS) system-deps
 	npm test
+
+# The traffic tests run kube-proxy in nftables mode inside network namespaces:
+# they need Debian's nftables (nft) and iproute2 (ip), and root.
+system-deps:
+	@command -v ip >/dev/null || { echo "iproute2 (ip) is required for the traffic tests" >&2; exit 1; }
+	@command -v nft >/dev/null || { echo "installing Debian's nftables for kube-proxy"; \
+	  (apt-get install -y --no-install-recommends nftables >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y --no-install-recommends nftables; }) ; }
+	@command -v nft >/dev/null || { echo "nftables could not be installed: the traffic tests need it" >&2; exit 1; }
 
 test-unit: $(DEPS)
 	npm run typecheck && npm run test:unit

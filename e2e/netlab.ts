@@ -1,0 +1,142 @@
+// A small network inside this machine for real traffic: a node namespace
+// running kube-proxy, a namespace per backend pod, and a client namespace,
+// joined by veth links the lab creates and removes. No packet leaves the
+// machine; every address lives in namespaces made here.
+//
+//   root ns ── 10.200.0.1/24 ─ veth ─ 10.200.0.2/24 ── node ns (kube-proxy)
+//   node ns ── 169.254.1.1 ─ veth ─ pod IP/32 ── pod ns (echo server)
+//   node ns ── 10.201.0.1/24 ─ veth ─ 10.201.0.2/24 ── client ns
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { openSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { NODE_IP, NODE_NAME, ROOT } from './cluster.ts';
+
+export const ROOT_IP = '10.200.0.1';
+const GATEWAY = '169.254.1.1';
+const CLIENT_IP = '10.201.0.2';
+
+/** Run a command; on failure say exactly which command and what it printed. */
+export function run(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.error !== undefined || r.status !== 0) {
+    throw new Error(`\`${cmd} ${args.join(' ')}\` failed (${r.error?.message ?? `exit ${r.status}`}): ${r.stderr.trim()}`);
+  }
+  return r.stdout;
+}
+
+export class NetLab {
+  readonly tag: string;
+  readonly node: string;
+  readonly client: string;
+  private readonly netns: string[] = [];
+  private readonly rootLinks: string[] = [];
+  private readonly procs: ChildProcess[] = [];
+  private forwarder: Server | null = null;
+  private pods = 0;
+
+  constructor() {
+    this.tag = `sl${process.pid % 100000}`;
+    this.node = `${this.tag}-node`;
+    this.client = `${this.tag}-client`;
+  }
+
+  private ns(name: string): void {
+    run('ip', ['netns', 'add', name]);
+    this.netns.push(name);
+    run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  }
+
+  /** The node namespace and its link to the root namespace, and the client namespace behind it. */
+  setUp(): void {
+    this.ns(this.node);
+    const rootEnd = `${this.tag}r`;
+    run('ip', ['link', 'add', rootEnd, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', this.node]);
+    this.rootLinks.push(rootEnd);
+    run('ip', ['addr', 'add', `${ROOT_IP}/24`, 'dev', rootEnd]);
+    run('ip', ['link', 'set', rootEnd, 'up']);
+    run('ip', ['-n', this.node, 'addr', 'add', `${NODE_IP}/24`, 'dev', 'eth0']);
+    run('ip', ['-n', this.node, 'link', 'set', 'eth0', 'up']);
+    run('ip', ['netns', 'exec', this.node, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+
+    this.ns(this.client);
+    run('ip', ['-n', this.node, 'link', 'add', 'client0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', this.client]);
+    run('ip', ['-n', this.node, 'addr', 'add', '10.201.0.1/24', 'dev', 'client0']);
+    run('ip', ['-n', this.node, 'link', 'set', 'client0', 'up']);
+    run('ip', ['-n', this.client, 'addr', 'add', `${CLIENT_IP}/24`, 'dev', 'eth0']);
+    run('ip', ['-n', this.client, 'link', 'set', 'eth0', 'up']);
+    run('ip', ['-n', this.client, 'route', 'add', 'default', 'via', '10.201.0.1']);
+  }
+
+  /** A pod's network namespace with `ip`, routed through the node. Returns the namespace name. */
+  addPod(ip: string): string {
+    const i = ++this.pods;
+    const name = `${this.tag}-pod${i}`;
+    this.ns(name);
+    const nodeEnd = `pod${i}`;
+    run('ip', ['-n', this.node, 'link', 'add', nodeEnd, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', name]);
+    run('ip', ['-n', this.node, 'addr', 'add', `${GATEWAY}/32`, 'dev', nodeEnd]);
+    run('ip', ['-n', this.node, 'link', 'set', nodeEnd, 'up']);
+    run('ip', ['-n', this.node, 'route', 'add', `${ip}/32`, 'dev', nodeEnd]);
+    run('ip', ['-n', name, 'addr', 'add', `${ip}/32`, 'dev', 'eth0']);
+    run('ip', ['-n', name, 'link', 'set', 'eth0', 'up']);
+    run('ip', ['-n', name, 'route', 'add', GATEWAY, 'dev', 'eth0']);
+    run('ip', ['-n', name, 'route', 'add', 'default', 'via', GATEWAY, 'dev', 'eth0']);
+    return name;
+  }
+
+  /** Start a process inside a namespace; it is killed at tear-down. */
+  exec(netns: string, command: string, args: string[], log: string): ChildProcess {
+    const out = openSync(join(ROOT, 'logs', log), 'a');
+    const p = spawn('ip', ['netns', 'exec', netns, command, ...args], { stdio: ['ignore', out, out] });
+    this.procs.push(p);
+    return p;
+  }
+
+  /** Let the node reach the API server, which listens on the root namespace's loopback only. */
+  async forwardApiServer(server: string): Promise<string> {
+    const target = new URL(server);
+    this.forwarder = createServer((c) => {
+      const up = createConnection(Number(target.port), target.hostname);
+      c.pipe(up).pipe(c);
+      const close = () => {
+        c.destroy();
+        up.destroy();
+      };
+      c.on('error', close);
+      up.on('error', close);
+    });
+    await new Promise<void>((resolve) => this.forwarder?.listen(0, ROOT_IP, resolve));
+    return `https://${ROOT_IP}:${(this.forwarder.address() as { port: number }).port}`;
+  }
+
+  /** kube-proxy on the node, as the node's own identity would run it. */
+  startKubeProxy(bin: string, server: string, mode: 'nftables' | 'iptables' = 'nftables'): ChildProcess {
+    const pki = join(ROOT, 'pki');
+    const kubeconfig = join(ROOT, 'kube-proxy.kubeconfig');
+    writeFileSync(kubeconfig, JSON.stringify({
+      apiVersion: 'v1', kind: 'Config',
+      // The serving certificate names localhost; the node dials the forwarder's address.
+      clusters: [{ name: 'e2e', cluster: { server, 'certificate-authority': join(pki, 'ca.crt'), 'tls-server-name': 'localhost' } }],
+      users: [{ name: 'kube-proxy', user: { 'client-certificate': join(pki, 'kube-proxy.crt'), 'client-key': join(pki, 'kube-proxy.key') } }],
+      contexts: [{ name: 'e2e', context: { cluster: 'e2e', user: 'kube-proxy' } }],
+      'current-context': 'e2e',
+    }));
+    return this.exec(this.node, bin, [
+      'kube-proxy', `--kubeconfig=${kubeconfig}`, `--hostname-override=${NODE_NAME}`, `--proxy-mode=${mode}`,
+      '--cluster-cidr=10.244.0.0/16', `--bind-address=${NODE_IP}`, '--healthz-bind-address=127.0.0.1:10256',
+      '--metrics-bind-address=127.0.0.1:10249', '--conntrack-max-per-core=0', '--conntrack-tcp-timeout-established=0',
+      '--conntrack-tcp-timeout-close-wait=0', '--v=2',
+    ], 'kube-proxy.log');
+  }
+
+  async tearDown(): Promise<void> {
+    for (const p of this.procs) p.kill('SIGKILL');
+    this.forwarder?.close();
+    for (const n of this.netns.reverse()) spawnSync('ip', ['netns', 'del', n]);
+    for (const l of this.rootLinks) spawnSync('ip', ['link', 'del', l]);
+  }
+}
+
+export { CLIENT_IP };

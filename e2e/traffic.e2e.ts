@@ -1,0 +1,150 @@
+// Packets, not API objects: TCP and UDP from a client namespace, through a
+// shared LB's address (from the cloud simulator), kube-proxy (nftables) on a
+// node namespace, to the right member's pods in their own namespaces.
+
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { readState, ROOT } from './cluster.ts';
+import { createPool, deletePool, installCRD, startController, type RunningController } from './controller-harness.ts';
+import { admin, deleteNamespace, eventually, namespace, runPod, setPodStatus, sweep } from './kube.ts';
+import { NetLab, run } from './netlab.ts';
+
+const E2E = import.meta.dirname;
+const BIN = join(ROOT, 'bin', 'cluster');
+
+interface Svc { metadata: { annotations?: Record<string, string> }; status?: { conditions?: Array<{ type: string; reason: string }> } }
+
+describe('traffic through a shared LB', { timeout: 240_000 }, () => {
+  const lab = new NetLab();
+  const ctrlNs = `sharedlb-e2e-tr-${process.pid}`;
+  let ns = '';
+  let ctl: RunningController | undefined;
+  const ips = new Map<string, string>(); // pod name → IP
+
+  /** One probe from the client namespace. */
+  const probe = (mode: 'tcp' | 'udp', host: string, port: number): string => {
+    const r = spawnSync('ip', ['netns', 'exec', lab.client, process.execPath, join(E2E, 'probe.ts'), mode, host, String(port)], { encoding: 'utf8' });
+    return r.stdout.trim();
+  };
+  const pod = async (name: string, labels: Record<string, string>, ip: string, ready = true): Promise<void> => {
+    const netns = lab.addPod(ip);
+    lab.exec(netns, process.execPath, [join(E2E, 'echo-server.ts'), `--id=${name}`, '--tcp=8080,8081', '--udp=5353'], `pod-${name}.log`);
+    await runPod({ namespace: ns, name, labels, ip, ready, ports: [{ name: 'web', containerPort: 8081 }, { name: 'dns', containerPort: 5353, protocol: 'UDP' }] });
+    ips.set(name, ip);
+  };
+  const service = async (name: string, ports: Array<{ name: string; port: number; targetPort: number | string; protocol?: string }>, annotations: Record<string, string> = {}) => {
+    await admin().post(`/api/v1/namespaces/${ns}/services`, {
+      metadata: { name, annotations: { 'sharedlb.io/enabled': 'true', ...annotations } },
+      spec: { selector: { app: name }, ports },
+    });
+    return eventually(`${name} Allocated`, async () => {
+      const s = await admin().get<Svc>(`/api/v1/namespaces/${ns}/services/${name}`);
+      return s.status?.conditions?.some((c) => c.type === 'sharedlb.io/Ready' && c.reason === 'Allocated') ? s : undefined;
+    }, 30_000);
+  };
+  const endpointOf = (s: Svc, index = 0): { host: string; port: number } => {
+    const [hostPort] = (s.metadata.annotations?.['sharedlb.io/address'] ?? '').split(',').slice(index);
+    const [host, rest] = (hostPort ?? '').split(':');
+    return { host: host ?? '', port: Number(rest?.split('/')[0]) };
+  };
+  const answers = (mode: 'tcp' | 'udp', e: { host: string; port: number }, expect: string, timeoutMs = 15_000) =>
+    eventually(`${mode} ${e.host}:${e.port} to answer ${expect}`, async () => probe(mode, e.host, e.port) === expect, timeoutMs);
+
+  before(async () => {
+    const st = readState();
+    assert.ok(st, 'the local cluster is running');
+    run('nft', ['--version']); // installed by `make test` (Debian's nftables); say so if absent
+    lab.setUp();
+    const server = await lab.forwardApiServer(st.server);
+    lab.startKubeProxy(BIN, server);
+    await installCRD();
+    await sweep();
+    await admin().post('/api/v1/namespaces', { metadata: { name: ctrlNs, labels: { 'sharedlb.io/e2e': 'true' } } });
+    await createPool('e2e-traffic', { default: true, provider: 'generic', maxPortsPerLB: 20, portRange: { from: 20000, to: 20100 } });
+    ns = await namespace('traffic');
+    ctl = await startController(ctrlNs, ['--lease-duration=4', '--renew-deadline=3', '--retry-period=1']);
+  });
+
+  after(async () => {
+    await ctl?.stop();
+    await lab.tearDown();
+    const left = run('ip', ['netns', 'list']).split('\n').filter((l) => l.startsWith(lab.tag));
+    assert.deepEqual(left, [], 'every network namespace the lab made is gone');
+    if (ns) await deleteNamespace(ns);
+    await deletePool('e2e-traffic');
+    await deleteNamespace(ctrlNs);
+  });
+
+  it('two members on one LB each reach only their own pods, over TCP and UDP', async () => {
+    await pod('alpha-0', { app: 'alpha' }, '10.244.10.11');
+    await pod('beta-0', { app: 'beta' }, '10.244.10.21');
+    const alpha = await service('alpha', [{ name: 'api', port: 9000, targetPort: 8080 }, { name: 'stats', port: 9001, targetPort: 5353, protocol: 'UDP' }]);
+    const beta = await service('beta', [{ name: 'api', port: 9100, targetPort: 8080 }, { name: 'stats', port: 9101, targetPort: 5353, protocol: 'UDP' }]);
+    assert.equal(alpha.metadata.annotations?.['sharedlb.io/load-balancer'], beta.metadata.annotations?.['sharedlb.io/load-balancer']);
+    const a = endpointOf(alpha);
+    assert.match(a.host, /^198\.51\.100\./);
+    await answers('tcp', a, 'alpha-0');
+    await answers('tcp', endpointOf(beta), 'beta-0');
+    await answers('udp', endpointOf(alpha, 1), 'alpha-0');
+    await answers('udp', endpointOf(beta, 1), 'beta-0');
+  });
+
+  it('a remapped external port reaches the member\'s target port, numeric or named', async () => {
+    await pod('gamma-0', { app: 'gamma' }, '10.244.10.31');
+    const gamma = await service('gamma', [{ name: 'api', port: 9000, targetPort: 'web' }]);
+    const g = endpointOf(gamma);
+    assert.ok(g.port >= 20000, `remapped to ${g.port}`);
+    await answers('tcp', g, 'gamma-0');
+  });
+
+  it('scaling a member\'s pods changes who answers; Ready-to-first-answer is recorded', async () => {
+    const alpha = await admin().get<Svc>(`/api/v1/namespaces/${ns}/services/alpha`);
+    const e = endpointOf(alpha);
+    await pod('alpha-1', { app: 'alpha' }, '10.244.10.12', false);
+    const t0 = Date.now();
+    await setPodStatus(ns, 'alpha-1', '10.244.10.12', true);
+    await eventually('alpha-1 to answer', async () => probe('tcp', e.host, e.port) === 'alpha-1', 15_000);
+    const readyToAnswer = Date.now() - t0;
+    process.stderr.write(`# pod Ready to first answer through the shared LB: ${readyToAnswer} ms (probe spawns a process per try, ~100 ms)\n`);
+    await setPodStatus(ns, 'alpha-0', '10.244.10.11', false);
+    await eventually('only alpha-1', async () => {
+      const seen = new Set(Array.from({ length: 4 }, () => probe('tcp', e.host, e.port)));
+      return seen.size === 1 && seen.has('alpha-1');
+    });
+    await setPodStatus(ns, 'alpha-1', '10.244.10.12', false);
+    await eventually('no answer with no ready pod', async () => probe('tcp', e.host, e.port).startsWith('error:'));
+    await setPodStatus(ns, 'alpha-0', '10.244.10.11', true);
+    await answers('tcp', e, 'alpha-0');
+  });
+
+  it('removing a member stops its port; another member\'s open connection keeps working', async () => {
+    const beta = endpointOf(await admin().get<Svc>(`/api/v1/namespaces/${ns}/services/beta`));
+    const gamma = endpointOf(await admin().get<Svc>(`/api/v1/namespaces/${ns}/services/gamma`));
+    const session = spawn('ip', ['netns', 'exec', lab.client, process.execPath, join(E2E, 'probe.ts'), 'session', beta.host, String(beta.port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    session.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await eventually('the session to open', async () => out.startsWith('beta-0'));
+      await admin().delete(`/api/v1/namespaces/${ns}/services/gamma`);
+      await eventually('gamma\'s port to stop answering', async () => probe('tcp', gamma.host, gamma.port).startsWith('error:'), 15_000);
+      session.stdin.write('still-there\n');
+      await eventually('the open beta connection to answer', async () => out.includes('beta-0:still-there'), 5000);
+    } finally {
+      session.kill();
+    }
+  });
+
+  it('a DNS-like member answers on the same port over UDP and TCP', async () => {
+    await pod('dns-0', { app: 'dns' }, '10.244.10.41');
+    const dns = await service('dns', [{ name: 'dns-udp', port: 53, targetPort: 5353, protocol: 'UDP' }, { name: 'dns-tcp', port: 53, targetPort: 8080 }], { 'sharedlb.io/port-policy': 'preserve' });
+    const addr = dns.metadata.annotations?.['sharedlb.io/address'] ?? '';
+    assert.match(addr, /:53\/UDP/);
+    assert.match(addr, /:53\/TCP/);
+    const host = endpointOf(dns).host;
+    await answers('udp', { host, port: 53 }, 'dns-0');
+    await answers('tcp', { host, port: 53 }, 'dns-0');
+  });
+
+});
