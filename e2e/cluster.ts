@@ -84,15 +84,16 @@ export function build(): { built: boolean; seconds: number } {
   return { built: true, seconds };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** A port free on loopback now (`preferred` if it is). */
+export function freePort(preferred = 0): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
+    s.listen(preferred, '127.0.0.1', () => {
       const port = (s.address() as { port: number }).port;
       s.close(() => resolve(port));
     });
-  });
+  }).catch((e: unknown) => (preferred !== 0 ? freePort(0) : Promise.reject(e)));
 }
 
 function alive(pid: number | undefined): boolean {

@@ -3,12 +3,11 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { ApiError } from '../controller/kube-rest.ts';
-import { KUBECONFIG, ROOT } from './cluster.ts';
+import { freePort, KUBECONFIG, ROOT } from './cluster.ts';
 import { admin, eventually } from './kube.ts';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -36,17 +35,6 @@ export async function createPool(name: string, spec: Record<string, unknown>): P
 
 export async function deletePool(name: string): Promise<void> {
   await admin().delete(`/apis/sharedlb.io/v1alpha1/loadbalancerpools/${name}`).catch(() => undefined);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 let runs = 0;

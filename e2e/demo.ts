@@ -4,7 +4,6 @@
 // until every member has an answer, prints the cost report and the /report
 // URL, and on Ctrl-C stops everything it started.
 
-import { createServer } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { liveReport } from '../allocator/report.ts';
 import type { ServiceLike } from '../allocator/types.ts';
@@ -13,24 +12,12 @@ import { reportTable } from '../controller/report-render.ts';
 import { startController } from '../controller/run.ts';
 import { parsePool, poolSet } from '../allocator/pools.ts';
 import { generateServices } from '../examples/workload.ts';
-import { down, KUBECONFIG, readState, up } from './cluster.ts';
+import { down, freePort, KUBECONFIG, readState, up } from './cluster.ts';
 import { createPool, installCRD } from './controller-harness.ts';
 import { admin, deleteNamespace, eventually, runPod, sweep, TEST_LABEL } from './kube.ts';
 
 const CONTROLLER_NS = 'sharedlb-system';
 const say = (s: string): void => void process.stdout.write(`${s}\n`);
-
-async function port(preferred: number): Promise<number> {
-  const free = (p: number) => new Promise<number>((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(p, '127.0.0.1', () => {
-      const got = (s.address() as { port: number }).port;
-      s.close(() => resolve(got));
-    });
-  });
-  return free(preferred).catch(() => free(0));
-}
 
 async function main(): Promise<void> {
   process.env.SHAREDLB_LOG_LEVEL ??= 'warn'; // the demo prints the outcome; the controller's decisions stay in its metrics and events
@@ -49,7 +36,7 @@ async function main(): Promise<void> {
 
   const kc = new KubeConfig();
   kc.loadFromFile(KUBECONFIG);
-  const listen = await port(8080);
+  const listen = await freePort(8080);
   const ctl = await startController({
     kc, namespace: CONTROLLER_NS, className: 'sharedlb.io/shared', nodePortRange: { from: 30000, to: 32767 },
     listen: `127.0.0.1:${listen}`, concurrency: 8, qps: 200, resyncSeconds: 300, leaderElect: false,

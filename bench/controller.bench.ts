@@ -1,0 +1,109 @@
+// Controller throughput against the real control plane.
+//
+// For N member Services created at once, the time from the first create to
+// the last member Ready (controller running, LBs given addresses by the cloud
+// simulator) — against the floor measured in the same run: the same number
+// of plain API writes of the same kinds (Service creates, annotation patches,
+// status patches) from a plain client at the same concurrency.
+//
+//   node bench/controller.bench.ts [--sizes 1000,5000] [--concurrency 16]
+
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { up } from '../e2e/cluster.ts';
+import { createPool, installCRD, startController } from '../e2e/controller-harness.ts';
+import { admin, deleteNamespace, eventually, namespace, sweep } from '../e2e/kube.ts';
+
+const RESULTS = join(import.meta.dirname, 'results');
+
+async function pool<T>(items: T[], concurrency: number, fn: (t: T) => Promise<unknown>): Promise<void> {
+  let i = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (i < items.length) await fn(items[i++] as T);
+  }));
+}
+
+const svc = (name: string, port: number) => ({
+  metadata: { name, annotations: { 'sharedlb.io/enabled': 'true' } },
+  spec: { selector: { app: name }, ports: [{ name: 'p', port }] },
+});
+
+async function floor(n: number, concurrency: number): Promise<number> {
+  const ns = await namespace('bench-floor');
+  const names = Array.from({ length: n }, (_, i) => `s${i}`);
+  const t0 = performance.now();
+  await pool(names, concurrency, (name) => admin().post(`/api/v1/namespaces/${ns}/services`, { metadata: { name }, spec: { ports: [{ name: 'p', port: 10000 }] } }));
+  await pool(names, concurrency, (name) => admin().patch(`/api/v1/namespaces/${ns}/services/${name}`, { metadata: { annotations: { 'sharedlb.io/address': '198.51.100.1:1/TCP', 'sharedlb.io/load-balancer': 'x/y' } } }, 'merge'));
+  await pool(names, concurrency, (name) => admin().patch(`/api/v1/namespaces/${ns}/services/${name}/status`, { status: { conditions: [{ type: 'sharedlb.io/Ready', status: 'True', reason: 'Allocated', message: 'x', lastTransitionTime: '2026-01-01T00:00:00Z' }] } }, 'strategic'));
+  const ms = performance.now() - t0;
+  await deleteNamespace(ns);
+  return ms;
+}
+
+async function throughput(n: number, concurrency: number): Promise<{ ms: number; writes: number; rssMB: number }> {
+  await sweep();
+  const ctrlNs = await namespace('bench-ctrl');
+  await createPool('bench', { default: true, provider: 'generic', maxPortsPerLB: 50, portRange: { from: 10000, to: 60000 } });
+  const ctl = await startController(ctrlNs, ['--no-leader-elect', '--qps=1000', '--concurrency=16']);
+  const ns = await namespace('bench');
+  const w0 = await ctl.metric('sharedlb_api_writes');
+  const t0 = performance.now();
+  const names = Array.from({ length: n }, (_, i) => `m${i}`);
+  await pool(names, concurrency, (name) => admin().post(`/api/v1/namespaces/${ns}/services`, svc(name, 9000 + (Number(name.slice(1)) % 40))));
+  await eventually('every member Ready', async () => {
+    const list = await admin().get<{ items: Array<{ status?: { conditions?: Array<{ type: string; status: string }> } }> }>(`/api/v1/namespaces/${ns}/services`);
+    return list.items.filter((s) => s.status?.conditions?.some((c) => c.type === 'sharedlb.io/Ready' && c.status === 'True')).length === n;
+  }, 600_000);
+  const ms = performance.now() - t0;
+  const writes = (await ctl.metric('sharedlb_api_writes')) - w0;
+  const rss = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${ctl.process.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  await ctl.stop();
+  await sweep();
+  return { ms, writes, rssMB: rss };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1000,5000' }, concurrency: { type: 'string', default: '16' } } });
+  process.env.SHAREDLB_LOG_LEVEL = 'warn';
+  await up();
+  await installCRD();
+  const concurrency = Number(values.concurrency);
+  const rows = [];
+  for (const n of values.sizes.split(',').map(Number)) {
+    const floorMs = await floor(n, concurrency);
+    const t = await throughput(n, concurrency);
+    const row = {
+      members: n,
+      floorMs: Math.round(floorMs),
+      controllerMs: Math.round(t.ms),
+      ratio: Number((t.ms / floorMs).toFixed(2)),
+      apiWritesPerMember: Number((t.writes / n).toFixed(2)),
+      controllerPeakRssMB: Math.round(t.rssMB),
+    };
+    rows.push(row);
+    process.stderr.write(`${JSON.stringify(row)}\n`);
+  }
+  mkdirSync(RESULTS, { recursive: true });
+  const result = { benchmark: 'controller-throughput', date: new Date().toISOString(), node: process.version, cpus: cpus().length, clientConcurrency: concurrency, goal: 'ratio <= 1.5', rows };
+  writeFileSync(join(RESULTS, 'controller.json'), `${JSON.stringify(result, null, 2)}\n`);
+  const md = [
+    '# Controller throughput',
+    '',
+    `${result.date}, Node ${result.node}, ${result.cpus} CPUs, everything (etcd, kube-apiserver, kube-controller-manager, cloud simulator, controller, load) on this machine.`,
+    'N member Services (one port each, no pods) created at once by a client at the stated concurrency; time to the last member Ready. Floor: the same client making 3 × N plain writes of the kinds the controller makes per member (Service create, annotation patch, status patch).',
+    '',
+    '| members | floor ms | controller ms | ratio | API writes per member | controller peak RSS MB |',
+    '|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.members} | ${r.floorMs} | ${r.controllerMs} | ${r.ratio} | ${r.apiWritesPerMember} | ${r.controllerPeakRssMB} |`),
+    '',
+    `Goal: ${result.goal}. A single run per size: the machine is shared by every component, so treat the figures as indicative.`,
+    '',
+  ].join('\n');
+  writeFileSync(join(RESULTS, 'controller.md'), md);
+  process.stdout.write(md);
+  process.exit(0);
+}
+
+await main();
