@@ -21,13 +21,15 @@ plan: $(DEPS)
 test: $(DEPS) system-deps
 	npm test
 
-# The traffic tests run kube-proxy in nftables mode inside network namespaces:
-# they need Debian's nftables (nft) and iproute2 (ip), and root.
+# From Debian, for the e2e tests: nftables (kube-proxy in the traffic tests,
+# which also need iproute2 and root) and chromium (the /report page test).
+APT_INSTALL := apt-get install -y --no-install-recommends
 system-deps:
 	@command -v ip >/dev/null || { echo "iproute2 (ip) is required for the traffic tests" >&2; exit 1; }
-	@command -v nft >/dev/null || { echo "installing Debian's nftables for kube-proxy"; \
-	  (apt-get install -y --no-install-recommends nftables >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y --no-install-recommends nftables; }) ; }
-	@command -v nft >/dev/null || { echo "nftables could not be installed: the traffic tests need it" >&2; exit 1; }
+	@for pkg in nft:nftables chromium:chromium; do cmd=$${pkg%%:*}; deb=$${pkg##*:}; \
+	  command -v $$cmd >/dev/null && continue; echo "installing Debian's $$deb"; \
+	  $(APT_INSTALL) $$deb >/dev/null 2>&1 || { apt-get update >/dev/null && $(APT_INSTALL) $$deb >/dev/null; } || true; \
+	  command -v $$cmd >/dev/null || { echo "$$deb could not be installed from Debian: the e2e tests need it" >&2; exit 1; }; done
 
 test-unit: $(DEPS)
 	npm run typecheck && npm run test:unit

@@ -31,6 +31,7 @@ const svc = (name: string, port: number) => ({
 });
 
 async function floor(n: number, concurrency: number): Promise<number> {
+  await sweep(); // nothing else may load the API server meanwhile, not even a namespace still being deleted
   const ns = await namespace('bench-floor');
   const names = Array.from({ length: n }, (_, i) => `s${i}`);
   const t0 = performance.now();
@@ -45,7 +46,8 @@ async function floor(n: number, concurrency: number): Promise<number> {
 async function throughput(n: number, concurrency: number): Promise<{ ms: number; writes: number; rssMB: number }> {
   await sweep();
   const ctrlNs = await namespace('bench-ctrl');
-  await createPool('bench', { default: true, provider: 'generic', maxPortsPerLB: 50, portRange: { from: 10000, to: 60000 } });
+  // Pod-IP targeting, as clouds do at this scale: LB ports take no NodePorts (5000 would not fit the 2768 of the default range).
+  await createPool('bench', { default: true, provider: 'generic', maxPortsPerLB: 50, portRange: { from: 10000, to: 60000 }, template: { allocateLoadBalancerNodePorts: false } });
   const ctl = await startController(ctrlNs, ['--no-leader-elect', '--qps=1000', '--concurrency=16']);
   const ns = await namespace('bench');
   const w0 = await ctl.metric('sharedlb_api_writes');

@@ -22,7 +22,7 @@ export interface InformerOptions<T extends KubernetesObject> {
   onEvent: (event: InformerEvent, obj: T) => void;
   /** A full relist this often, whatever the watch says (0: never). */
   relistSeconds?: number;
-  onRestart?: (reason: string, error: unknown) => void;
+  onRestart?: (informer: string, reason: string, error: unknown) => void;
   maxBackoffMs?: number;
 }
 
@@ -119,7 +119,7 @@ export class ResilientInformer<T extends KubernetesObject> {
   private restart(reason: string, err: unknown): void {
     if (this.stopped) return;
     this.restarts++;
-    this.opts.onRestart?.(reason, err);
+    this.opts.onRestart?.(this.opts.name, reason, err);
     this.generation++; // silence the old connection at once
     const old = this.inner;
     this.inner = null;

@@ -36,3 +36,18 @@ describe('manifests', () => {
     assert.deepEqual(crd.spec.versions[0]?.schema.openAPIV3Schema.properties.spec.properties.provider.enum.sort(), [...PROVIDER_NAMES].sort());
   });
 });
+
+describe('dashboard', () => {
+  it('every metric the Grafana dashboard queries is one the controller exports', () => {
+    const dash = JSON.parse(readFileSync(join(root, 'dashboards', 'sharedlb.json'), 'utf8')) as { panels: Array<{ targets: Array<{ expr: string }> }> };
+    const source = readFileSync(join(import.meta.dirname, 'metrics.ts'), 'utf8');
+    const exported = new Set([...source.matchAll(/name: '([a-z_]+)'|gauge\('([a-z_]+)'/g)].map((m) => m[1] ?? m[2]));
+    for (const p of dash.panels) {
+      for (const t of p.targets) {
+        for (const m of t.expr.match(/\b(sharedlb|workqueue|controller_runtime)_[a-z_]+/g) ?? []) {
+          assert.ok(exported.has(m.replace(/_bucket$/, '')), `${m} in "${t.expr}"`);
+        }
+      }
+    }
+  });
+});

@@ -2,6 +2,7 @@
 // existing dashboards and alerts read them.
 
 import client from 'prom-client';
+import type { LiveReport } from '../allocator/report.ts';
 import type { QueueMetrics } from './workqueue.ts';
 
 export const registry = new client.Registry();
@@ -41,4 +42,40 @@ export function queueMetrics(name: string): QueueMetrics {
       if (result === 'error') reconcileErrors.inc({ controller: name });
     },
   };
+}
+
+/** Cost and capacity per shared LB and per pool, computed from the live report at each scrape. */
+export function costGauges(report: () => LiveReport): void {
+  // One report per scrape, however many gauges read it.
+  let cached: { at: number; r: LiveReport } | null = null;
+  const current = (): LiveReport => {
+    if (cached === null || Date.now() - cached.at > 1000) cached = { at: Date.now(), r: report() };
+    return cached.r;
+  };
+  const gauge = (name: string, help: string, labelNames: string[], rows: (r: LiveReport) => Array<[Record<string, string>, number]>): void => {
+    new client.Gauge({
+      name, help, labelNames, registers: [registry],
+      collect() {
+        this.reset();
+        for (const [labels, v] of rows(current())) this.set(labels, v);
+      },
+    });
+  };
+  type Row = LiveReport['loadBalancers'][number];
+  type PoolRow = LiveReport['pools'][number];
+  const perLB = (f: (l: Row) => number) => (r: LiveReport) =>
+    r.loadBalancers.map((l): [Record<string, string>, number] => [{ pool: l.pool, load_balancer: `${l.namespace}/${l.name}`, currency: l.currency }, f(l)]);
+  const perPool = (f: (p: PoolRow) => number) => (r: LiveReport) =>
+    r.pools.map((p): [Record<string, string>, number] => [{ pool: p.pool, provider: p.provider, currency: p.currency }, f(p)]);
+  const lbLabels = ['pool', 'load_balancer', 'currency'];
+  const poolLabels = ['pool', 'provider', 'currency'];
+  gauge('sharedlb_ports_used', 'Ports in use on a shared LB', lbLabels, perLB((l) => l.portsUsed));
+  gauge('sharedlb_ports_capacity', 'Ports a shared LB may carry', lbLabels, perLB((l) => l.capacity));
+  gauge('sharedlb_load_balancer_members', 'Members on a shared LB', lbLabels, perLB((l) => l.members));
+  gauge('sharedlb_monthly_cost', 'Monthly list cost of a shared LB', lbLabels, perLB((l) => l.monthlyCost));
+  gauge('sharedlb_monthly_savings', 'Monthly saving of a shared LB against dedicated LBs for its members', lbLabels, perLB((l) => l.monthlySavings));
+  gauge('sharedlb_pool_load_balancers', 'Shared LBs of a pool', poolLabels, perPool((p) => p.loadBalancers));
+  gauge('sharedlb_pool_members', 'Allocated members of a pool', poolLabels, perPool((p) => p.members));
+  gauge('sharedlb_pool_monthly_cost', "Monthly list cost of a pool's shared LBs", poolLabels, perPool((p) => p.monthlyCost));
+  gauge('sharedlb_pool_monthly_savings', 'Monthly saving of a pool against dedicated LBs', poolLabels, perPool((p) => p.monthlySavings));
 }

@@ -4,7 +4,6 @@
 
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { ADDRESS, READY_CONDITION } from '../allocator/annotations.ts';
-import { parseMember } from '../allocator/members.ts';
 import type { MemberOutcome, PortOutcome } from '../allocator/placement.ts';
 import type { Assignment } from '../allocator/types.ts';
 import type { EventRecorder } from './events.ts';
@@ -32,8 +31,7 @@ export async function reconcileMember(ctx: MemberContext, key: string): Promise<
   const [namespace, name] = key.split('/') as [string, string];
   const svc = state.services.get(name, namespace);
   if (svc !== undefined && isSharedLB(svc, state.namespace)) return;
-  const pools = state.poolSet();
-  const parsed = svc === undefined ? ({ kind: 'ignored' } as const) : parseMember(svc, pools, { className: ctx.className, namespaceLabels: state.namespaceLabels(namespace) });
+  const parsed = svc === undefined ? ({ kind: 'ignored' } as const) : state.member(svc, ctx.className);
 
   // Where the LBs' records say it holds ports (the store of record).
   const home = state.holdings(key)[0];

@@ -4,7 +4,6 @@
 
 import type { V1Service } from '@kubernetes/client-node';
 import { priceLayout } from '../allocator/cost.ts';
-import { parseMember } from '../allocator/members.ts';
 import { allocate, type MemberOutcome } from '../allocator/placement.ts';
 import { EMPTY_SINCE } from '../allocator/annotations.ts';
 import type { LoadBalancerState, MemberRequest } from '../allocator/types.ts';
@@ -40,10 +39,13 @@ export async function reconcilePool(ctx: PoolContext, poolName: string): Promise
   const requests: MemberRequest[] = [];
   const frozen: Array<{ key: string; created: string }> = [];
   const services = state.services.list().filter((s) => !isSharedLB(s, state.namespace));
+  // NodePorts in use: other Services' from the cache, shared LBs' from our own
+  // last writes too (the cache may not show them yet, and the range is cluster-wide).
   let nodePortsUsed = 0;
+  for (const lb of state.lbs()) for (const p of lb.spec?.ports ?? []) if (p.nodePort) nodePortsUsed++;
   for (const svc of services) {
     for (const p of svc.spec?.ports ?? []) if (p.nodePort) nodePortsUsed++;
-    const parsed = parseMember(svc, pools, { className: ctx.className, namespaceLabels: state.namespaceLabels(svc.metadata?.namespace ?? '') });
+    const parsed = state.member(svc, ctx.className);
     if (parsed.kind === 'member' && pool !== null && parsed.request.pool === poolName) requests.push(parsed.request);
     else if (parsed.kind === 'rejected' && parsed.reason === 'Invalid' && state.holdings(parsed.key).length > 0) frozen.push({ key: parsed.key, created: parsed.created });
   }

@@ -13,7 +13,7 @@ import { restClient, type Rest } from './kube-rest.ts';
 import { startLeaderElection, type Elector } from './leader.ts';
 import { makeLogger } from './logger.ts';
 import { currentCondition } from './member-status.ts';
-import { countWrites, informerRestarts, queueMetrics, registry } from './metrics.ts';
+import { costGauges, countWrites, informerRestarts, queueMetrics, registry } from './metrics.ts';
 import { MANAGED_BY_SLICE, MEMBER_ANNOTATION, SERVICE_NAME_LABEL, SLICE_MANAGER } from './mirror.ts';
 import { reconcileMember } from './reconcile-member.ts';
 import { liveReport } from '../allocator/report.ts';
@@ -207,6 +207,9 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     },
   }, Math.max(30, o.resyncSeconds));
 
+  const report = () => liveReport([...state.poolSet().pools.values()], state.lbs().map(liveLoadBalancer));
+  costGauges(report);
+
   const poolCtx = { rest, log, state, events, className: o.className, nodePortRange: o.nodePortRange, outcomes, enqueueMember: (k: string) => queue.add(`member:${k}`), writes };
   const memberCtx = { rest, log, state, events, className: o.className, outcomes, writes };
 
@@ -221,9 +224,8 @@ export async function startController(o: ControllerOptions): Promise<Controller>
         return void res.end(state.synced ? 'ok' : 'caches not synced');
       }
       if (req.url === '/report' || req.url === '/report.json') {
-        const report = liveReport([...state.poolSet().pools.values()], state.lbs().map(liveLoadBalancer));
         res.setHeader('content-type', req.url === '/report' ? 'text/html; charset=utf-8' : 'application/json');
-        return void res.end(renderReport(report, req.url === '/report' ? 'html' : 'json'));
+        return void res.end(renderReport(report(), req.url === '/report' ? 'html' : 'json'));
       }
       if (req.url === '/metrics') {
         void registry.metrics().then((m) => {

@@ -6,6 +6,7 @@
 // records and place a member twice.
 
 import type { KubeConfig, V1EndpointSlice, V1Namespace, V1Service } from '@kubernetes/client-node';
+import { parseMember, type MemberParse } from '../allocator/members.ts';
 import { parsePool, poolSet, type PoolSet } from '../allocator/pools.ts';
 import type { LoadBalancerState } from '../allocator/types.ts';
 import { ResilientInformer, type InformerEvent } from './informer.ts';
@@ -46,31 +47,33 @@ export class ClusterState {
   private readonly byLB = new Map<string, Set<string>>();
   private readonly sources = new Map<string, Set<string>>();
   private readonly mirrors = new Map<string, Set<string>>();
+  private poolCache: { key: string; set: PoolSet } | null = null;
+  private readonly parsed = new Map<string, { stamp: string; result: MemberParse }>();
 
   constructor(kc: KubeConfig, rest: Rest, namespace: string, h: StateHandlers, relistSeconds = 300) {
     this.namespace = namespace;
     const list = <T>(path: string) => () => rest.get<{ items: T[]; metadata: { resourceVersion: string } }>(path);
-    const restart = (name: string) => (reason: string, error: unknown) => h.restart(name, reason, error);
     this.services = new ResilientInformer<V1Service>({
-      name: 'services', kc, path: '/api/v1/services', list: list<V1Service>('/api/v1/services'), relistSeconds, onRestart: restart('services'),
+      name: 'services', kc, path: '/api/v1/services', list: list<V1Service>('/api/v1/services'), relistSeconds, onRestart: h.restart,
       onEvent: (e, svc) => {
+        if (e === 'delete') this.parsed.delete(`${svc.metadata?.namespace}/${svc.metadata?.name}`);
         const members = isSharedLB(svc, namespace) ? this.reindex(svc.metadata?.name as string) : new Set<string>();
         h.service(e, svc, members);
       },
     });
     this.slices = new ResilientInformer<V1EndpointSlice>({
       name: 'endpointslices', kc, path: '/apis/discovery.k8s.io/v1/endpointslices', list: list<V1EndpointSlice>('/apis/discovery.k8s.io/v1/endpointslices'),
-      relistSeconds, onRestart: restart('endpointslices'),
+      relistSeconds, onRestart: h.restart,
       onEvent: (e, s) => {
         this.indexSlice(e, s);
         h.slice(e, s);
       },
     });
     this.pools = new ResilientInformer<PoolObject>({
-      name: 'loadbalancerpools', kc, path: POOLS_PATH, list: list<PoolObject>(POOLS_PATH), relistSeconds, onRestart: restart('loadbalancerpools'), onEvent: h.pool,
+      name: 'loadbalancerpools', kc, path: POOLS_PATH, list: list<PoolObject>(POOLS_PATH), relistSeconds, onRestart: h.restart, onEvent: h.pool,
     });
     this.namespaces = new ResilientInformer<V1Namespace>({
-      name: 'namespaces', kc, path: '/api/v1/namespaces', list: list<V1Namespace>('/api/v1/namespaces'), relistSeconds, onRestart: restart('namespaces'), onEvent: h.namespace,
+      name: 'namespaces', kc, path: '/api/v1/namespaces', list: list<V1Namespace>('/api/v1/namespaces'), relistSeconds, onRestart: h.restart, onEvent: h.namespace,
     });
   }
 
@@ -86,8 +89,27 @@ export class ClusterState {
     return this.services.synced && this.slices.synced && this.pools.synced && this.namespaces.synced;
   }
 
+  /** The pools, parsed once per change of any of them. */
   poolSet(): PoolSet {
-    return poolSet(this.pools.list().map((p) => parsePool(p)));
+    const key = this.pools.list().map((p) => `${p.metadata?.name}@${p.metadata?.resourceVersion}`).sort().join(',');
+    if (this.poolCache?.key !== key) this.poolCache = { key, set: poolSet(this.pools.list().map((p) => parsePool(p))) };
+    return this.poolCache.set;
+  }
+
+  /**
+   * A Service as a member, parsed once per version of it, of the pools and of
+   * its namespace: pool reconciles read every Service, and most have not changed.
+   */
+  member(svc: V1Service, className: string): MemberParse {
+    const ns = svc.metadata?.namespace ?? '';
+    const key = `${ns}/${svc.metadata?.name}`;
+    const pools = this.poolSet();
+    const stamp = `${svc.metadata?.resourceVersion}|${this.poolCache?.key}|${this.namespaces.get(ns)?.metadata?.resourceVersion ?? ''}|${className}`;
+    const hit = this.parsed.get(key);
+    if (hit !== undefined && hit.stamp === stamp) return hit.result;
+    const result = parseMember(svc, pools, { className, namespaceLabels: this.namespaceLabels(ns) });
+    this.parsed.set(key, { stamp, result });
+    return result;
   }
 
   namespaceLabels(ns: string): Record<string, string> {

@@ -168,7 +168,7 @@ const informer = new ResilientInformer<V1Service>({
   list: () => core.listServiceForAllNamespaces(),
   onEvent: (_e, s) => enqueue(key(s)),
   relistSeconds: 60,
-  onRestart: (reason, error) => out('watch restarted', { reason, error: String(error) }),
+  onRestart: (informer, reason, error) => out('watch restarted', { informer, reason, error: String(error) }),
 });
 
 await informer.start();

@@ -188,6 +188,48 @@ function writeKubeconfig(file: string, server: string, user: string): void {
   writeFileSync(file, JSON.stringify(cfg, null, 2), { mode: 0o600 });
 }
 
+function apiServerArgs(etcd: string, apiPort: number): string[] {
+  return [
+    'kube-apiserver',
+    `--etcd-servers=${etcd}`,
+    '--bind-address=127.0.0.1',
+    '--advertise-address=127.0.0.1',
+    `--secure-port=${apiPort}`,
+    `--tls-cert-file=${join(PKI, 'apiserver.crt')}`,
+    `--tls-private-key-file=${join(PKI, 'apiserver.key')}`,
+    `--client-ca-file=${join(PKI, 'ca.crt')}`,
+    '--authorization-mode=RBAC',
+    '--anonymous-auth=false',
+    '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+    `--service-account-key-file=${join(PKI, 'sa.pub')}`,
+    `--service-account-signing-key-file=${join(PKI, 'sa.key')}`,
+    `--service-cluster-ip-range=${SERVICE_CIDR}`,
+    '--service-node-port-range=30000-32767',
+    '--allow-privileged=false',
+    '--profiling=false',
+    '--v=1',
+  ];
+}
+
+/**
+ * Kill kube-apiserver and start it again on the same port and etcd: what a
+ * control-plane upgrade or crash looks like to clients (watches break, lists fail).
+ */
+export async function restartApiServer(): Promise<number> {
+  const st = readState();
+  if (st === null) throw new Error('no cluster is running');
+  const pid = st.pids['kube-apiserver'];
+  if (pid !== undefined && alive(pid)) {
+    killGroup(pid, 'SIGKILL');
+    while (alive(pid)) await sleep(20);
+  }
+  const t0 = Date.now();
+  st.pids['kube-apiserver'] = start('kube-apiserver', BIN, apiServerArgs(st.etcd, Number(new URL(st.server).port)));
+  writeFileSync(STATE, JSON.stringify(st, null, 2));
+  await waitFor('kube-apiserver', st.pids['kube-apiserver'], async () => (await adminGet(st.server, '/readyz')).status === 200, 120);
+  return Date.now() - t0;
+}
+
 export async function up(): Promise<ClusterState> {
   const existing = readState();
   if (await healthy(existing)) {
@@ -217,26 +259,7 @@ export async function up(): Promise<ClusterState> {
     save();
     await waitFor('etcd', st.pids.etcd, async () => (await fetch(`${etcd}/health`)).ok, 60);
 
-    st.pids['kube-apiserver'] = start('kube-apiserver', BIN, [
-      'kube-apiserver',
-      `--etcd-servers=${etcd}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
-      `--secure-port=${apiPort}`,
-      `--tls-cert-file=${join(PKI, 'apiserver.crt')}`,
-      `--tls-private-key-file=${join(PKI, 'apiserver.key')}`,
-      `--client-ca-file=${join(PKI, 'ca.crt')}`,
-      '--authorization-mode=RBAC',
-      '--anonymous-auth=false',
-      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-      `--service-account-key-file=${join(PKI, 'sa.pub')}`,
-      `--service-account-signing-key-file=${join(PKI, 'sa.key')}`,
-      `--service-cluster-ip-range=${SERVICE_CIDR}`,
-      '--service-node-port-range=30000-32767',
-      '--allow-privileged=false',
-      '--profiling=false',
-      '--v=1',
-    ]);
+    st.pids['kube-apiserver'] = start('kube-apiserver', BIN, apiServerArgs(etcd, apiPort));
     save();
     await waitFor('kube-apiserver', st.pids['kube-apiserver'], async () => (await adminGet(server, '/readyz')).status === 200, 120);
 
@@ -256,6 +279,9 @@ export async function up(): Promise<ClusterState> {
       '--leader-elect=false',
       '--secure-port=0',
       '--concurrent-service-endpoint-syncs=5',
+      // The default 20 QPS makes deleting a namespace of thousands of Services take minutes.
+      '--kube-api-qps=200',
+      '--kube-api-burst=400',
       '--v=1',
     ]);
     save();

@@ -57,7 +57,7 @@ export async function startController(namespace: string, extra: string[] = []): 
   const port = await freePort();
   const child = spawn(process.execPath, [join(REPO, 'controller', 'cli.ts'), 'controller', `--kubeconfig=${KUBECONFIG}`, `--namespace=${namespace}`, `--listen=127.0.0.1:${port}`, '--resync=30', ...extra], {
     stdio: ['ignore', out, out],
-    env: { ...process.env, SHAREDLB_LOG_LEVEL: 'debug' },
+    env: { ...process.env, SHAREDLB_LOG_LEVEL: process.env.SHAREDLB_LOG_LEVEL ?? 'info' },
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const ctl: RunningController = {

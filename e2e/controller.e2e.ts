@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError } from '../controller/kube-rest.ts';
-import { KUBECONFIG } from './cluster.ts';
+import { KUBECONFIG, restartApiServer } from './cluster.ts';
 import { createPool, deletePool, installCRD, startController, type RunningController } from './controller-harness.ts';
 import { admin, deleteNamespace, deletePod, eventually, namespace, runPod, setPodStatus, sweep } from './kube.ts';
 
@@ -250,6 +250,19 @@ describe('sharedlb controller', () => {
     for (const n of names) assert.equal(held.filter((h) => h.startsWith(`${ns}/${n}/`)).length, 1, `${n} recorded once`);
   });
 
+  it('rides out a kube-apiserver restart: watches resume, nothing moves, new members are served', async () => {
+    const restarts = async () => (await (await fetch(`http://127.0.0.1:${ctl.port}/metrics`)).text())
+      .split('\n').filter((l) => l.startsWith('sharedlb_informer_restarts_total{')).reduce((a, l) => a + Number(l.split(' ').pop()), 0);
+    const before = await restarts();
+    const kafka = addressOf(await get(ns, 'kafka'));
+    const downMs = await restartApiServer();
+    process.stderr.write(`# kube-apiserver back ${downMs} ms after it was killed\n`);
+    await member(ns, 'after-restart', [['r', 6300]]);
+    await untilReason(ns, 'after-restart', 'Allocated', 60_000);
+    assert.ok((await restarts()) > before, 'the informers restarted');
+    assert.equal(addressOf(await get(ns, 'kafka')), kafka);
+  });
+
   it('reports cost and saving per LB, from the controller and from the CLI', async () => {
     const json = await (await fetch(`http://127.0.0.1:${ctl.port}/report.json`)).json() as { loadBalancers: Array<{ name: string; members: number; address: string }>; totals: unknown[] };
     const main1 = json.loadBalancers.find((l) => l.name === 'e2e-main-1');
@@ -259,6 +272,9 @@ describe('sharedlb controller', () => {
     assert.match(html, /e2e-main-1/);
     const cli = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'controller', 'cli.ts'), 'report', `--kubeconfig=${KUBECONFIG}`, '-o', 'json'], { encoding: 'utf8' });
     assert.equal(cli.status, 0, cli.stderr);
+    const metrics = await (await fetch(`http://127.0.0.1:${ctl.port}/metrics`)).text();
+    assert.match(metrics, new RegExp(`sharedlb_ports_used\\{pool="e2e-main",load_balancer="${ctrlNs}/e2e-main-1",currency="USD"\\} \\d+`));
+    assert.match(metrics, /sharedlb_pool_members\{pool="e2e-main",provider="generic",currency="USD"\} \d+/);
     const fromCli = JSON.parse(cli.stdout) as typeof json;
     assert.deepEqual(fromCli.loadBalancers.find((l) => l.name === 'e2e-main-1'), main1);
   });

@@ -66,7 +66,7 @@ export async function sweep(): Promise<void> {
   await admin().delete('/apis/sharedlb.io/v1alpha1/loadbalancerpools').catch(() => undefined);
   // Their Services would otherwise still count as members while the namespaces terminate.
   await eventually('earlier test namespaces to be gone', async () =>
-    (await admin().get<{ items: unknown[] }>(`/api/v1/namespaces?labelSelector=${encodeURIComponent(`${TEST_LABEL}=true`)}`)).items.length === 0, 60_000);
+    (await admin().get<{ items: unknown[] }>(`/api/v1/namespaces?labelSelector=${encodeURIComponent(`${TEST_LABEL}=true`)}`)).items.length === 0, 300_000);
 }
 
 export interface PodSpec {
