@@ -82,6 +82,8 @@ export class ResilientInformer<T extends KubernetesObject> {
     const seen = new Set<string>();
     const upsert = (obj: T): void => {
       if (!current()) return;
+      // Nothing here reads managedFields, and they are often half of an object's size.
+      if (obj.metadata?.managedFields !== undefined) delete obj.metadata.managedFields;
       const k = keyOf(obj);
       seen.add(k);
       const before = this.known.get(k);
