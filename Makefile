@@ -59,8 +59,11 @@ cluster-up: $(DEPS)
 cluster-down: $(DEPS)
 	node e2e/cluster.ts down
 
+# Benchmarks, not tests: figures go to bench/results/ (the last two start the local control plane).
 bench: $(DEPS)
 	node bench/plan.bench.ts
+	node bench/controller.bench.ts
+	node bench/propagation.bench.ts
 
 clean:
 	-node e2e/cluster.ts down 2>/dev/null
