@@ -195,6 +195,33 @@ describe('sharedlb controller', () => {
     assert.match(cond(s)?.message ?? '', /may not use LoadBalancerPool e2e-tenant/);
   });
 
+  it('gives a member no say over the LB it lands on, and no way to forge its address', async () => {
+    await admin().post(`/api/v1/namespaces/${ns}/services`, {
+      metadata: {
+        name: 'sneaky',
+        annotations: {
+          'sharedlb.io/enabled': 'true',
+          'service.beta.kubernetes.io/aws-load-balancer-scheme': 'internet-facing',
+          'service.beta.kubernetes.io/aws-load-balancer-internal': 'false',
+          'sharedlb.io/address': '203.0.113.66:9092/TCP',
+          'sharedlb.io/load-balancer': 'kube-system/somebody-else',
+        },
+      },
+      spec: { type: 'NodePort', externalTrafficPolicy: 'Local', selector: { app: 'sneaky' }, ports: [{ name: 'p', port: 9092 }] },
+    });
+    const s = await untilReason(ns, 'sneaky', 'Allocated');
+    const lbName = lbOf(s)?.split('/')[1] as string;
+    assert.notEqual(lbOf(s), 'kube-system/somebody-else');
+    assert.doesNotMatch(addressOf(s) ?? '', /203\.0\.113\.66/);
+    const lb = await admin().get<Svc & { spec: { externalTrafficPolicy?: string } }>(`/api/v1/namespaces/${ctrlNs}/services/${lbName}`);
+    assert.equal(lb.metadata.annotations?.['service.beta.kubernetes.io/aws-load-balancer-scheme'], undefined);
+    assert.equal(lb.spec.externalTrafficPolicy, 'Cluster');
+    // kafka holds 9092 on its LB: the sneaky member, asking for the same port, cannot share it there.
+    const kafka = await get(ns, 'kafka');
+    assert.match(addressOf(kafka) ?? '', /:9092\/TCP$/);
+    if (lbOf(kafka) === lbOf(s)) assert.doesNotMatch(addressOf(s) ?? '', /:9092\/TCP$/);
+  });
+
   it('releases everything when a member opts out', async () => {
     await member(ns, 'leaver', [['l', 6100]]);
     await untilReason(ns, 'leaver', 'Allocated');
