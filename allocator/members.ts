@@ -130,13 +130,13 @@ export function parseMember(svc: ServiceLike, pools: PoolSet, opts: ParseOptions
   const specPorts = svc.spec?.ports ?? [];
   if (specPorts.length === 0) return reject('the Service has no ports: there is nothing to expose');
   const ports: MemberPort[] = [];
-  const names = new Set<string>();
+  const names: string[] = []; // a handful: an array beats a Set here
   for (let i = 0; i < specPorts.length; i++) {
     const p = specPorts[i] as NonNullable<typeof specPorts>[number];
     const label = p.name ? `port ${JSON.stringify(p.name)}` : `spec.ports[${i}]`;
     const portName = p.name ?? '';
-    if (names.has(portName)) return reject(`${label}: two ports share the name ${JSON.stringify(portName)}; name every port uniquely`);
-    names.add(portName);
+    if (names.includes(portName)) return reject(`${label}: two ports share the name ${JSON.stringify(portName)}; name every port uniquely`);
+    names.push(portName);
     const protocol = (p.protocol ?? 'TCP') as Protocol;
     if (!PROTOCOLS.includes(protocol)) return reject(`${label}: unknown protocol ${JSON.stringify(p.protocol)}`);
     if (!pool.protocols.includes(protocol)) {
@@ -151,9 +151,9 @@ export function parseMember(svc: ServiceLike, pools: PoolSet, opts: ParseOptions
     }
     ports.push({ name: portName, protocol, port });
   }
-  const protocols = new Set(ports.map((p) => p.protocol));
-  if (protocols.size > 1 && !pool.mixedProtocol) {
-    return reject(`the Service mixes ${[...protocols].join(' and ')}, which one ${pool.provider} LB of pool ${pool.name} cannot carry; split it into one Service per protocol`);
+  if (!pool.mixedProtocol && ports.some((p) => p.protocol !== ports[0]?.protocol)) {
+    const protocols = [...new Set(ports.map((p) => p.protocol))];
+    return reject(`the Service mixes ${protocols.join(' and ')}, which one ${pool.provider} LB of pool ${pool.name} cannot carry; split it into one Service per protocol`);
   }
   if (ports.length > pool.maxPortsPerLB) {
     return reject(`the Service has ${ports.length} ports but an LB of pool ${pool.name} carries at most ${pool.maxPortsPerLB}; all of a member's ports share one LB, so split the Service`);

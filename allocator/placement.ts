@@ -351,8 +351,15 @@ export function allocate(input: AllocationInput): AllocationResult {
   return { loadBalancers, outcomes, lowerBound };
 }
 
+const messages = new Map<string, string>();
+/** One string per LB, not per member: a plan of 100k members would make 100k copies. */
 function allocatedMessage(lb: string): string {
-  return `placed on shared LB ${lb}`;
+  let m = messages.get(lb);
+  if (m === undefined) {
+    if (messages.size > 10_000) messages.clear();
+    messages.set(lb, (m = `placed on shared LB ${lb}`));
+  }
+  return m;
 }
 
 function room(lb: WorkLB): number {

@@ -108,7 +108,7 @@ export function plan(input: PlanInput): Plan {
       capacity: c?.capacity ?? 0,
       currency: c?.currency ?? '',
       monthlyCost: c?.monthlyCost ?? 0,
-      ports: lb.assignments.map((a) => ({ port: a.port, protocol: a.protocol, member: a.member, servicePort: a.servicePort })),
+      ports: lb.assignments, // an Assignment is exactly { port, protocol, member, servicePort }
     };
   });
   const single = cost.totals.length === 1 ? cost.totals[0] : undefined;
