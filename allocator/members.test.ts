@@ -68,6 +68,8 @@ describe('parseMember: opting in', () => {
 
   it('does not ignore sharing annotations on a Service that never opted in', () => {
     rejected(parseMember(svc({ annotations: { 'sharedlb.io/pool': 'main' } }), one), 'Invalid', /has not opted in/);
+    rejected(parseMember(svc({ annotations: { 'sharedlb.io/enable': 'true' } }), one), 'Invalid', /sharedlb\.io\/enable is set but the Service has not opted in/);
+    assert.deepEqual(parseMember(svc({ annotations: { 'sharedlb.io/address': 'stale' } }), one), { kind: 'ignored' });
   });
 
   it('refuses ExternalName Services', () => {

@@ -64,8 +64,9 @@ export function parseMember(svc: ServiceLike, pools: PoolSet, opts: ParseOptions
 
   if (!byClass) {
     if (enabled === undefined) {
-      // Someone meant to configure sharing but never opted in: say so rather than ignore it.
-      const stray = USER_ANNOTATIONS.filter((a) => a !== ENABLED && annotations[a] !== undefined);
+      // Someone meant to configure sharing but never opted in (or misspelt the
+      // opt-in): say so rather than ignore it.
+      const stray = Object.keys(annotations).filter((a) => a.startsWith(PREFIX) && !CONTROLLER_ANNOTATIONS.includes(a)).sort();
       if (stray.length === 0) return { kind: 'ignored' };
       return reject(`${stray.join(' and ')} is set but the Service has not opted in: add ${ENABLED}: "true" or remove it`);
     }
