@@ -61,6 +61,8 @@ async function throughput(n: number, concurrency: number): Promise<{ ms: number;
   const ms = performance.now() - t0;
   const writes = (await ctl.metric('sharedlb_api_writes')) - w0;
   const rss = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${ctl.process.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  const heapMB = (await ctl.metric('nodejs_heap_size_used_bytes')) / 2 ** 20;
+  process.stderr.write(`# controller at the end: heap used ${heapMB.toFixed(0)} MB, peak RSS ${rss.toFixed(0)} MB\n`);
   await ctl.stop();
   await sweep();
   return { ms, writes, rssMB: rss };
@@ -88,12 +90,13 @@ async function main(): Promise<void> {
     process.stderr.write(`${JSON.stringify(row)}\n`);
   }
   mkdirSync(RESULTS, { recursive: true });
-  const result = { benchmark: 'controller-throughput', date: new Date().toISOString(), node: process.version, cpus: cpus().length, clientConcurrency: concurrency, goal: 'ratio <= 1.5', rows };
+  const nodeOptions = process.env.NODE_OPTIONS ?? '';
+  const result = { benchmark: 'controller-throughput', date: new Date().toISOString(), node: process.version, nodeOptions, cpus: cpus().length, clientConcurrency: concurrency, goal: 'ratio <= 1.5', rows };
   writeFileSync(join(RESULTS, 'controller.json'), `${JSON.stringify(result, null, 2)}\n`);
   const md = [
     '# Controller throughput',
     '',
-    `${result.date}, Node ${result.node}, ${result.cpus} CPUs, everything (etcd, kube-apiserver, kube-controller-manager, cloud simulator, controller, load) on this machine.`,
+    `${result.date}, Node ${result.node}${nodeOptions ? ` with NODE_OPTIONS="${nodeOptions}"` : ''}, ${result.cpus} CPUs, everything (etcd, kube-apiserver, kube-controller-manager, cloud simulator, controller, load) on this machine.`,
     'N member Services (one port each, no pods) created at once by a client at the stated concurrency; time to the last member Ready. Floor: the same client making 3 × N plain writes of the kinds the controller makes per member (Service create, annotation patch, status patch).',
     '',
     '| members | floor ms | controller ms | ratio | API writes per member | controller peak RSS MB |',
