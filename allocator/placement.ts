@@ -162,6 +162,13 @@ export function allocate(input: AllocationInput): AllocationResult {
   const allLBs = new Map<string, WorkLB>();
   const usedNames = new Set(input.loadBalancers.map((lb) => lb.name));
   const nameCursor = new Map<string, number>();
+  // One message per LB, not per member: a plan of 100k members would make 100k copies.
+  const messages = new Map<string, string>();
+  const allocatedMessage = (lb: string): string => {
+    let m = messages.get(lb);
+    if (m === undefined) messages.set(lb, (m = `placed on shared LB ${lb}`));
+    return m;
+  };
   let nodePortsFree = input.nodePortsFree ?? null;
 
   const stateOf = (pool: Pool): PoolState => {
@@ -281,11 +288,13 @@ export function allocate(input: AllocationInput): AllocationResult {
 
     const missing = r.ports.filter((p) => !home?.byName.has(p.name));
     const modes: Mode[] = r.policy === 'preserve' ? ['own'] : r.policy === 'prefer' ? ['own', 'prefer-own'] : ['range'];
+    const nodePortShortage = (needed: number): boolean => {
+      if (nodePortsFree === null || needed <= nodePortsFree) return false;
+      pending('NoCapacity', `the cluster has ${nodePortsFree} free NodePorts and this member needs ${needed}: widen the API server's --service-node-port-range or set allocateLoadBalancerNodePorts: false in pool ${pool.name}'s template`);
+      return true;
+    };
     const nodePortsNeeded = pool.usesNodePorts ? missing.length : 0;
-    if (nodePortsFree !== null && nodePortsNeeded > nodePortsFree) {
-      pending('NoCapacity', `the cluster has ${nodePortsFree} free NodePorts and this member needs ${nodePortsNeeded}: widen the API server's --service-node-port-range or set allocateLoadBalancerNodePorts: false in pool ${pool.name}'s template`);
-      continue;
-    }
+    if (nodePortShortage(nodePortsNeeded)) continue;
 
     // Complete at home first: the member keeps its address.
     if (home !== undefined && home.lb.pool === pool && room(home.lb) >= missing.length) {
@@ -301,10 +310,7 @@ export function allocate(input: AllocationInput): AllocationResult {
     // Otherwise the whole member goes where it fits best.
     const all: Wanted[] = r.ports;
     const allNodePorts = pool.usesNodePorts ? all.length : 0;
-    if (nodePortsFree !== null && allNodePorts > nodePortsFree) {
-      pending('NoCapacity', `the cluster has ${nodePortsFree} free NodePorts and this member needs ${allNodePorts}: widen --service-node-port-range or set allocateLoadBalancerNodePorts: false in pool ${pool.name}'s template`);
-      continue;
-    }
+    if (nodePortShortage(allNodePorts)) continue;
     let chosen: { lb: WorkLB | null; ports: Assignment[] } | null = null;
     for (const mode of modes) {
       const found = bestFit(st, all, mode, home?.lb ?? null, r.key);
@@ -351,16 +357,6 @@ export function allocate(input: AllocationInput): AllocationResult {
   return { loadBalancers, outcomes, lowerBound };
 }
 
-const messages = new Map<string, string>();
-/** One string per LB, not per member: a plan of 100k members would make 100k copies. */
-function allocatedMessage(lb: string): string {
-  let m = messages.get(lb);
-  if (m === undefined) {
-    if (messages.size > 10_000) messages.clear();
-    messages.set(lb, (m = `placed on shared LB ${lb}`));
-  }
-  return m;
-}
 
 function room(lb: WorkLB): number {
   return lb.pool.maxPortsPerLB - lb.bySlot.size;

@@ -5,7 +5,7 @@ import { KubeConfig, type V1Service } from '@kubernetes/client-node';
 import { LB_POOL_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from '../allocator/annotations.ts';
 import { parsePool, poolSet, type PoolSet } from '../allocator/pools.ts';
 import { liveReport, type LiveLoadBalancer, type LiveReport } from '../allocator/report.ts';
-import { restClient } from './kube-rest.ts';
+import { restClient, type Rest } from './kube-rest.ts';
 import type { Io } from './plan-command.ts';
 import { reportCsv, reportHtml, reportTable } from './report-render.ts';
 import { readLoadBalancer } from './shared-lb.ts';
@@ -22,6 +22,14 @@ export function liveLoadBalancer(svc: V1Service): LiveLoadBalancer {
     address: ingress?.ip ?? ingress?.hostname ?? '',
     assignments: readLoadBalancer(svc).state.assignments,
   };
+}
+
+/** The live report, read straight from the API server (pools, and every shared LB Service). */
+export async function fetchLiveReport(rest: Rest): Promise<LiveReport> {
+  const pools: PoolSet = poolSet((await rest.get<{ items: unknown[] }>('/apis/sharedlb.io/v1alpha1/loadbalancerpools')).items.map(parsePool));
+  const selector = encodeURIComponent(`${MANAGED_BY_LABEL}=${MANAGED_BY},${LB_POOL_LABEL}`);
+  const lbs = (await rest.get<{ items: V1Service[] }>(`/api/v1/services?labelSelector=${selector}`)).items;
+  return liveReport([...pools.pools.values()], lbs.map(liveLoadBalancer));
 }
 
 export function renderReport(r: LiveReport, format: string): string {
@@ -62,10 +70,7 @@ export async function reportCommand(argv: string[], io: Io): Promise<number> {
   if (values.context) kc.setCurrentContext(values.context);
   const rest = restClient(kc, { userAgent: 'sharedlb-report' });
   try {
-    const pools: PoolSet = poolSet((await rest.get<{ items: unknown[] }>('/apis/sharedlb.io/v1alpha1/loadbalancerpools')).items.map(parsePool));
-    const selector = encodeURIComponent(`${MANAGED_BY_LABEL}=${MANAGED_BY},${LB_POOL_LABEL}`);
-    const lbs = (await rest.get<{ items: V1Service[] }>(`/api/v1/services?labelSelector=${selector}`)).items;
-    io.stdout(renderReport(liveReport([...pools.pools.values()], lbs.map(liveLoadBalancer)), values.output));
+    io.stdout(renderReport(await fetchLiveReport(rest), values.output));
     return 0;
   } catch (e) {
     io.stderr(`sharedlb report: ${(e as Error).message}\n`);

@@ -9,13 +9,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
-import { restClient } from '../controller/kube-rest.ts';
+import { restClient, type Rest } from '../controller/kube-rest.ts';
 
 const E2E = dirname(fileURLToPath(import.meta.url));
 export const ROOT = join(E2E, '.cluster');
@@ -114,35 +113,26 @@ export function readState(): ClusterState | null {
   }
 }
 
-/** GET a path of the API server as admin; resolves with the status code and body. */
-export function adminGet(server: string, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${server}${path}`,
-      {
-        ca: readFileSync(join(PKI, 'ca.crt')),
-        cert: readFileSync(join(PKI, 'admin.crt')),
-        key: readFileSync(join(PKI, 'admin.key')),
-        timeout: 5000,
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
+/** Run `fn` with an admin REST client on the cluster's kubeconfig, closing it after. */
+async function asAdmin<T>(fn: (rest: Rest) => Promise<T>): Promise<T> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(KUBECONFIG);
+  const rest = restClient(kc, { userAgent: 'sharedlb-e2e-cluster' });
+  try {
+    return await fn(rest);
+  } finally {
+    rest.close();
+  }
 }
+
+/** GET as admin; true on 200 (e.g. /readyz). */
+const adminOk = (path: string): Promise<boolean> => asAdmin(async (rest) => (await rest.call('GET', path, undefined, undefined, 5000)).status === 200);
 
 async function healthy(st: ClusterState | null): Promise<boolean> {
   if (st === null) return false;
   for (const c of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'cloud-simulator'] as const) if (!alive(st.pids[c])) return false;
   try {
-    return (await adminGet(st.server, '/readyz')).status === 200;
+    return await adminOk('/readyz');
   } catch {
     return false;
   }
@@ -226,7 +216,7 @@ export async function restartApiServer(): Promise<number> {
   const t0 = Date.now();
   st.pids['kube-apiserver'] = start('kube-apiserver', BIN, apiServerArgs(st.etcd, Number(new URL(st.server).port)));
   writeFileSync(STATE, JSON.stringify(st, null, 2));
-  await waitFor('kube-apiserver', st.pids['kube-apiserver'], async () => (await adminGet(st.server, '/readyz')).status === 200, 120);
+  await waitFor('kube-apiserver', st.pids['kube-apiserver'], () => adminOk('/readyz'), 120);
   return Date.now() - t0;
 }
 
@@ -249,6 +239,7 @@ export async function up(): Promise<ClusterState> {
 
   const [etcdClient, etcdPeer, apiPort] = [await freePort(), await freePort(), await freePort()];
   const server = `https://127.0.0.1:${apiPort}`;
+  writeKubeconfig(KUBECONFIG, server, 'admin'); // the readiness checks below use it
   const etcd = `http://127.0.0.1:${etcdClient}`;
   const st: ClusterState = { server, etcd, pids: {}, startedAt: new Date().toISOString(), startSeconds: 0 };
   const save = (): void => writeFileSync(STATE, JSON.stringify(st, null, 2));
@@ -261,7 +252,7 @@ export async function up(): Promise<ClusterState> {
 
     st.pids['kube-apiserver'] = start('kube-apiserver', BIN, apiServerArgs(etcd, apiPort));
     save();
-    await waitFor('kube-apiserver', st.pids['kube-apiserver'], async () => (await adminGet(server, '/readyz')).status === 200, 120);
+    await waitFor('kube-apiserver', st.pids['kube-apiserver'], () => adminOk('/readyz'), 120);
 
     const kcmConfig = join(ROOT, 'controller-manager.kubeconfig');
     writeKubeconfig(kcmConfig, server, 'controller-manager');
@@ -287,9 +278,8 @@ export async function up(): Promise<ClusterState> {
     save();
     // The serviceaccount controller makes "default" in every namespace: proof that it runs.
     await waitFor('kube-controller-manager', st.pids['kube-controller-manager'],
-      async () => (await adminGet(server, '/api/v1/namespaces/default/serviceaccounts/default')).status === 200, 120);
+      () => adminOk('/api/v1/namespaces/default/serviceaccounts/default'), 120);
 
-    writeKubeconfig(KUBECONFIG, server, 'admin');
     await registerNode();
     const simConfig = join(ROOT, 'cloud-simulator.kubeconfig');
     writeKubeconfig(simConfig, server, 'cloud-simulator');
@@ -310,10 +300,7 @@ export async function up(): Promise<ClusterState> {
 
 /** The Node that test Pods are bound to: no kubelet, just the object a kubelet would keep. */
 async function registerNode(): Promise<void> {
-  const kc = new KubeConfig();
-  kc.loadFromFile(KUBECONFIG);
-  const rest = restClient(kc);
-  try {
+  await asAdmin(async (rest) => {
     await rest.post('/api/v1/nodes', {
       metadata: { name: NODE_NAME, labels: { 'kubernetes.io/hostname': NODE_NAME, 'kubernetes.io/os': 'linux', 'topology.kubernetes.io/zone': 'zone-a' } },
     });
@@ -324,9 +311,7 @@ async function registerNode(): Promise<void> {
         conditions: [{ type: 'Ready', status: 'True', reason: 'E2E', message: 'stands in for a kubelet', lastHeartbeatTime: now, lastTransitionTime: now }],
       },
     }, 'merge');
-  } finally {
-    rest.close();
-  }
+  });
 }
 
 export async function down(): Promise<void> {

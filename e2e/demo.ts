@@ -5,12 +5,10 @@
 // URL, and on Ctrl-C stops everything it started.
 
 import { KubeConfig } from '@kubernetes/client-node';
-import { liveReport } from '../allocator/report.ts';
 import type { ServiceLike } from '../allocator/types.ts';
-import { liveLoadBalancer } from '../controller/report-command.ts';
+import { fetchLiveReport } from '../controller/report-command.ts';
 import { reportTable } from '../controller/report-render.ts';
 import { startController } from '../controller/run.ts';
-import { parsePool, poolSet } from '../allocator/pools.ts';
 import { generateServices } from '../examples/workload.ts';
 import { down, freePort, KUBECONFIG, readState, up } from './cluster.ts';
 import { createPool, installCRD } from './controller-harness.ts';
@@ -67,9 +65,7 @@ async function main(): Promise<void> {
   const count = (r: string) => reasons.filter((x) => x === r).length;
   say(`\nAll members answered in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${count('Allocated')} Allocated, ${count('Invalid')} Invalid (shown on purpose), ${reasons.length - count('Allocated') - count('Invalid')} other.\n`);
 
-  const pools = poolSet((await admin().get<{ items: unknown[] }>('/apis/sharedlb.io/v1alpha1/loadbalancerpools')).items.map(parsePool));
-  const lbs = (await admin().get<{ items: never[] }>(`/api/v1/namespaces/${CONTROLLER_NS}/services`)).items.map(liveLoadBalancer);
-  say(reportTable(liveReport([...pools.pools.values()], lbs)));
+  say(reportTable(await fetchLiveReport(admin())));
   say(`Report page:  http://127.0.0.1:${listen}/report   (and /report.json, /metrics)`);
   say(`kubectl:      KUBECONFIG=${KUBECONFIG} kubectl get loadbalancerpools,svc -A`);
   say('\nPress Ctrl-C to stop the controller and the cluster.');
