@@ -59,11 +59,12 @@ cluster-up: $(DEPS)
 cluster-down: $(DEPS)
 	node e2e/cluster.ts down
 
-# Benchmarks, not tests: figures go to bench/results/ (the last two start the local control plane).
+# Benchmarks, not tests: figures go to bench/results/ (all but the first start the local control plane).
 bench: $(DEPS)
 	node bench/plan.bench.ts
 	node bench/controller.bench.ts
 	node bench/propagation.bench.ts
+	node bench/memory.bench.ts
 
 clean:
 	-node e2e/cluster.ts down 2>/dev/null

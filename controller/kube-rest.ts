@@ -46,7 +46,28 @@ export function microTime(d: Date = new Date()): string {
   return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
-export function restClient(kc: KubeConfig, opts: { maxSockets?: number; userAgent?: string } = {}): Rest {
+/**
+ * What a request path addresses, RBAC-style: "services", "services/status",
+ * "discovery.k8s.io/endpointslices" (core resources carry no group).
+ */
+export function resourceOf(path: string): string {
+  const parts = path.split('?')[0]?.split('/').filter((p) => p !== '') ?? [];
+  if (parts[0] !== 'api' && parts[0] !== 'apis') return path.split('?')[0] ?? path;
+  const group = parts[0] === 'api' ? '' : (parts[1] ?? '');
+  let rest = parts.slice(parts[0] === 'api' ? 2 : 3);
+  if (rest[0] === 'namespaces' && rest.length > 2) rest = rest.slice(2);
+  const resource = rest[2] === undefined ? (rest[0] ?? '') : `${rest[0]}/${rest[2]}`;
+  return group === '' ? resource : `${group}/${resource}`;
+}
+
+export interface RestOptions {
+  maxSockets?: number;
+  userAgent?: string;
+  /** Called once per response (or transport failure, with status 0): for request metrics. */
+  onResponse?: (method: string, path: string, status: number) => void;
+}
+
+export function restClient(kc: KubeConfig, opts: RestOptions = {}): Rest {
   const cluster = kc.getCurrentCluster();
   if (cluster === null) throw new Error('kubeconfig has no current cluster');
   const server = cluster.server.replace(/\/$/, '');
@@ -66,7 +87,7 @@ export function restClient(kc: KubeConfig, opts: { maxSockets?: number; userAgen
       'user-agent': opts.userAgent ?? 'sharedlb',
       ...(payload !== undefined ? { 'content-type': contentType, 'content-length': String(Buffer.byteLength(payload)) } : {}),
     };
-    return new Promise<{ status: number; body: unknown }>((resolve, reject) => {
+    const response = new Promise<{ status: number; body: unknown }>((resolve, reject) => {
       const req = (secure ? request : httpRequest)(
         `${server}${path}`,
         { method, headers, agent, ...(o.auth ? { auth: o.auth as string } : {}), timeout: timeoutMs },
@@ -90,6 +111,12 @@ export function restClient(kc: KubeConfig, opts: { maxSockets?: number; userAgen
       req.on('error', reject);
       if (payload !== undefined) req.write(payload);
       req.end();
+    });
+    if (opts.onResponse === undefined) return response;
+    const seen = opts.onResponse;
+    return response.then((r) => (seen(method, path, r.status), r), (e: unknown) => {
+      seen(method, path, 0);
+      throw e;
     });
   };
   const json = async <T>(method: string, path: string, body?: unknown, contentType?: string): Promise<T> => {

@@ -3,6 +3,7 @@
 
 import client from 'prom-client';
 import type { LiveReport } from '../allocator/report.ts';
+import { resourceOf } from './kube-rest.ts';
 import type { QueueMetrics } from './workqueue.ts';
 
 export const registry = new client.Registry();
@@ -16,16 +17,10 @@ const work = new client.Histogram({ name: 'workqueue_work_duration_seconds', hel
 const reconciles = new client.Counter({ name: 'controller_runtime_reconcile_total', help: 'Reconciles per controller and result', labelNames: ['controller', 'result'], registers: [registry] });
 const reconcileErrors = new client.Counter({ name: 'controller_runtime_reconcile_errors_total', help: 'Reconcile errors per controller', labelNames: ['controller'], registers: [registry] });
 const reconcileTime = new client.Histogram({ name: 'controller_runtime_reconcile_time_seconds', help: 'Length of a reconcile per controller', labelNames: ['controller'], buckets: client.exponentialBuckets(0.0005, 4, 10), registers: [registry] });
-/** Writes to the API server since start, read from the reconcilers' own count. */
-export function countWrites(writes: { count: number }): void {
-  new client.Gauge({
-    name: 'sharedlb_api_writes',
-    help: 'Writes sharedlb made to the API server since it started',
-    registers: [registry],
-    collect() {
-      this.set(writes.count);
-    },
-  });
+/** client-go's request counter, by RBAC resource instead of host: what the controller asks of the API server. */
+const requests = new client.Counter({ name: 'rest_client_requests_total', help: 'Requests to the API server by method, resource and status code (0: no response)', labelNames: ['method', 'resource', 'code'], registers: [registry] });
+export function countRequest(method: string, path: string, status: number): void {
+  requests.inc({ method, resource: resourceOf(path), code: String(status) });
 }
 export const informerRestarts = new client.Counter({ name: 'sharedlb_informer_restarts_total', help: 'Informer restarts after watch or list errors', labelNames: ['informer'], registers: [registry] });
 

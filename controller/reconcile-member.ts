@@ -21,15 +21,23 @@ export interface MemberContext {
   events: EventRecorder;
   className: string;
   outcomes: Map<string, MemberOutcome>;
-  writes: { count: number };
+  /** When each member was first seen placed on an LB that has no address yet (debounce, not state). */
+  waitingSince: Map<string, number>;
 }
+
+/**
+ * A new LB usually gets its address within moments; a member says it is
+ * waiting only if it still is after this long. Saves an annotation patch, a
+ * status patch and an event per member of every new LB.
+ */
+export const WAITING_DEBOUNCE_MS = 2000;
 
 const slicePath = (ns: string, name?: string): string => `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices${name ? `/${name}` : ''}`;
 
-export async function reconcileMember(ctx: MemberContext, key: string): Promise<void> {
+export async function reconcileMember(ctx: MemberContext, key: string): Promise<void | { requeueAfterMs: number }> {
   const { state } = ctx;
   const [namespace, name] = key.split('/') as [string, string];
-  const svc = state.services.get(name, namespace);
+  const svc = state.service(name, namespace);
   if (svc !== undefined && isSharedLB(svc, state.namespace)) return;
   const parsed = svc === undefined ? ({ kind: 'ignored' } as const) : state.member(svc, ctx.className);
 
@@ -41,7 +49,10 @@ export async function reconcileMember(ctx: MemberContext, key: string): Promise<
   const serving = lb !== undefined && assignments.length > 0 && (parsed.kind === 'member' || (parsed.kind === 'rejected' && parsed.reason === 'Invalid'));
 
   await mirror(ctx, key, serving ? lb : undefined, serving ? assignments : [], svc === undefined ? [] : state.sourceSlices(key));
-  if (svc === undefined) return;
+  if (svc === undefined) {
+    ctx.waitingSince.delete(key);
+    return;
+  }
 
   let view: MemberView | null = null;
   const ingress = lb?.status?.loadBalancer?.ingress ?? [];
@@ -66,6 +77,14 @@ export async function reconcileMember(ctx: MemberContext, key: string): Promise<
       return; // not yet placed: the pool reconcile will say what happened
     }
   }
+  if (view?.reason === 'WaitingForAddress' && currentCondition(svc)?.reason !== 'WaitingForAddress') {
+    // The LB's address arriving wakes this member; the requeue is for a cloud that is slow.
+    const now = Date.now();
+    const since = ctx.waitingSince.get(key) ?? now;
+    ctx.waitingSince.set(key, since);
+    if (now - since < WAITING_DEBOUNCE_MS) return { requeueAfterMs: since + WAITING_DEBOUNCE_MS - now };
+  }
+  if (view?.reason !== 'WaitingForAddress') ctx.waitingSince.delete(key);
   await writeStatus(ctx, svc, view, svc.spec?.type === 'LoadBalancer' && svc.spec.loadBalancerClass === ctx.className);
 }
 
@@ -77,7 +96,6 @@ async function mirror(ctx: MemberContext, key: string, lb: V1Service | undefined
   for (const s of have) {
     if (wanted.has(s.metadata?.name)) continue;
     await ignoreNotFound(ctx.rest.delete(slicePath(state.namespace, s.metadata?.name), { preconditions: { resourceVersion: s.metadata?.resourceVersion } }));
-    ctx.writes.count++;
   }
   for (const d of want) {
     const cur = have.find((s) => s.metadata?.name === d.metadata?.name);
@@ -88,16 +106,21 @@ async function mirror(ctx: MemberContext, key: string, lb: V1Service | undefined
         // The cache lags our own create: the next reconcile compares and updates.
         if (!(e instanceof ApiError && e.status === 409)) throw e;
       }
-      ctx.writes.count++;
     } else if (sliceDiffers(cur, d)) {
       await ctx.rest.put(slicePath(state.namespace, d.metadata?.name), { ...d, metadata: { ...d.metadata, resourceVersion: cur.metadata?.resourceVersion } });
-      ctx.writes.count++;
     }
   }
 }
 
-async function writeStatus(ctx: MemberContext, svc: V1Service, view: MemberView | null, lbClass: boolean): Promise<void> {
-  const { rest, log, events } = ctx;
+async function writeStatus(ctx: MemberContext, current: V1Service, view: MemberView | null, lbClass: boolean): Promise<void> {
+  const { rest, log, events, state } = ctx;
+  let svc = current;
+  // Remember what each write returned: a reconcile before the watch catches up must not write it again.
+  const write = async (p: string, body: unknown, type: 'merge' | 'strategic'): Promise<void> => {
+    const from = svc.metadata?.resourceVersion ?? null;
+    svc = await rest.patch<V1Service>(p, body, type);
+    state.wroteMember(from, svc);
+  };
   const ns = svc.metadata?.namespace as string;
   const name = svc.metadata?.name as string;
   const key = `${ns}/${name}`;
@@ -106,8 +129,7 @@ async function writeStatus(ctx: MemberContext, svc: V1Service, view: MemberView 
 
   const patch = annotationPatch(svc, desiredAnnotations(view));
   if (patch !== null) {
-    await rest.patch(path, { metadata: { annotations: patch } }, 'merge');
-    ctx.writes.count++;
+    await write(path, { metadata: { annotations: patch } }, 'merge');
   }
 
   const before = currentCondition(svc);
@@ -115,13 +137,12 @@ async function writeStatus(ctx: MemberContext, svc: V1Service, view: MemberView 
     // Opted out: take back what sharedlb wrote.
     const clearIngress = lbClass && (svc.status?.loadBalancer?.ingress ?? []).length > 0;
     if (before !== undefined || clearIngress) {
-      await rest.patch(`${path}/status`, {
+      await write(`${path}/status`, {
         status: {
           ...(before !== undefined ? { conditions: [{ type: READY_CONDITION, $patch: 'delete' }] } : {}),
           ...(clearIngress ? { loadBalancer: { ingress: [] } } : {}),
         },
       }, 'strategic');
-      ctx.writes.count++;
       events.normal(regarding, 'Released', 'Release', 'no longer shares a load balancer: its ports were released');
       log.info('member released', { member: key });
     }
@@ -133,8 +154,7 @@ async function writeStatus(ctx: MemberContext, svc: V1Service, view: MemberView 
   if (conditionDiffers(svc, cond)) statusPatch.conditions = [cond];
   if (ingress !== null && ingressDiffers(svc, ingress)) statusPatch.loadBalancer = { ingress };
   if (Object.keys(statusPatch).length === 0) return;
-  await rest.patch(`${path}/status`, { status: statusPatch }, 'strategic');
-  ctx.writes.count++;
+  await write(`${path}/status`, { status: statusPatch }, 'strategic');
   if (statusPatch.conditions !== undefined && (before?.reason !== cond.reason || before?.status !== cond.status)) {
     const address = desiredAnnotations(view)[ADDRESS];
     if (view.ready) events.normal(regarding, 'Allocated', 'Allocate', `reachable at ${address ?? '(no address)'} on shared LB ${view.loadBalancer}`);

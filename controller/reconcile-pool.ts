@@ -23,7 +23,6 @@ export interface PoolContext {
   /** Last allocator outcome per member: derived state, rebuilt by every pool reconcile. */
   outcomes: Map<string, MemberOutcome>;
   enqueueMember(key: string): void;
-  writes: { count: number };
   now?: () => Date;
 }
 
@@ -76,7 +75,6 @@ export async function reconcilePool(ctx: PoolContext, poolName: string): Promise
       if (!Number.isNaN(since) && now.getTime() - since >= grace) {
         const rv = existing.metadata?.resourceVersion ?? null;
         await ctx.rest.delete(svcPath(state.namespace, lb.name), { preconditions: { resourceVersion: rv } });
-        ctx.writes.count++;
         state.wrote(lb.name, rv, null);
         log.info('deleted empty shared LB', { loadBalancer: lbKey, pool: poolName, emptySince: existing.metadata?.annotations?.[EMPTY_SINCE] });
         continue;
@@ -88,13 +86,11 @@ export async function reconcilePool(ctx: PoolContext, poolName: string): Promise
     const desired = desiredLoadBalancer(poolName, pool?.template ?? { labels: {}, annotations: {} }, lb, state.namespace, existing, now);
     if (existing === undefined) {
       const created = await ctx.rest.post<V1Service>(svcPath(state.namespace), desired);
-      ctx.writes.count++;
       state.wrote(lb.name, null, created);
       log.info('created shared LB', { loadBalancer: lbKey, pool: poolName, members: [...new Set(lb.assignments.map((a) => a.member))] });
     } else if (lbDiffers(existing, desired)) {
       const from = existing.metadata?.resourceVersion ?? null;
       const updated = await ctx.rest.put<V1Service>(svcPath(state.namespace, lb.name), desired);
-      ctx.writes.count++;
       state.wrote(lb.name, from, updated);
       log.info('updated shared LB', { loadBalancer: lbKey, pool: poolName, ports: lb.assignments.length, members: [...new Set(lb.assignments.map((a) => a.member))] });
     }
@@ -148,7 +144,6 @@ async function writePoolStatus(ctx: PoolContext, poolName: string, lbs: LoadBala
   if (same) return;
   try {
     await ctx.rest.patch(`/apis/sharedlb.io/v1alpha1/loadbalancerpools/${poolName}/status`, { status }, 'merge');
-    ctx.writes.count++;
   } catch (e) {
     if (!(e instanceof ApiError && e.status === 404)) throw e;
   }

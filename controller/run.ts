@@ -13,7 +13,7 @@ import { restClient, type Rest } from './kube-rest.ts';
 import { startLeaderElection, type Elector } from './leader.ts';
 import { makeLogger } from './logger.ts';
 import { currentCondition } from './member-status.ts';
-import { costGauges, countWrites, informerRestarts, queueMetrics, registry } from './metrics.ts';
+import { costGauges, countRequest, informerRestarts, queueMetrics, registry } from './metrics.ts';
 import { MANAGED_BY_SLICE, MEMBER_ANNOTATION, SERVICE_NAME_LABEL, SLICE_MANAGER } from './mirror.ts';
 import { reconcileMember } from './reconcile-member.ts';
 import { liveReport } from '../allocator/report.ts';
@@ -37,7 +37,6 @@ export const CONTROLLER_USAGE = `usage: sharedlb controller [--kubeconfig PATH] 
 export interface Controller {
   readonly leading: boolean;
   stop(): Promise<void>;
-  writes: { count: number };
   server: Server | null;
 }
 
@@ -128,14 +127,12 @@ function guarded(rest: Rest, leading: () => boolean): Rest {
 
 export async function startController(o: ControllerOptions): Promise<Controller> {
   const log = makeLogger();
-  const raw = restClient(o.kc, { userAgent: 'sharedlb-controller', maxSockets: Math.max(8, o.concurrency * 2) });
+  const raw = restClient(o.kc, { userAgent: 'sharedlb-controller', maxSockets: Math.max(8, o.concurrency * 2), onResponse: countRequest });
   const instance = `${hostname()}-${process.pid}`;
   let elector: Elector | null = null;
   const rest = o.leaderElect ? guarded(raw, () => elector?.leading === true) : raw;
   const events = eventRecorder(rest, log, instance);
   const outcomes = new Map<string, MemberOutcome>();
-  const writes = { count: 0 };
-  countWrites(writes);
 
   // Handlers need the queue and the queue's reconciles need the state.
   let state: ClusterState;
@@ -210,8 +207,8 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   const report = () => liveReport([...state.poolSet().pools.values()], state.lbs().map(liveLoadBalancer));
   costGauges(report);
 
-  const poolCtx = { rest, log, state, events, className: o.className, nodePortRange: o.nodePortRange, outcomes, enqueueMember: (k: string) => queue.add(`member:${k}`), writes };
-  const memberCtx = { rest, log, state, events, className: o.className, outcomes, writes };
+  const poolCtx = { rest, log, state, events, className: o.className, nodePortRange: o.nodePortRange, outcomes, enqueueMember: (k: string) => queue.add(`member:${k}`) };
+  const memberCtx = { rest, log, state, events, className: o.className, outcomes, waitingSince: new Map<string, number>() };
 
   let server: Server | null = null;
   if (o.listen !== null) {
@@ -270,7 +267,6 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   resync.unref();
 
   return {
-    writes,
     server,
     get leading() {
       return elector === null || elector.leading;

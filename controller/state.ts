@@ -39,7 +39,7 @@ export class ClusterState {
   readonly slices: ResilientInformer<V1EndpointSlice>;
   readonly pools: ResilientInformer<PoolObject>;
   readonly namespaces: ResilientInformer<V1Namespace>;
-  /** LB name → our last write that the cache may not show yet (obj null: deleted). */
+  /** namespace/name → our last write of a Service that the cache may not show yet (obj null: deleted). */
   private readonly expected = new Map<string, { from: string | null; obj: V1Service | null }>();
   /** LB name → its decoded record, at a resourceVersion. */
   private readonly decoded = new Map<string, { rv: string; state: LoadBalancerState; problems: string[] }>();
@@ -56,7 +56,11 @@ export class ClusterState {
     this.services = new ResilientInformer<V1Service>({
       name: 'services', kc, path: '/api/v1/services', list: list<V1Service>('/api/v1/services'), relistSeconds, onRestart: h.restart,
       onEvent: (e, svc) => {
-        if (e === 'delete') this.parsed.delete(`${svc.metadata?.namespace}/${svc.metadata?.name}`);
+        const key = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
+        if (e === 'delete') this.parsed.delete(key);
+        // The cache has moved past the version our write was made over: it shows our write, or something newer.
+        const x = this.expected.get(key);
+        if (x !== undefined && (e === 'delete' ? null : (svc.metadata?.resourceVersion ?? null)) !== x.from) this.expected.delete(key);
         const members = isSharedLB(svc, namespace) ? this.reindex(svc.metadata?.name as string) : new Set<string>();
         h.service(e, svc, members);
       },
@@ -116,20 +120,26 @@ export class ClusterState {
     return this.namespaces.get(ns)?.metadata?.labels ?? { 'kubernetes.io/metadata.name': ns };
   }
 
-  /** A shared LB as the controller last knew it: its own write if the cache lags behind. */
-  lb(name: string): V1Service | undefined {
-    const cached = this.services.get(name, this.namespace);
-    const e = this.expected.get(name);
+  /** A Service as the controller last knew it: its own write if the cache lags behind. */
+  service(name: string, ns: string): V1Service | undefined {
+    const cached = this.services.get(name, ns);
+    const key = `${ns}/${name}`;
+    const e = this.expected.get(key);
     if (e === undefined) return cached;
     if ((cached?.metadata?.resourceVersion ?? null) === e.from) return e.obj ?? undefined;
-    this.expected.delete(name);
+    this.expected.delete(key);
     return cached;
+  }
+
+  lb(name: string): V1Service | undefined {
+    return this.service(name, this.namespace);
   }
 
   /** Every shared LB (optionally of one pool), expectations applied. */
   lbs(pool?: string): V1Service[] {
     const names = new Set(this.services.list(this.namespace).filter((s) => isSharedLB(s, this.namespace)).map((s) => s.metadata?.name as string));
-    for (const n of this.expected.keys()) names.add(n);
+    const ours = `${this.namespace}/`;
+    for (const k of this.expected.keys()) if (k.startsWith(ours)) names.add(k.slice(ours.length));
     const out: V1Service[] = [];
     for (const n of names) {
       const svc = this.lb(n);
@@ -140,8 +150,15 @@ export class ClusterState {
 
   /** Record a write (or, with obj null, a delete) of an LB made over the version `from`. */
   wrote(name: string, from: string | null, obj: V1Service | null): void {
-    this.expected.set(name, { from, obj });
+    if (obj?.metadata !== undefined) delete obj.metadata.managedFields;
+    this.expected.set(`${this.namespace}/${name}`, { from, obj });
     this.reindex(name);
+  }
+
+  /** Record a member's write-back (the API server's answer to a patch made over the version `from`). */
+  wroteMember(from: string | null, obj: V1Service): void {
+    if (obj.metadata !== undefined) delete obj.metadata.managedFields;
+    this.expected.set(`${obj.metadata?.namespace}/${obj.metadata?.name}`, { from, obj });
   }
 
   record(name: string): { state: LoadBalancerState; problems: string[] } | undefined {

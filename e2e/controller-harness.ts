@@ -47,17 +47,31 @@ export interface RunningController {
   /** SIGKILL: a crash at an arbitrary point. */
   kill(): Promise<void>;
   metric(name: string): Promise<number>;
+  /** API requests by "METHOD resource", from rest_client_requests_total. */
+  requests(): Promise<Map<string, number>>;
+  /** All non-GET requests: what the controller wrote, events included. */
+  writes(): Promise<number>;
   logText(): string;
 }
 
-export async function startController(namespace: string, extra: string[] = []): Promise<RunningController> {
+/** NODE_OPTIONS as manifests/deployment.yaml runs the controller: benchmarks measure that process. */
+export function deploymentNodeOptions(): string {
+  const d = parse(readFileSync(join(REPO, 'manifests', 'deployment.yaml'), 'utf8').split(/^---$/m)[0] as string) as {
+    spec: { template: { spec: { containers: Array<{ env?: Array<{ name: string; value?: string }> }> } } };
+  };
+  const v = d.spec.template.spec.containers[0]?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
+  if (v === undefined) throw new Error('manifests/deployment.yaml sets no NODE_OPTIONS');
+  return v;
+}
+
+export async function startController(namespace: string, extra: string[] = [], env: Record<string, string> = {}): Promise<RunningController> {
   mkdirSync(join(ROOT, 'logs'), { recursive: true });
   const log = join(ROOT, 'logs', `controller-${process.pid}-${++runs}.log`);
   const out = openSync(log, 'a');
   const port = await freePort();
   const child = spawn(process.execPath, [join(REPO, 'controller', 'cli.ts'), 'controller', `--kubeconfig=${KUBECONFIG}`, `--namespace=${namespace}`, `--listen=127.0.0.1:${port}`, '--resync=30', ...extra], {
     stdio: ['ignore', out, out],
-    env: { ...process.env, SHAREDLB_LOG_LEVEL: process.env.SHAREDLB_LOG_LEVEL ?? 'info' },
+    env: { ...process.env, SHAREDLB_LOG_LEVEL: process.env.SHAREDLB_LOG_LEVEL ?? 'info', ...env },
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const ctl: RunningController = {
@@ -77,6 +91,20 @@ export async function startController(namespace: string, extra: string[] = []): 
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       const line = text.split('\n').find((l) => l.startsWith(`${name} `) || (!name.includes('{') && l.startsWith(`${name}{`)));
       return Number(line?.split(' ').pop() ?? NaN);
+    },
+    async requests() {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const out = new Map<string, number>();
+      for (const m of text.matchAll(/^rest_client_requests_total\{method="(\w+)",resource="([^"]*)",code="\d+"\} (\d+)$/gm)) {
+        const k = `${m[1]} ${m[2]}`;
+        out.set(k, (out.get(k) ?? 0) + Number(m[3]));
+      }
+      return out;
+    },
+    async writes() {
+      let n = 0;
+      for (const [k, v] of await ctl.requests()) if (!k.startsWith('GET ')) n += v;
+      return n;
     },
   };
   await eventually('the controller to be ready', async () => {

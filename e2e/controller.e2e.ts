@@ -327,7 +327,7 @@ describe('sharedlb controller', () => {
   });
 
   it('writes little per member placed', async () => {
-    const w0 = await ctl.metric('sharedlb_api_writes');
+    const w0 = await ctl.writes();
     const names = Array.from({ length: 10 }, (_, i) => `batch-${i}`);
     await Promise.all(names.map((n, i) => member(ns, n, [['b', 30000 + i]], { annotations: { 'sharedlb.io/pool': 'e2e-remap' } }).catch(() => undefined)));
     // e2e-remap allows one LB of 5 ports and already holds 2: some wait with NoCapacity, which is also an outcome.
@@ -335,8 +335,8 @@ describe('sharedlb controller', () => {
       await eventually(`${n} to settle`, async () => ['Allocated', 'NoCapacity'].includes(cond(await get(ns, n))?.reason ?? ''));
     }
     await sleep(1000);
-    const w1 = await ctl.metric('sharedlb_api_writes');
-    process.stderr.write(`# ${w1 - w0} API writes for ${names.length} members (${((w1 - w0) / names.length).toFixed(1)} per member), events not counted\n`);
+    const w1 = await ctl.writes();
+    process.stderr.write(`# ${w1 - w0} API writes for ${names.length} members (${((w1 - w0) / names.length).toFixed(1)} per member), events included\n`);
     const waiting = (await Promise.all(names.map((n) => get(ns, n)))).filter((s) => cond(s)?.reason === 'NoCapacity');
     assert.ok(waiting.length > 0);
     assert.match(cond(waiting[0] as Svc)?.message ?? '', /maxLoadBalancers 1/);
@@ -370,7 +370,7 @@ describe('sharedlb controller: leader election', () => {
     assert.equal(await (await fetch(`http://127.0.0.1:${b.port}/leader`)).text(), 'follower');
     await member(ns, 'one', [['x', 7100]]);
     await untilReason(ns, 'one', 'Allocated');
-    assert.equal(await b.metric('sharedlb_api_writes'), 0, 'the follower wrote nothing');
+    assert.equal(await b.writes(), 0, 'the follower wrote nothing');
     await a.kill();
     const t0 = Date.now();
     await eventually('b to lead', async () => (await (await fetch(`http://127.0.0.1:${b.port}/leader`)).text()) === 'leader', 10_000);
