@@ -60,7 +60,7 @@ cluster-down: $(DEPS)
 	node e2e/cluster.ts down
 
 # Benchmarks, not tests: figures go to bench/results/ (all but the first start the local control plane).
-bench: $(DEPS)
+bench: build
 	node bench/plan.bench.ts
 	node bench/controller.bench.ts
 	node bench/propagation.bench.ts

@@ -43,7 +43,7 @@ async function throughput(n: number, concurrency: number): Promise<{ ms: number;
   const ctrlNs = await namespace('bench-ctrl');
   // Pod-IP targeting, as clouds do at this scale: LB ports take no NodePorts (5000 would not fit the 2768 of the default range).
   await createPool('bench', { default: true, provider: 'generic', maxPortsPerLB: 50, portRange: { from: 10000, to: 60000 }, template: { allocateLoadBalancerNodePorts: false } });
-  const ctl = await startController(ctrlNs, ['--no-leader-elect', '--qps=1000', '--concurrency=16'], { NODE_OPTIONS: deploymentNodeOptions() });
+  const ctl = await startController(ctrlNs, ['--no-leader-elect', '--qps=1000', '--concurrency=16'], { env: { NODE_OPTIONS: deploymentNodeOptions() }, bundle: true });
   const ns = await namespace('bench');
   const r0 = await ctl.requests();
   const t0 = performance.now();
@@ -98,7 +98,7 @@ async function main(): Promise<void> {
   const md = [
     '# Controller throughput',
     '',
-    `${result.date}, Node ${result.node}, controller with NODE_OPTIONS="${nodeOptions}" (as manifests/deployment.yaml runs it), ${result.cpus} CPUs, everything (etcd, kube-apiserver, kube-controller-manager, cloud simulator, controller, load) on this machine.`,
+    `${result.date}, Node ${result.node}, controller run as the image runs it: dist/sharedlb.mjs with NODE_OPTIONS="${nodeOptions}" from manifests/deployment.yaml, ${result.cpus} CPUs, everything (etcd, kube-apiserver, kube-controller-manager, cloud simulator, controller, load) on this machine.`,
     'N member Services (one port each, no pods) created at once by a client at the stated concurrency; time to the last member Ready. Floor: the same client making 3 × N plain writes of the kinds every member needs (Service create — the same Service, selector included, so kube-controller-manager writes its EndpointSlice in both runs — annotation patch, status patch). API writes per member count every non-GET request the controller made, events included.',
     '',
     '| members | floor ms | controller ms | ratio | API writes per member | controller peak RSS MB |',

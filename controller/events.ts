@@ -31,9 +31,8 @@ export interface EventRecorder {
   written: number;
 }
 
-export function eventRecorder(rest: Rest, log: Logger, instance: string, opts: { windowMs?: number; seriesEveryMs?: number } = {}): EventRecorder {
-  const seen = new LRUCache<string, Seen>({ max: 10_000, ttl: opts.windowMs ?? 10 * 60_000 });
-  const seriesEvery = opts.seriesEveryMs ?? 60_000;
+export function eventRecorder(rest: Rest, log: Logger, instance: string, seriesEvery = 60_000): EventRecorder {
+  const seen = new LRUCache<string, Seen>({ max: 10_000, ttl: 10 * 60_000 });
   let chain: Promise<void> = Promise.resolve();
   const rec: EventRecorder = {
     written: 0,

@@ -24,6 +24,18 @@ export interface InformerOptions<T extends KubernetesObject> {
   relistSeconds?: number;
   onRestart?: (informer: string, reason: string, error: unknown) => void;
   maxBackoffMs?: number;
+  /** Drops, in place, what no reconcile reads, before the object is cached (client-go's SetTransform). */
+  trim?: (obj: T) => void;
+}
+
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/** Never read by sharedlb, and often most of an object: its managedFields and kubectl's copy of the whole manifest. */
+export function trimMetadata(obj: KubernetesObject): void {
+  const m = obj.metadata;
+  if (m === undefined) return;
+  delete m.managedFields;
+  if (m.annotations?.[LAST_APPLIED] !== undefined) delete m.annotations[LAST_APPLIED];
 }
 
 const keyOf = (o: KubernetesObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
@@ -82,8 +94,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     const seen = new Set<string>();
     const upsert = (obj: T): void => {
       if (!current()) return;
-      // Nothing here reads managedFields, and they are often half of an object's size.
-      if (obj.metadata?.managedFields !== undefined) delete obj.metadata.managedFields;
+      (this.opts.trim ?? trimMetadata)(obj);
       const k = keyOf(obj);
       seen.add(k);
       const before = this.known.get(k);

@@ -30,6 +30,8 @@ export function desiredSlices(lb: V1Service, member: string, assignments: Assign
   const lbName = lb.metadata?.name as string;
   const out: V1EndpointSlice[] = [];
   for (const src of [...sources].sort((a, b) => ((a.metadata?.name ?? '') < (b.metadata?.name ?? '') ? -1 : 1))) {
+    // FQDN endpoints name hosts anywhere; no proxy or cloud LB forwards to them, and a shared LB must not try.
+    if (src.addressType !== 'IPv4' && src.addressType !== 'IPv6') continue;
     const ports = assignments.flatMap((a) => {
       const p = (src.ports ?? []).find((x) => (x.name ?? '') === a.servicePort && (x.protocol ?? 'TCP') === a.protocol);
       return p?.port === undefined ? [] : [{ name: lbPortName(a), port: p.port, protocol: a.protocol, ...(p.appProtocol ? { appProtocol: p.appProtocol } : {}) }];

@@ -24,7 +24,7 @@ import { ClusterState } from './state.ts';
 import { WorkQueue } from './workqueue.ts';
 
 export const CONTROLLER_USAGE = `usage: sharedlb controller [--kubeconfig PATH] [--context NAME] [--namespace NS] [--class NAME]
-                           [--node-port-range FROM-TO] [--listen ADDR:PORT] [--concurrency N] [--qps N] [--resync SECONDS]
+                           [--node-port-range FROM-TO] [--listen ADDR:PORT] [--concurrency N] [--qps N] [--resync SECONDS] [--relist SECONDS]
 
   --kubeconfig PATH    kubeconfig to use (default: in-cluster, then $KUBECONFIG / ~/.kube/config)
   --namespace NS       where shared LB Services live (default: $POD_NAMESPACE or sharedlb-system)
@@ -32,7 +32,10 @@ export const CONTROLLER_USAGE = `usage: sharedlb controller [--kubeconfig PATH] 
   --node-port-range    the API server's --service-node-port-range (default 30000-32767)
   --listen ADDR:PORT   /healthz, /readyz, /metrics, /report and /report.json (default :8080; "off" to disable)
   --no-leader-elect    do not take a Lease (only when exactly one replica runs)
-  --lease-duration S, --renew-deadline S, --retry-period S   leader election timing (15, 10, 2)`;
+  --lease-duration S, --renew-deadline S, --retry-period S   leader election timing (15, 10, 2)
+  --resync S           reconcile every member and pool this often from the caches (default 300)
+  --relist S           list everything from the API server afresh this often, whatever the watches say (default 600)
+  --event-series-interval S   a repeating event's count is written at most this often (default 60)`;
 
 export interface Controller {
   readonly leading: boolean;
@@ -53,11 +56,13 @@ export async function runController(argv: string[]): Promise<number> {
       concurrency: { type: 'string', default: '8' },
       qps: { type: 'string', default: '200' },
       resync: { type: 'string', default: '300' },
+      relist: { type: 'string', default: '600' },
       'leader-elect': { type: 'boolean', default: true },
       'no-leader-elect': { type: 'boolean', default: false },
       'lease-duration': { type: 'string', default: '15' },
       'renew-deadline': { type: 'string', default: '10' },
       'retry-period': { type: 'string', default: '2' },
+      'event-series-interval': { type: 'string', default: '60' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -84,8 +89,10 @@ export async function runController(argv: string[]): Promise<number> {
     concurrency: Number(values.concurrency),
     qps: Number(values.qps),
     resyncSeconds: Number(values.resync),
+    relistSeconds: Number(values.relist),
     leaderElect: values['leader-elect'] && !values['no-leader-elect'],
     lease: { durationSeconds: Number(values['lease-duration']), renewDeadlineSeconds: Number(values['renew-deadline']), retrySeconds: Number(values['retry-period']) },
+    eventSeriesSeconds: Number(values['event-series-interval']),
   });
   await new Promise<void>((resolve) => {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
@@ -103,9 +110,12 @@ export interface ControllerOptions {
   concurrency: number;
   qps: number;
   resyncSeconds: number;
+  /** A full relist costs every object of the cluster twice in memory for a moment: not often. */
+  relistSeconds: number;
   /** Replicas take turns on a Lease; without it, run exactly one replica. */
   leaderElect: boolean;
   lease?: { durationSeconds: number; renewDeadlineSeconds: number; retrySeconds: number };
+  eventSeriesSeconds?: number;
 }
 
 export class NotLeaderError extends Error {}
@@ -131,7 +141,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   const instance = `${hostname()}-${process.pid}`;
   let elector: Elector | null = null;
   const rest = o.leaderElect ? guarded(raw, () => elector?.leading === true) : raw;
-  const events = eventRecorder(rest, log, instance);
+  const events = eventRecorder(rest, log, instance, (o.eventSeriesSeconds ?? 60) * 1000);
   const outcomes = new Map<string, MemberOutcome>();
 
   // Handlers need the queue and the queue's reconciles need the state.
@@ -202,7 +212,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       informerRestarts.inc({ informer });
       log.warn('informer restarted', { informer, reason, error: error instanceof Error ? error.message : String(error) });
     },
-  }, Math.max(30, o.resyncSeconds));
+  }, Math.max(30, o.relistSeconds));
 
   const report = () => liveReport([...state.poolSet().pools.values()], state.lbs().map(liveLoadBalancer));
   costGauges(report);
@@ -222,6 +232,9 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       }
       if (req.url === '/report' || req.url === '/report.json') {
         res.setHeader('content-type', req.url === '/report' ? 'text/html; charset=utf-8' : 'application/json');
+        // The page shows tenants' names and has no script: let a browser run none, nor load anything.
+        res.setHeader('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'");
+        res.setHeader('x-content-type-options', 'nosniff');
         return void res.end(renderReport(report(), req.url === '/report' ? 'html' : 'json'));
       }
       if (req.url === '/metrics') {

@@ -5,11 +5,11 @@
 // "expectations"): without them a second placement could run on stale LB
 // records and place a member twice.
 
-import type { KubeConfig, V1EndpointSlice, V1Namespace, V1Service } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject, V1EndpointSlice, V1Namespace, V1Service } from '@kubernetes/client-node';
 import { parseMember, type MemberParse } from '../allocator/members.ts';
 import { parsePool, poolSet, type PoolSet } from '../allocator/pools.ts';
 import type { LoadBalancerState } from '../allocator/types.ts';
-import { ResilientInformer, type InformerEvent } from './informer.ts';
+import { ResilientInformer, trimMetadata, type InformerEvent } from './informer.ts';
 import type { Rest } from './kube-rest.ts';
 import { isSourceSlice, MANAGED_BY_SLICE, MEMBER_LABEL, SERVICE_NAME_LABEL, SLICE_MANAGER } from './mirror.ts';
 import { isSharedLB, readLoadBalancer } from './shared-lb.ts';
@@ -33,6 +33,38 @@ export interface StateHandlers {
 
 const POOLS_PATH = '/apis/sharedlb.io/v1alpha1/loadbalancerpools';
 
+/** Mirrors copy addresses, conditions, node, zone, hostname and hints; a pod reference per endpoint is most of a slice. */
+function trimSlice(s: V1EndpointSlice): void {
+  trimMetadata(s);
+  for (const e of s.endpoints ?? []) {
+    delete e.targetRef;
+    delete e.deprecatedTopology;
+  }
+}
+
+/**
+ * A full list in pages of 500, as client-go's pager makes it: one response
+ * of every Service or EndpointSlice in a big cluster is tens of MB held at
+ * once, as bytes, as text and as objects. All pages are one snapshot (the
+ * continue token pins the resourceVersion); an expired token fails the list
+ * and the informer lists again.
+ */
+export async function listInPages<T>(rest: Rest, path: string, trim: (o: T) => void): Promise<{ items: T[]; metadata: { resourceVersion: string } }> {
+  const items: T[] = [];
+  let resourceVersion = '';
+  let next = '';
+  do {
+    const page = await rest.get<{ items: T[]; metadata: { resourceVersion: string; continue?: string } }>(`${path}?limit=500${next ? `&continue=${encodeURIComponent(next)}` : ''}`);
+    for (const o of page.items) {
+      trim(o);
+      items.push(o);
+    }
+    resourceVersion ||= page.metadata.resourceVersion;
+    next = page.metadata.continue ?? '';
+  } while (next !== '');
+  return { items, metadata: { resourceVersion } };
+}
+
 export class ClusterState {
   readonly namespace: string;
   readonly services: ResilientInformer<V1Service>;
@@ -52,7 +84,7 @@ export class ClusterState {
 
   constructor(kc: KubeConfig, rest: Rest, namespace: string, h: StateHandlers, relistSeconds = 300) {
     this.namespace = namespace;
-    const list = <T>(path: string) => () => rest.get<{ items: T[]; metadata: { resourceVersion: string } }>(path);
+    const list = <T extends KubernetesObject>(path: string, trim: (o: T) => void = trimMetadata) => () => listInPages<T>(rest, path, trim);
     this.services = new ResilientInformer<V1Service>({
       name: 'services', kc, path: '/api/v1/services', list: list<V1Service>('/api/v1/services'), relistSeconds, onRestart: h.restart,
       onEvent: (e, svc) => {
@@ -66,8 +98,8 @@ export class ClusterState {
       },
     });
     this.slices = new ResilientInformer<V1EndpointSlice>({
-      name: 'endpointslices', kc, path: '/apis/discovery.k8s.io/v1/endpointslices', list: list<V1EndpointSlice>('/apis/discovery.k8s.io/v1/endpointslices'),
-      relistSeconds, onRestart: h.restart,
+      name: 'endpointslices', kc, path: '/apis/discovery.k8s.io/v1/endpointslices', list: list<V1EndpointSlice>('/apis/discovery.k8s.io/v1/endpointslices', trimSlice),
+      relistSeconds, onRestart: h.restart, trim: trimSlice,
       onEvent: (e, s) => {
         this.indexSlice(e, s);
         h.slice(e, s);
@@ -150,14 +182,14 @@ export class ClusterState {
 
   /** Record a write (or, with obj null, a delete) of an LB made over the version `from`. */
   wrote(name: string, from: string | null, obj: V1Service | null): void {
-    if (obj?.metadata !== undefined) delete obj.metadata.managedFields;
+    if (obj !== null) trimMetadata(obj);
     this.expected.set(`${this.namespace}/${name}`, { from, obj });
     this.reindex(name);
   }
 
   /** Record a member's write-back (the API server's answer to a patch made over the version `from`). */
   wroteMember(from: string | null, obj: V1Service): void {
-    if (obj.metadata !== undefined) delete obj.metadata.managedFields;
+    trimMetadata(obj);
     this.expected.set(`${obj.metadata?.namespace}/${obj.metadata?.name}`, { from, obj });
   }
 

@@ -25,6 +25,11 @@ const PKI = join(ROOT, 'pki');
 const LOGS = join(ROOT, 'logs');
 const STATE = join(ROOT, 'state.json');
 export const KUBECONFIG = join(ROOT, 'kubeconfig');
+/** kube-apiserver's audit log (JSON lines): every request sharedlb's ServiceAccount makes, at Metadata level. */
+export const AUDIT_LOG = join(LOGS, 'audit.log');
+const AUDIT_POLICY = join(ROOT, 'audit-policy.yaml');
+/** Whose requests are audited: ServiceAccounts of the namespace the install manifests use. */
+export const AUDITED_GROUP = 'system:serviceaccounts:sharedlb-system';
 export const KUBE_VERSION = 'v1.36.3';
 export const SERVICE_CIDR = '10.96.0.0/16';
 export const NODE_NAME = 'e2e-node-1';
@@ -38,6 +43,8 @@ export interface ClusterState {
   pids: Partial<Record<Component, number>>;
   startedAt: string;
   startSeconds: number;
+  /** What the components were started with: a cluster started otherwise is not reused. */
+  config: string;
 }
 
 const log = (msg: string): void => void process.stderr.write(`cluster: ${msg}\n`);
@@ -129,7 +136,7 @@ async function asAdmin<T>(fn: (rest: Rest) => Promise<T>): Promise<T> {
 const adminOk = (path: string): Promise<boolean> => asAdmin(async (rest) => (await rest.call('GET', path, undefined, undefined, 5000)).status === 200);
 
 async function healthy(st: ClusterState | null): Promise<boolean> {
-  if (st === null) return false;
+  if (st === null || st.config !== configHash()) return false;
   for (const c of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'cloud-simulator'] as const) if (!alive(st.pids[c])) return false;
   try {
     return await adminOk('/readyz');
@@ -197,8 +204,48 @@ function apiServerArgs(etcd: string, apiPort: number): string[] {
     '--service-node-port-range=30000-32767',
     '--allow-privileged=false',
     '--profiling=false',
+    `--audit-policy-file=${AUDIT_POLICY}`,
+    `--audit-log-path=${AUDIT_LOG}`,
+    '--audit-log-format=json',
+    '--audit-log-maxsize=200',
+    '--audit-log-maxbackup=1',
     '--v=1',
   ];
+}
+
+const AUDIT_POLICY_YAML = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    userGroups: ["${AUDITED_GROUP}"]
+  - level: None
+`;
+
+function kcmArgs(kubeconfig: string): string[] {
+  return [
+    'kube-controller-manager',
+    `--kubeconfig=${kubeconfig}`,
+    `--authentication-kubeconfig=${kubeconfig}`,
+    `--authorization-kubeconfig=${kubeconfig}`,
+    '--controllers=endpointslice-controller,endpointslice-mirroring-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller',
+    `--service-account-private-key-file=${join(PKI, 'sa.key')}`,
+    `--root-ca-file=${join(PKI, 'ca.crt')}`,
+    `--service-cluster-ip-range=${SERVICE_CIDR}`,
+    // Each controller acts as its own ServiceAccount with the bootstrap RBAC roles, as in a real cluster.
+    '--use-service-account-credentials=true',
+    '--leader-elect=false',
+    '--secure-port=0',
+    '--concurrent-service-endpoint-syncs=5',
+    // The default 20 QPS makes deleting a namespace of thousands of Services take minutes.
+    '--kube-api-qps=200',
+    '--kube-api-burst=400',
+    '--v=1',
+  ];
+}
+
+function configHash(): string {
+  return createHash('sha256').update(JSON.stringify([apiServerArgs('', 0), kcmArgs(''), AUDIT_POLICY_YAML])).digest('hex').slice(0, 16);
 }
 
 /**
@@ -241,7 +288,9 @@ export async function up(): Promise<ClusterState> {
   const server = `https://127.0.0.1:${apiPort}`;
   writeKubeconfig(KUBECONFIG, server, 'admin'); // the readiness checks below use it
   const etcd = `http://127.0.0.1:${etcdClient}`;
-  const st: ClusterState = { server, etcd, pids: {}, startedAt: new Date().toISOString(), startSeconds: 0 };
+  const st: ClusterState = { server, etcd, pids: {}, startedAt: new Date().toISOString(), startSeconds: 0, config: configHash() };
+  mkdirSync(LOGS, { recursive: true });
+  writeFileSync(AUDIT_POLICY, AUDIT_POLICY_YAML);
   const save = (): void => writeFileSync(STATE, JSON.stringify(st, null, 2));
   try {
     st.pids.etcd = start('etcd', BIN, [
@@ -256,25 +305,7 @@ export async function up(): Promise<ClusterState> {
 
     const kcmConfig = join(ROOT, 'controller-manager.kubeconfig');
     writeKubeconfig(kcmConfig, server, 'controller-manager');
-    st.pids['kube-controller-manager'] = start('kube-controller-manager', BIN, [
-      'kube-controller-manager',
-      `--kubeconfig=${kcmConfig}`,
-      `--authentication-kubeconfig=${kcmConfig}`,
-      `--authorization-kubeconfig=${kcmConfig}`,
-      '--controllers=endpointslice-controller,endpointslice-mirroring-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller',
-      `--service-account-private-key-file=${join(PKI, 'sa.key')}`,
-      `--root-ca-file=${join(PKI, 'ca.crt')}`,
-      `--service-cluster-ip-range=${SERVICE_CIDR}`,
-      // Each controller acts as its own ServiceAccount with the bootstrap RBAC roles, as in a real cluster.
-      '--use-service-account-credentials=true',
-      '--leader-elect=false',
-      '--secure-port=0',
-      '--concurrent-service-endpoint-syncs=5',
-      // The default 20 QPS makes deleting a namespace of thousands of Services take minutes.
-      '--kube-api-qps=200',
-      '--kube-api-burst=400',
-      '--v=1',
-    ]);
+    st.pids['kube-controller-manager'] = start('kube-controller-manager', BIN, kcmArgs(kcmConfig));
     save();
     // The serviceaccount controller makes "default" in every namespace: proof that it runs.
     await waitFor('kube-controller-manager', st.pids['kube-controller-manager'],

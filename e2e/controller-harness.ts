@@ -2,7 +2,7 @@
 // installing what an admin would: the CRD and pools.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
@@ -64,14 +64,24 @@ export function deploymentNodeOptions(): string {
   return v;
 }
 
-export async function startController(namespace: string, extra: string[] = [], env: Record<string, string> = {}): Promise<RunningController> {
+/** The bundle the image runs (`npm run build`), for tests and benchmarks that must measure what ships. */
+export const BUNDLE = join(REPO, 'dist', 'sharedlb.mjs');
+
+export interface ControllerRun {
+  env?: Record<string, string>;
+  /** Run dist/sharedlb.mjs instead of the sources. */
+  bundle?: boolean;
+}
+
+export async function startController(namespace: string, extra: string[] = [], run: ControllerRun = {}): Promise<RunningController> {
+  if (run.bundle && !existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing: run \`npm run build\` first`);
   mkdirSync(join(ROOT, 'logs'), { recursive: true });
   const log = join(ROOT, 'logs', `controller-${process.pid}-${++runs}.log`);
   const out = openSync(log, 'a');
   const port = await freePort();
-  const child = spawn(process.execPath, [join(REPO, 'controller', 'cli.ts'), 'controller', `--kubeconfig=${KUBECONFIG}`, `--namespace=${namespace}`, `--listen=127.0.0.1:${port}`, '--resync=30', ...extra], {
+  const child = spawn(process.execPath, [run.bundle ? BUNDLE : join(REPO, 'controller', 'cli.ts'), 'controller', `--kubeconfig=${KUBECONFIG}`, `--namespace=${namespace}`, `--listen=127.0.0.1:${port}`, '--resync=30', ...extra], {
     stdio: ['ignore', out, out],
-    env: { ...process.env, SHAREDLB_LOG_LEVEL: process.env.SHAREDLB_LOG_LEVEL ?? 'info', ...env },
+    env: { ...process.env, SHAREDLB_LOG_LEVEL: process.env.SHAREDLB_LOG_LEVEL ?? 'info', ...run.env },
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const ctl: RunningController = {

@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   const listen = await freePort(8080);
   const ctl = await startController({
     kc, namespace: CONTROLLER_NS, className: 'sharedlb.io/shared', nodePortRange: { from: 30000, to: 32767 },
-    listen: `127.0.0.1:${listen}`, concurrency: 8, qps: 200, resyncSeconds: 300, leaderElect: false,
+    listen: `127.0.0.1:${listen}`, concurrency: 8, qps: 200, resyncSeconds: 300, relistSeconds: 600, leaderElect: false,
   });
 
   const services: ServiceLike[] = generateServices({ count: 50, seed: 11, mistakes: true });

@@ -7,7 +7,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { ROOT } from './cluster.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AUDIT_LOG, NODE_NAME, ROOT } from './cluster.ts';
 import { createPool, deletePool, installCRD, startController, type RunningController } from './controller-harness.ts';
 import { admin, adminKubeConfig, deleteNamespace, eventually, namespace, sweep } from './kube.ts';
 
@@ -46,6 +47,7 @@ async function apply(o: Obj, dryRun: boolean): Promise<void> {
 describe('install manifests', () => {
   let ns = '';
   let ctl: RunningController | undefined;
+  let auditFrom = new Date();
   const objects = base();
 
   before(async () => {
@@ -81,9 +83,10 @@ describe('install manifests', () => {
       contexts: [{ name: 'e2e', context: { cluster: 'e2e', user: 'sharedlb-controller' } }],
       'current-context': 'e2e',
     }), { mode: 0o600 });
-    await createPool('e2e-rbac', { default: true, provider: 'generic' });
+    await createPool('e2e-rbac', { default: true, provider: 'generic', emptyLoadBalancerGraceSeconds: 1 });
     ns = await namespace('rbac');
-    ctl = await startController('sharedlb-system', [`--kubeconfig=${kubeconfig}`, '--lease-duration=4', '--renew-deadline=3', '--retry-period=1']);
+    auditFrom = new Date();
+    ctl = await startController('sharedlb-system', [`--kubeconfig=${kubeconfig}`, '--lease-duration=4', '--renew-deadline=3', '--retry-period=1', '--event-series-interval=1']);
     await admin().post(`/api/v1/namespaces/${ns}/services`, {
       metadata: { name: 'mqtt', annotations: { 'sharedlb.io/enabled': 'true' } },
       spec: { selector: { app: 'mqtt' }, ports: [{ name: 'mqtt', port: 1883 }] },
@@ -97,4 +100,81 @@ describe('install manifests', () => {
     const pool = await admin().get<{ status?: { members?: number; ports?: string } }>('/apis/sharedlb.io/v1alpha1/loadbalancerpools/e2e-rbac');
     assert.equal(pool.status?.members, 1);
   });
+
+  it('grants nothing the controller does not use (kube-apiserver audit log)', async () => {
+    assert.ok(ctl !== undefined, 'the controller runs on the ServiceAccount (previous test)');
+    // Walk the controller through every kind of write it makes: a second
+    // member with hand-made endpoints (LB update; mirrored slice created,
+    // updated, deleted), a repeated refusal (event series), members leaving
+    // (empty LB deleted after the pool's 1 s grace).
+    await admin().post(`/api/v1/namespaces/${ns}/services`, { metadata: { name: 'feed', annotations: { 'sharedlb.io/enabled': 'true' } }, spec: { ports: [{ name: 'feed', port: 7000 }] } });
+    const endpoint = (ready: boolean) => ({ addresses: ['10.244.9.9'], conditions: { ready, serving: ready, terminating: false }, nodeName: NODE_NAME });
+    const src = `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`;
+    await admin().post(src, { metadata: { name: 'feed-1', labels: { 'kubernetes.io/service-name': 'feed', 'endpointslice.kubernetes.io/managed-by': 'e2e.sharedlb.io' } }, addressType: 'IPv4', endpoints: [endpoint(true)], ports: [{ name: 'feed', port: 7000, protocol: 'TCP' }] });
+    const mirrored = (ready: boolean) => eventually(`the mirrored slice, ready=${ready}`, async () => {
+      const l = await admin().get<{ items: Array<{ endpoints?: Array<{ conditions?: { ready?: boolean } }> }> }>('/apis/discovery.k8s.io/v1/namespaces/sharedlb-system/endpointslices?labelSelector=endpointslice.kubernetes.io/managed-by%3Dcontroller.sharedlb.io');
+      return l.items.some((x) => x.endpoints?.[0]?.conditions?.ready === ready);
+    });
+    await mirrored(true);
+    await admin().patch(`${src}/feed-1`, { endpoints: [endpoint(false)] }, 'merge');
+    await mirrored(false);
+
+    const reason = async (name: string): Promise<string | undefined> => (await admin().get<{ status?: { conditions?: Array<{ type: string; reason: string }> } }>(`/api/v1/namespaces/${ns}/services/${name}`)).status?.conditions?.find((c) => c.type === 'sharedlb.io/Ready')?.reason;
+    const policy = (v: string | null) => admin().patch(`/api/v1/namespaces/${ns}/services/mqtt`, { metadata: { annotations: { 'sharedlb.io/port-policy': v } } }, 'merge');
+    for (const v of ['sideways', null, 'sideways']) {
+      await policy(v);
+      await eventually(`mqtt ${v ?? 'valid'} again`, async () => (await reason('mqtt')) === (v === null ? 'Allocated' : 'Invalid'));
+      await sleep(1100); // past the event series interval
+    }
+    await eventually('the refusal counted into its event series', async () => {
+      const l = await admin().get<{ items: Array<{ reason?: string; series?: { count: number } }> }>(`/apis/events.k8s.io/v1/namespaces/${ns}/events`);
+      return l.items.some((e) => e.reason === 'Invalid' && (e.series?.count ?? 0) >= 2);
+    });
+
+    for (const name of ['mqtt', 'feed']) await admin().delete(`/api/v1/namespaces/${ns}/services/${name}`);
+    await eventually('the empty shared LB deleted after its grace', async () => {
+      const l = await admin().get<{ items: unknown[] }>('/api/v1/namespaces/sharedlb-system/services?labelSelector=sharedlb.io/pool%3De2e-rbac');
+      return l.items.length === 0;
+    }, 30_000);
+    await ctl.stop();
+    ctl = undefined;
+
+    const used = auditedRequests(auditFrom);
+    const granted = grants(objects);
+    const denied = used.filter((u) => u.code === 403);
+    assert.deepEqual(denied, [], 'no request was refused');
+    const beyond = [...new Set(used.filter((u) => !granted.some((g) => covers(g, u))).map(show))];
+    assert.deepEqual(beyond, [], 'every request is one the manifests grant');
+    const unused = granted.filter((g) => !used.some((u) => covers(g, u))).map((g) => `${g.verb} ${g.resource}${g.namespace ? ` in ${g.namespace}` : ''}`);
+    assert.deepEqual(unused, [], 'every grant is used');
+    process.stderr.write(`# audit: ${used.length} requests by the controller's ServiceAccount, ${granted.length} grants, each used\n`);
+  });
 });
+
+interface Grant { verb: string; resource: string; namespace?: string }
+interface Request extends Grant { code: number }
+
+const show = (r: Grant): string => `${r.verb} ${r.resource}${r.namespace ? ` in ${r.namespace}` : ''}`;
+const covers = (g: Grant, r: Grant): boolean => g.verb === r.verb && g.resource === r.resource && (g.namespace === undefined || g.namespace === r.namespace);
+
+/** (verb, group/resource[/subresource], namespace) of every rule the ClusterRole and Role grant. */
+function grants(objects: Obj[]): Grant[] {
+  type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
+  return objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role').flatMap((o) =>
+    ((o as unknown as { rules: Rule[] }).rules).flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((verb) => ({
+      verb, resource: g === '' ? res : `${g}/${res}`, ...(o.kind === 'Role' ? { namespace: o.metadata.namespace } : {}),
+    }))))));
+}
+
+/** What the controller's ServiceAccount asked of kube-apiserver since `from`, from its audit log. */
+function auditedRequests(from: Date): Request[] {
+  const user = 'system:serviceaccount:sharedlb-system:sharedlb-controller';
+  type Audit = { stage: string; verb: string; user: { username: string }; objectRef?: { resource?: string; subresource?: string; apiGroup?: string; namespace?: string }; responseStatus?: { code: number }; requestReceivedTimestamp: string };
+  return readFileSync(AUDIT_LOG, 'utf8').split('\n').filter((l) => l.includes(user)).map((l) => JSON.parse(l) as Audit)
+    .filter((a) => a.user.username === user && a.objectRef?.resource !== undefined && new Date(a.requestReceivedTimestamp) >= from)
+    .map((a) => {
+      const o = a.objectRef as NonNullable<Audit['objectRef']>;
+      const res = `${o.resource}${o.subresource ? `/${o.subresource}` : ''}`;
+      return { verb: a.verb, resource: o.apiGroup ? `${o.apiGroup}/${res}` : res, ...(o.namespace ? { namespace: o.namespace } : {}), code: a.responseStatus?.code ?? 0 };
+    });
+}

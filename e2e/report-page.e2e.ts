@@ -48,7 +48,10 @@ describe('the /report page', () => {
 
   it('shows every shared LB with its cost and saving, a chart, and the assumptions', async () => {
     const page = await (browser as Browser).newPage({ viewport: { width: 1100, height: 900 } });
-    await page.goto(`http://127.0.0.1:${ctl?.port}/report`);
+    const refused: string[] = [];
+    page.on('console', (m) => void (/Content Security Policy/i.test(m.text()) && refused.push(m.text())));
+    const res = await page.goto(`http://127.0.0.1:${ctl?.port}/report`);
+    assert.match(res?.headers()['content-security-policy'] ?? '', /default-src 'none'/, 'the page may load and run nothing');
     assert.equal(await page.title(), 'sharedlb cost report');
     const rows = await page.locator('tbody tr').allTextContents();
     assert.equal(rows.length, 2, rows.join('\n'));
@@ -63,5 +66,6 @@ describe('the /report page', () => {
     const shot = join(ARTIFACTS, 'report-page.png');
     await page.screenshot({ path: shot, fullPage: true });
     assert.ok(statSync(shot).size > 10_000);
+    assert.deepEqual(refused, [], 'the page needs nothing its policy forbids');
   });
 });

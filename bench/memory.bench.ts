@@ -1,0 +1,108 @@
+// Controller memory at scale: 5000 member Services with 10 endpoints each
+// (50 000 endpoints) already in the cluster when the controller starts — the
+// restart of a controller in a big cluster, its worst moment: every list at
+// once, then every member reconciled and every EndpointSlice mirrored.
+//
+// Endpoints come from EndpointSlices written here as kube-controller-manager
+// writes them for pods (targetRef, nodeName, zone, conditions); 50 000 pods
+// would not fit beside the control plane on this machine.
+//
+//   node bench/memory.bench.ts [--members 5000] [--endpoints 10]
+
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { up } from '../e2e/cluster.ts';
+import { createPool, deploymentNodeOptions, installCRD, startController } from '../e2e/controller-harness.ts';
+import { admin, eventually, namespace, sweep } from '../e2e/kube.ts';
+import { inBatches } from './batches.ts';
+
+const RESULTS = join(import.meta.dirname, 'results');
+
+function slice(ns: string, svc: string, i: number, endpoints: number): unknown {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: `${svc}-abcde`, labels: { 'kubernetes.io/service-name': svc, 'endpointslice.kubernetes.io/managed-by': 'bench.sharedlb.io' } },
+    addressType: 'IPv4',
+    endpoints: Array.from({ length: endpoints }, (_, e) => ({
+      addresses: [`10.${64 + (i >> 12)}.${(i >> 4) & 255}.${((i & 15) << 4) + e}`],
+      conditions: { ready: true, serving: true, terminating: false },
+      nodeName: `node-${(i + e) % 50}`,
+      zone: `zone-${e % 3}`,
+      targetRef: { kind: 'Pod', namespace: ns, name: `${svc}-7d9f8c6b5-${e.toString(36).padStart(5, 'x')}`, uid: `00000000-0000-4000-8000-${(i * 16 + e).toString(16).padStart(12, '0')}` },
+    })),
+    ports: [{ name: 'p', port: 8080, protocol: 'TCP' }],
+  };
+}
+
+const status = (pid: number, field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { members: { type: 'string', default: '5000' }, endpoints: { type: 'string', default: '10' } } });
+  const n = Number(values.members);
+  const perMember = Number(values.endpoints);
+  process.env.SHAREDLB_LOG_LEVEL = 'warn';
+  await up();
+  await installCRD();
+  await sweep();
+  const ctrlNs = await namespace('bench-mem-ctrl');
+  await createPool('bench-mem', { default: true, provider: 'generic', maxPortsPerLB: 50, portRange: { from: 10000, to: 60000 }, template: { allocateLoadBalancerNodePorts: false } });
+  const ns = await namespace('bench-mem');
+  const names = Array.from({ length: n }, (_, i) => `m${i}`);
+  await inBatches(names, 16, async (name, i) => {
+    await admin().post(`/api/v1/namespaces/${ns}/services`, { metadata: { name, annotations: { 'sharedlb.io/enabled': 'true' } }, spec: { ports: [{ name: 'p', port: 9000 + (i % 40), targetPort: 8080 }] } });
+    await admin().post(`/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, slice(ns, name, i, perMember));
+  });
+  process.stderr.write(`# ${n} members and ${n * perMember} endpoints written\n`);
+
+  const t0 = performance.now();
+  const ctl = await startController(ctrlNs, ['--no-leader-elect', '--qps=1000', '--concurrency=16'], { env: { NODE_OPTIONS: deploymentNodeOptions() }, bundle: true });
+  const afterSync = status(ctl.process.pid as number, 'VmRSS');
+  await eventually('every member Ready and mirrored', async () => {
+    const svcs = await admin().get<{ items: Array<{ status?: { conditions?: Array<{ type: string; status: string }> } }> }>(`/api/v1/namespaces/${ns}/services`);
+    const ready = svcs.items.filter((s) => s.status?.conditions?.some((c) => c.type === 'sharedlb.io/Ready' && c.status === 'True')).length;
+    if (ready < n) return false;
+    const mirrored = await admin().get<{ items: Array<{ endpoints?: unknown[] }> }>(`/apis/discovery.k8s.io/v1/namespaces/${ctrlNs}/endpointslices`);
+    return mirrored.items.reduce((a, s) => a + (s.endpoints?.length ?? 0), 0) === n * perMember;
+  }, 900_000, 2000);
+  const convergedMs = performance.now() - t0;
+  await new Promise((r) => setTimeout(r, 10_000)); // steady state: the reconcile storm is over
+  const pid = ctl.process.pid as number;
+  const row = {
+    members: n,
+    endpoints: n * perMember,
+    convergedMs: Math.round(convergedMs),
+    rssAfterSyncMB: Math.round(afterSync),
+    peakRssMB: Math.round(status(pid, 'VmHWM')),
+    steadyRssMB: Math.round(status(pid, 'VmRSS')),
+    heapUsedMB: Math.round((await ctl.metric('nodejs_heap_size_used_bytes')) / 2 ** 20),
+  };
+  process.stderr.write(`${JSON.stringify(row)}\n`);
+  await ctl.stop();
+  await sweep();
+
+  mkdirSync(RESULTS, { recursive: true });
+  const nodeOptions = deploymentNodeOptions();
+  const result = { benchmark: 'controller-memory', date: new Date().toISOString(), node: process.version, nodeOptions, cpus: cpus().length, goal: 'peak RSS <= 250 MB at 5000 members / 50000 endpoints', row };
+  writeFileSync(join(RESULTS, 'memory.json'), `${JSON.stringify(result, null, 2)}\n`);
+  const md = [
+    '# Controller memory',
+    '',
+    `${result.date}, Node ${result.node}, controller run as the image runs it: dist/sharedlb.mjs with NODE_OPTIONS="${nodeOptions}" from manifests/deployment.yaml, ${result.cpus} CPUs.`,
+    `${n} member Services with ${perMember} endpoints each (${n * perMember} endpoints, EndpointSlices shaped as kube-controller-manager writes them) in the cluster before the controller starts; it lists everything, places every member, mirrors every slice. RSS from /proc: right after the caches synced, peak (VmHWM) and 10 s after convergence.`,
+    '',
+    '| members | endpoints | converged ms | RSS after sync MB | peak RSS MB | steady RSS MB | heap used MB |',
+    '|---:|---:|---:|---:|---:|---:|---:|',
+    `| ${row.members} | ${row.endpoints} | ${row.convergedMs} | ${row.rssAfterSyncMB} | ${row.peakRssMB} | ${row.steadyRssMB} | ${row.heapUsedMB} |`,
+    '',
+    `Goal: ${result.goal}.`,
+    '',
+  ].join('\n');
+  writeFileSync(join(RESULTS, 'memory.md'), md);
+  process.stdout.write(md);
+  process.exit(0);
+}
+
+await main();
