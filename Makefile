@@ -34,7 +34,7 @@ system-deps:
 test-unit: $(DEPS)
 	npm run typecheck && npm run test:unit
 
-test-e2e: $(DEPS)
+test-e2e: build
 	npm run test:e2e
 
 typecheck: $(DEPS)

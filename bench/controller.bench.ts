@@ -8,16 +8,12 @@
 //
 //   node bench/controller.bench.ts [--sizes 1000,5000] [--concurrency 16]
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { up } from '../e2e/cluster.ts';
-import { createPool, deploymentNodeOptions, installCRD, startController } from '../e2e/controller-harness.ts';
+import { createPool, deploymentNodeOptions, startController } from '../e2e/controller-harness.ts';
 import { admin, deleteNamespace, eventually, namespace, sweep } from '../e2e/kube.ts';
-import { inBatches } from './batches.ts';
-
-const RESULTS = join(import.meta.dirname, 'results');
+import { inBatches, quietCluster, record } from './lib.ts';
 
 const svc = (name: string, port: number) => ({
   metadata: { name, annotations: { 'sharedlb.io/enabled': 'true' } },
@@ -71,9 +67,7 @@ async function throughput(n: number, concurrency: number): Promise<{ ms: number;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1000,5000' }, concurrency: { type: 'string', default: '16' } } });
-  process.env.SHAREDLB_LOG_LEVEL = 'warn';
-  await up();
-  await installCRD();
+  await quietCluster();
   const concurrency = Number(values.concurrency);
   const rows = [];
   for (const n of values.sizes.split(',').map(Number)) {
@@ -91,25 +85,18 @@ async function main(): Promise<void> {
     rows.push(row);
     process.stderr.write(`${JSON.stringify(row)}\n`);
   }
-  mkdirSync(RESULTS, { recursive: true });
   const nodeOptions = deploymentNodeOptions();
   const result = { benchmark: 'controller-throughput', date: new Date().toISOString(), node: process.version, nodeOptions, cpus: cpus().length, clientConcurrency: concurrency, goal: 'ratio <= 1.5', rows };
-  writeFileSync(join(RESULTS, 'controller.json'), `${JSON.stringify(result, null, 2)}\n`);
-  const md = [
-    '# Controller throughput',
-    '',
-    `${result.date}, Node ${result.node}, controller run as the image runs it: dist/sharedlb.mjs with NODE_OPTIONS="${nodeOptions}" from manifests/deployment.yaml, ${result.cpus} CPUs, everything (etcd, kube-apiserver, kube-controller-manager, cloud simulator, controller, load) on this machine.`,
-    'N member Services (one port each, no pods) created at once by a client at the stated concurrency; time to the last member Ready. Floor: the same client making 3 × N plain writes of the kinds every member needs (Service create — the same Service, selector included, so kube-controller-manager writes its EndpointSlice in both runs — annotation patch, status patch). API writes per member count every non-GET request the controller made, events included.',
-    '',
-    '| members | floor ms | controller ms | ratio | API writes per member | controller peak RSS MB |',
-    '|---:|---:|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.members} | ${r.floorMs} | ${r.controllerMs} | ${r.ratio} | ${r.apiWritesPerMember} | ${r.controllerPeakRssMB} |`),
-    '',
-    `Goal: ${result.goal}. A single run per size: the machine is shared by every component, so treat the figures as indicative.`,
-    '',
-  ].join('\n');
-  writeFileSync(join(RESULTS, 'controller.md'), md);
-  process.stdout.write(md);
+  record('controller', result, {
+    title: 'Controller throughput',
+    about: [
+      `${result.date}, Node ${result.node}, controller run as the image runs it: dist/sharedlb.mjs with NODE_OPTIONS="${nodeOptions}" from manifests/deployment.yaml, ${result.cpus} CPUs, everything (etcd, kube-apiserver, kube-controller-manager, cloud simulator, controller, load) on this machine.`,
+      'N member Services (one port each, no pods) created at once by a client at the stated concurrency; time to the last member Ready. Floor: the same client making 3 × N plain writes of the kinds every member needs (Service create — the same Service, selector included, so kube-controller-manager writes its EndpointSlice in both runs — annotation patch, status patch). API writes per member count every non-GET request the controller made, events included.',
+    ],
+    columns: ['members', 'floor ms', 'controller ms', 'ratio', 'API writes per member', 'controller peak RSS MB'],
+    rows: rows.map((r) => [r.members, r.floorMs, r.controllerMs, r.ratio, r.apiWritesPerMember, r.controllerPeakRssMB]),
+    after: [`Goal: ${result.goal}. A single run per size: the machine is shared by every component, so treat the figures as indicative.`],
+  });
   process.exit(0);
 }
 

@@ -9,16 +9,12 @@
 //
 //   node bench/memory.bench.ts [--members 5000] [--endpoints 10]
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { up } from '../e2e/cluster.ts';
-import { createPool, deploymentNodeOptions, installCRD, startController } from '../e2e/controller-harness.ts';
+import { createPool, deploymentNodeOptions, startController } from '../e2e/controller-harness.ts';
 import { admin, eventually, namespace, sweep } from '../e2e/kube.ts';
-import { inBatches } from './batches.ts';
-
-const RESULTS = join(import.meta.dirname, 'results');
+import { inBatches, quietCluster, record } from './lib.ts';
 
 function slice(ns: string, svc: string, i: number, endpoints: number): unknown {
   return {
@@ -39,14 +35,17 @@ function slice(ns: string, svc: string, i: number, endpoints: number): unknown {
 
 const status = (pid: number, field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 
+/** From --trace-gc lines ("Mark-Compact 110.2 (135.4) -> 70.1 (130.2) MB"): the heap after the last full GC, and after the largest. */
+function liveHeap(log: string): { liveHeapLastMB: number; liveHeapMaxMB: number } {
+  const after = [...log.matchAll(/Mark-Compact[^\n]*?-> ([\d.]+) \(/g)].map((m) => Number(m[1]));
+  return { liveHeapLastMB: Math.round(after.at(-1) ?? NaN), liveHeapMaxMB: Math.round(Math.max(...after)) };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { members: { type: 'string', default: '5000' }, endpoints: { type: 'string', default: '10' } } });
   const n = Number(values.members);
   const perMember = Number(values.endpoints);
-  process.env.SHAREDLB_LOG_LEVEL = 'warn';
-  await up();
-  await installCRD();
-  await sweep();
+  await quietCluster();
   const ctrlNs = await namespace('bench-mem-ctrl');
   await createPool('bench-mem', { default: true, provider: 'generic', maxPortsPerLB: 50, portRange: { from: 10000, to: 60000 }, template: { allocateLoadBalancerNodePorts: false } });
   const ns = await namespace('bench-mem');
@@ -58,7 +57,8 @@ async function main(): Promise<void> {
   process.stderr.write(`# ${n} members and ${n * perMember} endpoints written\n`);
 
   const t0 = performance.now();
-  const ctl = await startController(ctrlNs, ['--no-leader-elect', '--qps=1000', '--concurrency=16'], { env: { NODE_OPTIONS: deploymentNodeOptions() }, bundle: true });
+  // --trace-gc only adds a log line per GC: the heap left after each full GC is the live heap.
+  const ctl = await startController(ctrlNs, ['--no-leader-elect', '--qps=1000', '--concurrency=16'], { env: { NODE_OPTIONS: `${deploymentNodeOptions()} --trace-gc` }, bundle: true });
   const afterSync = status(ctl.process.pid as number, 'VmRSS');
   await eventually('every member Ready and mirrored', async () => {
     const svcs = await admin().get<{ items: Array<{ status?: { conditions?: Array<{ type: string; status: string }> } }> }>(`/api/v1/namespaces/${ns}/services`);
@@ -78,30 +78,24 @@ async function main(): Promise<void> {
     peakRssMB: Math.round(status(pid, 'VmHWM')),
     steadyRssMB: Math.round(status(pid, 'VmRSS')),
     heapUsedMB: Math.round((await ctl.metric('nodejs_heap_size_used_bytes')) / 2 ** 20),
+    ...liveHeap(ctl.logText()),
   };
   process.stderr.write(`${JSON.stringify(row)}\n`);
   await ctl.stop();
   await sweep();
 
-  mkdirSync(RESULTS, { recursive: true });
   const nodeOptions = deploymentNodeOptions();
   const result = { benchmark: 'controller-memory', date: new Date().toISOString(), node: process.version, nodeOptions, cpus: cpus().length, goal: 'peak RSS <= 250 MB at 5000 members / 50000 endpoints', row };
-  writeFileSync(join(RESULTS, 'memory.json'), `${JSON.stringify(result, null, 2)}\n`);
-  const md = [
-    '# Controller memory',
-    '',
-    `${result.date}, Node ${result.node}, controller run as the image runs it: dist/sharedlb.mjs with NODE_OPTIONS="${nodeOptions}" from manifests/deployment.yaml, ${result.cpus} CPUs.`,
-    `${n} member Services with ${perMember} endpoints each (${n * perMember} endpoints, EndpointSlices shaped as kube-controller-manager writes them) in the cluster before the controller starts; it lists everything, places every member, mirrors every slice. RSS from /proc: right after the caches synced, peak (VmHWM) and 10 s after convergence.`,
-    '',
-    '| members | endpoints | converged ms | RSS after sync MB | peak RSS MB | steady RSS MB | heap used MB |',
-    '|---:|---:|---:|---:|---:|---:|---:|',
-    `| ${row.members} | ${row.endpoints} | ${row.convergedMs} | ${row.rssAfterSyncMB} | ${row.peakRssMB} | ${row.steadyRssMB} | ${row.heapUsedMB} |`,
-    '',
-    `Goal: ${result.goal}.`,
-    '',
-  ].join('\n');
-  writeFileSync(join(RESULTS, 'memory.md'), md);
-  process.stdout.write(md);
+  record('memory', result, {
+    title: 'Controller memory',
+    about: [
+      `${result.date}, Node ${result.node}, controller run as the image runs it: dist/sharedlb.mjs with NODE_OPTIONS="${nodeOptions}" from manifests/deployment.yaml, ${result.cpus} CPUs.`,
+      `${n} member Services with ${perMember} endpoints each (${n * perMember} endpoints, EndpointSlices shaped as kube-controller-manager writes them) in the cluster before the controller starts; it lists everything, places every member, mirrors every slice. RSS from /proc: right after the caches synced, peak (VmHWM) and 10 s after convergence. Live heap: what V8 kept after its full GCs (the last one, and the largest), from --trace-gc, which the benchmark adds.`,
+    ],
+    columns: ['members', 'endpoints', 'converged ms', 'RSS after sync MB', 'peak RSS MB', 'steady RSS MB', 'heap used MB', 'live heap last/max MB'],
+    rows: [[row.members, row.endpoints, row.convergedMs, row.rssAfterSyncMB, row.peakRssMB, row.steadyRssMB, row.heapUsedMB, `${row.liveHeapLastMB}/${row.liveHeapMaxMB}`]],
+    after: [`Goal: ${result.goal}.`],
+  });
   process.exit(0);
 }
 

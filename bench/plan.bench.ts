@@ -19,10 +19,10 @@ import { plan } from '../allocator/plan.ts';
 import { implicitPool, poolSet } from '../allocator/pools.ts';
 import type { ServiceLike } from '../allocator/types.ts';
 import { generateServices } from '../examples/workload.ts';
+import { record } from './lib.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const WORK = join(HERE, '.work');
-const RESULTS = join(HERE, 'results');
 
 interface Sample { ms: number; maxRssMB: number; loadBalancers?: number; lowerBound?: number; allocated?: number; members?: number }
 
@@ -74,7 +74,6 @@ function main(): void {
     return;
   }
   mkdirSync(WORK, { recursive: true });
-  mkdirSync(RESULTS, { recursive: true });
   const runs = Number(values.runs);
   const rows = [];
   for (const n of values.sizes.split(',').map(Number)) {
@@ -118,22 +117,16 @@ function main(): void {
     goal: 'planOverFloor <= 3; loadBalancers <= lowerBound + 1',
     rows,
   };
-  writeFileSync(join(RESULTS, 'plan.json'), `${JSON.stringify(result, null, 2)}\n`);
-  const md = [
-    '# sharedlb plan benchmark',
-    '',
-    `${result.date}, Node ${result.node}, ${result.machine.cpus} × ${result.machine.cpuModel}; medians of ${runs} runs, each in a fresh process.`,
-    'Floor: JSON.parse of the `kubectl get svc -A -o json`-shaped input plus a walk over every annotation and port. Plan: the same parse, then member parsing, placement and pricing.',
-    '',
-    '| Services | members | floor ms | plan ms | plan/floor | peak RSS floor/plan MB | LBs | lower bound |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.services} | ${r.members} | ${r.floorMsMedian} | ${r.planMsMedian} | ${r.planOverFloor} | ${r.floorPeakRssMB}/${r.planPeakRssMB} | ${r.loadBalancers} | ${r.lowerBound} |`),
-    '',
-    `Goal: ${result.goal}.`,
-    '',
-  ].join('\n');
-  writeFileSync(join(RESULTS, 'plan.md'), md);
-  process.stdout.write(md);
+  record('plan', result, {
+    title: 'sharedlb plan benchmark',
+    about: [
+      `${result.date}, Node ${result.node}, ${result.machine.cpus} × ${result.machine.cpuModel}; medians of ${runs} runs, each in a fresh process.`,
+      'Floor: JSON.parse of the `kubectl get svc -A -o json`-shaped input plus a walk over every annotation and port. Plan: the same parse, then member parsing, placement and pricing.',
+    ],
+    columns: ['Services', 'members', 'floor ms', 'plan ms', 'plan/floor', 'peak RSS floor/plan MB', 'LBs', 'lower bound'],
+    rows: rows.map((r) => [r.services, r.members, r.floorMsMedian, r.planMsMedian, r.planOverFloor, `${r.floorPeakRssMB}/${r.planPeakRssMB}`, r.loadBalancers, r.lowerBound]),
+    after: [`Goal: ${result.goal}.`],
+  });
 }
 
 main();

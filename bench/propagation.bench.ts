@@ -5,16 +5,13 @@
 //
 //   node bench/propagation.bench.ts [--flips 1000]
 
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Watch, type V1EndpointSlice } from '@kubernetes/client-node';
-import { up } from '../e2e/cluster.ts';
-import { createPool, installCRD, startController } from '../e2e/controller-harness.ts';
+import { createPool, startController } from '../e2e/controller-harness.ts';
 import { admin, adminKubeConfig, eventually, namespace, runPod, setPodStatus, sweep } from '../e2e/kube.ts';
+import { quietCluster, record } from './lib.ts';
 
-const RESULTS = join(import.meta.dirname, 'results');
 const TARGET_IP = '10.244.50.10';
 
 /** Watch slices and report each time TARGET_IP's readiness changes in them. */
@@ -40,10 +37,7 @@ const pct = (xs: number[], p: number): number => {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { flips: { type: 'string', default: '1000' } } });
   const flips = Number(values.flips);
-  process.env.SHAREDLB_LOG_LEVEL = 'warn';
-  await up();
-  await installCRD();
-  await sweep();
+  await quietCluster();
   const ctrlNs = await namespace('prop-ctrl');
   await createPool('prop', { default: true, provider: 'generic' });
   const ctl = await startController(ctrlNs, ['--no-leader-elect']);
@@ -78,24 +72,17 @@ async function main(): Promise<void> {
   await sweep();
 
   const row = { flips, p50Ms: Number(pct(lags, 50).toFixed(1)), p90Ms: Number(pct(lags, 90).toFixed(1)), p99Ms: Number(pct(lags, 99).toFixed(1)), maxMs: Number(Math.max(...lags).toFixed(1)) };
-  mkdirSync(RESULTS, { recursive: true });
   const result = { benchmark: 'endpointslice-propagation', date: new Date().toISOString(), node: process.version, cpus: cpus().length, goal: 'p99 <= 50 ms', ...row };
-  writeFileSync(join(RESULTS, 'propagation.json'), `${JSON.stringify(result, null, 2)}\n`);
-  const md = [
-    '# EndpointSlice propagation',
-    '',
-    `${result.date}, Node ${result.node}, ${result.cpus} CPUs, every component on this machine.`,
-    `One of a member's ten pods flips readiness ${flips} times; each lag is from the watch event of the member's own slice (kube-controller-manager) to the watch event of the shared LB's mirrored slice (sharedlb).`,
-    '',
-    '| flips | p50 ms | p90 ms | p99 ms | max ms |',
-    '|---:|---:|---:|---:|---:|',
-    `| ${row.flips} | ${row.p50Ms} | ${row.p90Ms} | ${row.p99Ms} | ${row.maxMs} |`,
-    '',
-    `Goal: ${result.goal}.`,
-    '',
-  ].join('\n');
-  writeFileSync(join(RESULTS, 'propagation.md'), md);
-  process.stdout.write(md);
+  record('propagation', result, {
+    title: 'EndpointSlice propagation',
+    about: [
+      `${result.date}, Node ${result.node}, ${result.cpus} CPUs, every component on this machine.`,
+      `One of a member's ten pods flips readiness ${flips} times; each lag is from the watch event of the member's own slice (kube-controller-manager) to the watch event of the shared LB's mirrored slice (sharedlb).`,
+    ],
+    columns: ['flips', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'],
+    rows: [[row.flips, row.p50Ms, row.p90Ms, row.p99Ms, row.maxMs]],
+    after: [`Goal: ${result.goal}.`],
+  });
   process.exit(0);
 }
 

@@ -48,6 +48,8 @@ export class ResilientInformer<T extends KubernetesObject> {
   private restartTimer: NodeJS.Timeout | undefined;
   /** The last known objects, carried across restarts to find deletions. */
   private known = new Map<string, T>();
+  /** The same objects by namespace: reconciles list one namespace (the shared LBs') far more often than all. */
+  private byNamespace = new Map<string, Map<string, T>>();
   private generation = 0;
   restarts = 0;
   relists = 0;
@@ -83,8 +85,23 @@ export class ResilientInformer<T extends KubernetesObject> {
   }
 
   list(namespace?: string): T[] {
-    const all = [...this.known.values()];
-    return namespace === undefined ? all : all.filter((o) => o.metadata?.namespace === namespace);
+    return [...(namespace === undefined ? this.known : (this.byNamespace.get(namespace) ?? [])).values()];
+  }
+
+  private put(k: string, obj: T): void {
+    this.known.set(k, obj);
+    const ns = obj.metadata?.namespace ?? '';
+    let m = this.byNamespace.get(ns);
+    if (m === undefined) this.byNamespace.set(ns, (m = new Map()));
+    m.set(k, obj);
+  }
+
+  private remove(k: string, obj: T): void {
+    this.known.delete(k);
+    const ns = obj.metadata?.namespace ?? '';
+    const m = this.byNamespace.get(ns);
+    m?.delete(k);
+    if (m?.size === 0) this.byNamespace.delete(ns);
   }
 
   private async connect(): Promise<void> {
@@ -98,7 +115,7 @@ export class ResilientInformer<T extends KubernetesObject> {
       const k = keyOf(obj);
       seen.add(k);
       const before = this.known.get(k);
-      this.known.set(k, obj);
+      this.put(k, obj);
       if (before === undefined) this.opts.onEvent('add', obj);
       else if (before.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.opts.onEvent('update', obj);
     };
@@ -106,7 +123,9 @@ export class ResilientInformer<T extends KubernetesObject> {
     inf.on('update', upsert);
     inf.on('delete', (obj: T) => {
       if (!current()) return;
-      this.known.delete(keyOf(obj));
+      const k = keyOf(obj);
+      const had = this.known.get(k);
+      if (had !== undefined) this.remove(k, had);
       this.opts.onEvent('delete', obj);
     });
     inf.on('error', (err: unknown) => {
@@ -120,7 +139,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     // Objects that vanished while the previous connection was away.
     for (const [k, obj] of [...this.known]) {
       if (!seen.has(k)) {
-        this.known.delete(k);
+        this.remove(k, obj);
         this.opts.onEvent('delete', obj);
       }
     }

@@ -79,7 +79,7 @@ describe('chaos', { timeout: 300_000 }, () => {
       }
     };
 
-    for (let i = 0; i < 60; i++) await create();
+    for (let i = 0; i < 150; i++) await create();
     const t0 = Date.now();
     let stop = false;
     const events: string[] = [];
@@ -102,7 +102,7 @@ describe('chaos', { timeout: 300_000 }, () => {
         } catch {
           // the API server may be down: that is part of the test
         }
-        await sleep(40);
+        await sleep(25);
       }
     })();
     const watcher = (async () => {

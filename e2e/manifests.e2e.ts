@@ -69,7 +69,7 @@ describe('install manifests', () => {
     for (const o of objects) await apply(o, true);
   });
 
-  it('the controller runs on the ServiceAccount and RBAC the manifests grant', async () => {
+  it('the controller, as the image runs it, works on the ServiceAccount and RBAC the manifests grant', async () => {
     for (const o of objects) if (o.kind !== 'Deployment' && o.kind !== 'PodDisruptionBudget' && o.kind !== 'Service') await apply(o, false);
     const tr = await eventually('a token for sharedlb-controller', () => admin().post<{ status: { token: string } }>('/api/v1/namespaces/sharedlb-system/serviceaccounts/sharedlb-controller/token', {
       apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 },
@@ -86,7 +86,8 @@ describe('install manifests', () => {
     await createPool('e2e-rbac', { default: true, provider: 'generic', emptyLoadBalancerGraceSeconds: 1 });
     ns = await namespace('rbac');
     auditFrom = new Date();
-    ctl = await startController('sharedlb-system', [`--kubeconfig=${kubeconfig}`, '--lease-duration=4', '--renew-deadline=3', '--retry-period=1', '--event-series-interval=1']);
+    // The bundle the image runs (npm test builds it first), not the sources.
+    ctl = await startController('sharedlb-system', [`--kubeconfig=${kubeconfig}`, '--lease-duration=4', '--renew-deadline=3', '--retry-period=1', '--event-series-interval=1'], { bundle: true });
     await admin().post(`/api/v1/namespaces/${ns}/services`, {
       metadata: { name: 'mqtt', annotations: { 'sharedlb.io/enabled': 'true' } },
       spec: { selector: { app: 'mqtt' }, ports: [{ name: 'mqtt', port: 1883 }] },
