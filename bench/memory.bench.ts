@@ -58,7 +58,7 @@ async function main(): Promise<void> {
 
   const t0 = performance.now();
   // --trace-gc only adds a log line per GC: the heap left after each full GC is the live heap.
-  const ctl = await startController(ctrlNs, ['--no-leader-elect', '--qps=1000', '--concurrency=16'], { env: { NODE_OPTIONS: `${deploymentNodeOptions()} --trace-gc` }, bundle: true });
+  const ctl = await startController(ctrlNs, ['--no-leader-elect', '--qps=1000', '--concurrency=16'], { env: { NODE_OPTIONS: deploymentNodeOptions() }, nodeArgs: ['--trace-gc'], bundle: true });
   const afterSync = status(ctl.process.pid as number, 'VmRSS');
   await eventually('every member Ready and mirrored', async () => {
     const svcs = await admin().get<{ items: Array<{ status?: { conditions?: Array<{ type: string; status: string }> } }> }>(`/api/v1/namespaces/${ns}/services`);

@@ -36,10 +36,7 @@ const POOLS_PATH = '/apis/sharedlb.io/v1alpha1/loadbalancerpools';
 /** Mirrors copy addresses, conditions, node, zone, hostname and hints; a pod reference per endpoint is most of a slice. */
 function trimSlice(s: V1EndpointSlice): void {
   trimMetadata(s);
-  for (const e of s.endpoints ?? []) {
-    delete e.targetRef;
-    delete e.deprecatedTopology;
-  }
+  if (s.endpoints) s.endpoints = s.endpoints.map(({ targetRef: _t, deprecatedTopology: _d, ...e }) => e);
 }
 
 /**

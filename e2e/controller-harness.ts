@@ -71,6 +71,8 @@ export interface ControllerRun {
   env?: Record<string, string>;
   /** Run dist/sharedlb.mjs instead of the sources. */
   bundle?: boolean;
+  /** Flags for node itself (those NODE_OPTIONS refuses, e.g. --trace-gc). */
+  nodeArgs?: string[];
 }
 
 export async function startController(namespace: string, extra: string[] = [], run: ControllerRun = {}): Promise<RunningController> {
@@ -79,7 +81,7 @@ export async function startController(namespace: string, extra: string[] = [], r
   const log = join(ROOT, 'logs', `controller-${process.pid}-${++runs}.log`);
   const out = openSync(log, 'a');
   const port = await freePort();
-  const child = spawn(process.execPath, [run.bundle ? BUNDLE : join(REPO, 'controller', 'cli.ts'), 'controller', `--kubeconfig=${KUBECONFIG}`, `--namespace=${namespace}`, `--listen=127.0.0.1:${port}`, '--resync=30', ...extra], {
+  const child = spawn(process.execPath, [...(run.nodeArgs ?? []), run.bundle ? BUNDLE : join(REPO, 'controller', 'cli.ts'), 'controller', `--kubeconfig=${KUBECONFIG}`, `--namespace=${namespace}`, `--listen=127.0.0.1:${port}`, '--resync=30', ...extra], {
     stdio: ['ignore', out, out],
     env: { ...process.env, SHAREDLB_LOG_LEVEL: process.env.SHAREDLB_LOG_LEVEL ?? 'info', ...run.env },
   });
