@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError } from '../controller/kube-rest.ts';
+import { WAITING_DEBOUNCE_MS } from '../controller/reconcile-member.ts';
 import { KUBECONFIG, restartApiServer } from './cluster.ts';
 import { createPool, deletePool, installCRD, startController, type RunningController } from './controller-harness.ts';
 import { admin, deleteNamespace, deletePod, eventually, namespace, runPod, setPodStatus, sweep } from './kube.ts';
@@ -117,6 +118,25 @@ describe('sharedlb controller', () => {
     const b = await untilReason(ns, 'pg-b', 'Allocated');
     assert.notEqual(lbOf(a), lbOf(b));
     assert.match(addressOf(b) ?? '', /:5432\/TCP$/);
+  });
+
+  it('says WaitingForAddress only when a new LB stays without an address, then Allocated when it gets one', async () => {
+    const cm = '/api/v1/namespaces/kube-system/configmaps/cloud-simulator';
+    await admin().post('/api/v1/namespaces/kube-system/configmaps', { metadata: { name: 'cloud-simulator' }, data: { delayMs: '5000' } });
+    try {
+      const t0 = Date.now();
+      await member(ns, 'pg-c', [['pg', 5432]], { lbClass: true }); // 5432 is taken on both LBs: a new one
+      const waiting = await untilReason(ns, 'pg-c', 'WaitingForAddress');
+      const after = Date.now() - t0;
+      assert.ok(after >= WAITING_DEBOUNCE_MS - 200, `said waiting after ${after} ms, before the ${WAITING_DEBOUNCE_MS} ms debounce`);
+      assert.match(cond(waiting)?.message ?? '', /waiting for the cloud to give it an address/);
+      const ready = await untilReason(ns, 'pg-c', 'Allocated');
+      assert.match(addressOf(ready) ?? '', /:5432\/TCP$/);
+      const events = await admin().get<{ items: Array<{ reason: string; regarding: { name: string } }> }>(`/apis/events.k8s.io/v1/namespaces/${ns}/events`);
+      assert.deepEqual(events.items.filter((e) => e.regarding.name === 'pg-c').map((e) => e.reason).sort(), ['Allocated', 'WaitingForAddress']);
+    } finally {
+      await admin().delete(cm).catch(() => undefined);
+    }
   });
 
   it('remaps a prefer member whose port is taken, and keeps it there after the port frees up', async () => {
