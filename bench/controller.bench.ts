@@ -8,12 +8,11 @@
 //
 //   node bench/controller.bench.ts [--sizes 1000,5000] [--concurrency 16]
 
-import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createPool, deploymentNodeOptions, startController } from '../e2e/controller-harness.ts';
 import { admin, deleteNamespace, eventually, namespace, sweep } from '../e2e/kube.ts';
-import { inBatches, quietCluster, record } from './lib.ts';
+import { inBatches, procMB, quietCluster, record } from './lib.ts';
 
 const svc = (name: string, port: number) => ({
   metadata: { name, annotations: { 'sharedlb.io/enabled': 'true' } },
@@ -57,7 +56,7 @@ async function throughput(n: number, concurrency: number): Promise<{ ms: number;
     byKind[k] = Number(((v - (r0.get(k) ?? 0)) / n).toFixed(2));
     writes += v - (r0.get(k) ?? 0);
   }
-  const rss = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${ctl.process.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  const rss = procMB(ctl.process.pid as number, 'VmHWM');
   const heapMB = (await ctl.metric('nodejs_heap_size_used_bytes')) / 2 ** 20;
   process.stderr.write(`# controller at the end: heap used ${heapMB.toFixed(0)} MB, peak RSS ${rss.toFixed(0)} MB\n`);
   await ctl.stop();

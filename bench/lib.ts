@@ -1,6 +1,6 @@
 // What the benchmarks share: the load generator, and how a result is recorded.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { up } from '../e2e/cluster.ts';
 import { installCRD } from '../e2e/controller-harness.ts';
@@ -25,6 +25,11 @@ export async function inBatches<T>(items: T[], concurrency: number, fn: (item: T
       await fn(items[i] as T, i);
     }
   }));
+}
+
+/** A memory figure of a process, in MB, from /proc/PID/status (VmRSS: now, VmHWM: peak). */
+export function procMB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 }
 
 export interface Report {

@@ -9,12 +9,11 @@
 //
 //   node bench/memory.bench.ts [--members 5000] [--endpoints 10]
 
-import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createPool, deploymentNodeOptions, startController } from '../e2e/controller-harness.ts';
 import { admin, eventually, namespace, sweep } from '../e2e/kube.ts';
-import { inBatches, quietCluster, record } from './lib.ts';
+import { inBatches, procMB, quietCluster, record } from './lib.ts';
 
 function slice(ns: string, svc: string, i: number, endpoints: number): unknown {
   return {
@@ -32,8 +31,6 @@ function slice(ns: string, svc: string, i: number, endpoints: number): unknown {
     ports: [{ name: 'p', port: 8080, protocol: 'TCP' }],
   };
 }
-
-const status = (pid: number, field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 
 /** From --trace-gc lines ("Mark-Compact 110.2 (135.4) -> 70.1 (130.2) MB"): the heap after the last full GC, and after the largest. */
 function liveHeap(log: string): { liveHeapLastMB: number; liveHeapMaxMB: number } {
@@ -59,7 +56,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   // --trace-gc only adds a log line per GC: the heap left after each full GC is the live heap.
   const ctl = await startController(ctrlNs, ['--no-leader-elect', '--qps=1000', '--concurrency=16'], { env: { NODE_OPTIONS: deploymentNodeOptions() }, nodeArgs: ['--trace-gc'], bundle: true });
-  const afterSync = status(ctl.process.pid as number, 'VmRSS');
+  const afterSync = procMB(ctl.process.pid as number, 'VmRSS');
   await eventually('every member Ready and mirrored', async () => {
     const svcs = await admin().get<{ items: Array<{ status?: { conditions?: Array<{ type: string; status: string }> } }> }>(`/api/v1/namespaces/${ns}/services`);
     const ready = svcs.items.filter((s) => s.status?.conditions?.some((c) => c.type === 'sharedlb.io/Ready' && c.status === 'True')).length;
@@ -75,8 +72,8 @@ async function main(): Promise<void> {
     endpoints: n * perMember,
     convergedMs: Math.round(convergedMs),
     rssAfterSyncMB: Math.round(afterSync),
-    peakRssMB: Math.round(status(pid, 'VmHWM')),
-    steadyRssMB: Math.round(status(pid, 'VmRSS')),
+    peakRssMB: Math.round(procMB(pid, 'VmHWM')),
+    steadyRssMB: Math.round(procMB(pid, 'VmRSS')),
     heapUsedMB: Math.round((await ctl.metric('nodejs_heap_size_used_bytes')) / 2 ** 20),
     ...liveHeap(ctl.logText()),
   };

@@ -8,23 +8,24 @@
 //     visible rather than silent.
 // Handlers get (event, object) and should only enqueue.
 
-import { makeInformer, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import { makeInformer, type Informer, type KubeConfig, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import type { Rest } from './kube-rest.ts';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
 
 export interface InformerOptions<T extends KubernetesObject> {
   name: string;
   kc: KubeConfig;
-  /** Watch path, e.g. /api/v1/services. */
+  /** List and watch path, e.g. /api/v1/services. */
   path: string;
-  list: () => Promise<KubernetesListObject<T>>;
-  labelSelector?: string;
+  /** Lists go through this client, so list and watch objects have one shape. */
+  rest: Rest;
   onEvent: (event: InformerEvent, obj: T) => void;
   /** A full relist this often, whatever the watch says (0: never). */
   relistSeconds?: number;
   onRestart?: (informer: string, reason: string, error: unknown) => void;
   maxBackoffMs?: number;
-  /** Drops, in place, what no reconcile reads, before the object is cached (client-go's SetTransform). */
+  /** Drops what no reconcile reads before the object is cached (client-go's SetTransform); must be cheap when there is nothing to drop. */
   trim?: (obj: T) => void;
 }
 
@@ -38,13 +39,36 @@ const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
  * showed it).
  */
 export function trimMetadata(obj: KubernetesObject): void {
-  if (obj.metadata === undefined) return;
+  if (obj.metadata === undefined || (obj.metadata.managedFields === undefined && obj.metadata.annotations?.[LAST_APPLIED] === undefined)) return;
   const { managedFields: _mf, ...m } = obj.metadata;
   if (m.annotations?.[LAST_APPLIED] !== undefined) {
     const { [LAST_APPLIED]: _la, ...annotations } = m.annotations;
     m.annotations = annotations;
   }
   obj.metadata = m;
+}
+
+/**
+ * A full list in pages of 500, as client-go's pager makes it: one response
+ * of every Service or EndpointSlice in a big cluster is tens of MB held at
+ * once, as bytes, as text and as objects; each page is trimmed as it comes.
+ * All pages are one snapshot (the continue token pins the resourceVersion);
+ * an expired token fails the list and the informer lists again.
+ */
+async function listInPages<T>(rest: Rest, path: string, trim: (o: T) => void): Promise<{ items: T[]; metadata: { resourceVersion: string } }> {
+  const items: T[] = [];
+  let resourceVersion = '';
+  let next = '';
+  do {
+    const page = await rest.get<{ items: T[]; metadata: { resourceVersion: string; continue?: string } }>(`${path}?limit=500${next ? `&continue=${encodeURIComponent(next)}` : ''}`);
+    for (const o of page.items) {
+      trim(o);
+      items.push(o);
+    }
+    resourceVersion ||= page.metadata.resourceVersion;
+    next = page.metadata.continue ?? '';
+  } while (next !== '');
+  return { items, metadata: { resourceVersion } };
 }
 
 const keyOf = (o: KubernetesObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
@@ -115,12 +139,13 @@ export class ResilientInformer<T extends KubernetesObject> {
 
   private async connect(): Promise<void> {
     const gen = ++this.generation;
-    const inf = makeInformer<T>(this.opts.kc, this.opts.path, this.opts.list, this.opts.labelSelector);
+    const trim = this.opts.trim ?? trimMetadata;
+    const inf = makeInformer<T>(this.opts.kc, this.opts.path, () => listInPages(this.opts.rest, this.opts.path, trim));
     const current = (): boolean => gen === this.generation && !this.stopped;
     const seen = new Set<string>();
     const upsert = (obj: T): void => {
       if (!current()) return;
-      (this.opts.trim ?? trimMetadata)(obj);
+      trim(obj); // a listed object was trimmed page by page: this only checks
       const k = keyOf(obj);
       seen.add(k);
       const before = this.known.get(k);

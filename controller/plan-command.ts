@@ -1,10 +1,10 @@
 // `sharedlb plan`: offline packing and cost of Service manifests.
 
-import { parseArgs } from 'node:util';
 import { plan, type Plan } from '../allocator/plan.ts';
 import { implicitPool, parsePool, poolSet, POOL_KIND, type PoolSet } from '../allocator/pools.ts';
 import { isProviderName, PROVIDER_NAMES } from '../allocator/profiles.ts';
 import type { ServiceLike } from '../allocator/types.ts';
+import { commandArgs, type Io } from './command-args.ts';
 import { InputError, readObjects, readText } from './manifest-files.ts';
 import { money, table } from './text-table.ts';
 
@@ -18,36 +18,17 @@ export const PLAN_USAGE = `usage: sharedlb plan -f FILE [-f FILE…] [--pools FI
   --max-ports N        override every pool's maxPortsPerLB.
   -o, --output FORMAT  table (default) or json.`;
 
-export interface Io {
-  stdout: (s: string) => void;
-  stderr: (s: string) => void;
-  stdin: () => string;
-}
 
 export function planCommand(argv: string[], io: Io): number {
-  let args;
-  try {
-    args = parseArgs({
-      args: argv,
-      options: {
-        filename: { type: 'string', short: 'f', multiple: true },
-        pools: { type: 'string' },
-        provider: { type: 'string' },
-        'max-ports': { type: 'string' },
-        output: { type: 'string', short: 'o', default: 'table' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (e) {
-    io.stderr(`sharedlb plan: ${(e as Error).message}\n${PLAN_USAGE}\n`);
-    return 2;
-  }
-  if (args.help) {
-    io.stdout(`${PLAN_USAGE}\n`);
-    return 0;
-  }
+  const args = commandArgs('plan', PLAN_USAGE, argv, {
+    filename: { type: 'string', short: 'f', multiple: true },
+    pools: { type: 'string' },
+    provider: { type: 'string' },
+    'max-ports': { type: 'string' },
+    output: { type: 'string', short: 'o', default: 'table' },
+    help: { type: 'boolean', short: 'h' },
+  }, io);
+  if (typeof args === 'number') return args;
   const usage = (msg: string): number => {
     io.stderr(`sharedlb plan: ${msg}\n${PLAN_USAGE}\n`);
     return 2;

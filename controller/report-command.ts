@@ -1,12 +1,11 @@
 // `sharedlb report`: the cost report of a live cluster's shared LBs.
 
-import { parseArgs } from 'node:util';
 import { KubeConfig, type V1Service } from '@kubernetes/client-node';
 import { LB_POOL_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from '../allocator/annotations.ts';
 import { parsePool, poolSet, type PoolSet } from '../allocator/pools.ts';
 import { liveReport, type LiveLoadBalancer, type LiveReport } from '../allocator/report.ts';
 import { restClient, type Rest } from './kube-rest.ts';
-import type { Io } from './plan-command.ts';
+import { commandArgs, type Io } from './command-args.ts';
 import { reportCsv, reportHtml, reportTable } from './report-render.ts';
 import { readLoadBalancer } from './shared-lb.ts';
 
@@ -46,20 +45,10 @@ export function renderReport(r: LiveReport, format: string): string {
 }
 
 export async function reportCommand(argv: string[], io: Io): Promise<number> {
-  let values;
-  try {
-    values = parseArgs({
-      args: argv,
-      options: { kubeconfig: { type: 'string' }, context: { type: 'string' }, output: { type: 'string', short: 'o', default: 'table' }, help: { type: 'boolean', short: 'h' } },
-    }).values;
-  } catch (e) {
-    io.stderr(`sharedlb report: ${(e as Error).message}\n${REPORT_USAGE}\n`);
-    return 2;
-  }
-  if (values.help) {
-    io.stdout(`${REPORT_USAGE}\n`);
-    return 0;
-  }
+  const values = commandArgs('report', REPORT_USAGE, argv, {
+    kubeconfig: { type: 'string' }, context: { type: 'string' }, output: { type: 'string', short: 'o', default: 'table' }, help: { type: 'boolean', short: 'h' },
+  }, io);
+  if (typeof values === 'number') return values;
   if (!['table', 'json', 'csv', 'html'].includes(values.output)) {
     io.stderr(`sharedlb report: -o must be table, json, csv or html\n${REPORT_USAGE}\n`);
     return 2;

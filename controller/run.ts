@@ -4,10 +4,10 @@
 
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
 import { KubeConfig, type V1Service } from '@kubernetes/client-node';
 import { DEFAULT_CLASS, GROUP, LB_POOL_LABEL } from '../allocator/annotations.ts';
 import type { MemberOutcome } from '../allocator/placement.ts';
+import { commandArgs } from './command-args.ts';
 import { eventRecorder } from './events.ts';
 import { restClient, type Rest } from './kube-rest.ts';
 import { startLeaderElection, type Elector } from './leader.ts';
@@ -44,32 +44,27 @@ export interface Controller {
 }
 
 export async function runController(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      kubeconfig: { type: 'string' },
-      context: { type: 'string' },
-      namespace: { type: 'string' },
-      class: { type: 'string', default: DEFAULT_CLASS },
-      'node-port-range': { type: 'string', default: '30000-32767' },
-      listen: { type: 'string', default: ':8080' },
-      concurrency: { type: 'string', default: '8' },
-      qps: { type: 'string', default: '200' },
-      resync: { type: 'string', default: '300' },
-      relist: { type: 'string', default: '600' },
-      'leader-elect': { type: 'boolean', default: true },
-      'no-leader-elect': { type: 'boolean', default: false },
-      'lease-duration': { type: 'string', default: '15' },
-      'renew-deadline': { type: 'string', default: '10' },
-      'retry-period': { type: 'string', default: '2' },
-      'event-series-interval': { type: 'string', default: '60' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(`${CONTROLLER_USAGE}\n`);
-    return 0;
-  }
+  const io = { stdout: (t: string) => void process.stdout.write(t), stderr: (t: string) => void process.stderr.write(t) };
+  const values = commandArgs('controller', CONTROLLER_USAGE, argv, {
+    kubeconfig: { type: 'string' },
+    context: { type: 'string' },
+    namespace: { type: 'string' },
+    class: { type: 'string', default: DEFAULT_CLASS },
+    'node-port-range': { type: 'string', default: '30000-32767' },
+    listen: { type: 'string', default: ':8080' },
+    concurrency: { type: 'string', default: '8' },
+    qps: { type: 'string', default: '200' },
+    resync: { type: 'string', default: '300' },
+    relist: { type: 'string', default: '600' },
+    'leader-elect': { type: 'boolean', default: true },
+    'no-leader-elect': { type: 'boolean', default: false },
+    'lease-duration': { type: 'string', default: '15' },
+    'renew-deadline': { type: 'string', default: '10' },
+    'retry-period': { type: 'string', default: '2' },
+    'event-series-interval': { type: 'string', default: '60' },
+    help: { type: 'boolean', short: 'h' },
+  }, io);
+  if (typeof values === 'number') return values;
   const range = /^(\d+)-(\d+)$/.exec(values['node-port-range']);
   if (range === null) {
     process.stderr.write(`--node-port-range must be FROM-TO\n${CONTROLLER_USAGE}\n`);

@@ -5,7 +5,7 @@
 // "expectations"): without them a second placement could run on stale LB
 // records and place a member twice.
 
-import type { KubeConfig, KubernetesObject, V1EndpointSlice, V1Namespace, V1Service } from '@kubernetes/client-node';
+import type { KubeConfig, V1EndpointSlice, V1Namespace, V1Service } from '@kubernetes/client-node';
 import { parseMember, type MemberParse } from '../allocator/members.ts';
 import { parsePool, poolSet, type PoolSet } from '../allocator/pools.ts';
 import type { LoadBalancerState } from '../allocator/types.ts';
@@ -36,30 +36,9 @@ const POOLS_PATH = '/apis/sharedlb.io/v1alpha1/loadbalancerpools';
 /** Mirrors copy addresses, conditions, node, zone, hostname and hints; a pod reference per endpoint is most of a slice. */
 function trimSlice(s: V1EndpointSlice): void {
   trimMetadata(s);
-  if (s.endpoints) s.endpoints = s.endpoints.map(({ targetRef: _t, deprecatedTopology: _d, ...e }) => e);
-}
-
-/**
- * A full list in pages of 500, as client-go's pager makes it: one response
- * of every Service or EndpointSlice in a big cluster is tens of MB held at
- * once, as bytes, as text and as objects. All pages are one snapshot (the
- * continue token pins the resourceVersion); an expired token fails the list
- * and the informer lists again.
- */
-export async function listInPages<T>(rest: Rest, path: string, trim: (o: T) => void): Promise<{ items: T[]; metadata: { resourceVersion: string } }> {
-  const items: T[] = [];
-  let resourceVersion = '';
-  let next = '';
-  do {
-    const page = await rest.get<{ items: T[]; metadata: { resourceVersion: string; continue?: string } }>(`${path}?limit=500${next ? `&continue=${encodeURIComponent(next)}` : ''}`);
-    for (const o of page.items) {
-      trim(o);
-      items.push(o);
-    }
-    resourceVersion ||= page.metadata.resourceVersion;
-    next = page.metadata.continue ?? '';
-  } while (next !== '');
-  return { items, metadata: { resourceVersion } };
+  if (s.endpoints?.some((e) => e.targetRef !== undefined || e.deprecatedTopology !== undefined)) {
+    s.endpoints = s.endpoints.map(({ targetRef: _t, deprecatedTopology: _d, ...e }) => e);
+  }
 }
 
 export class ClusterState {
@@ -81,9 +60,8 @@ export class ClusterState {
 
   constructor(kc: KubeConfig, rest: Rest, namespace: string, h: StateHandlers, relistSeconds = 300) {
     this.namespace = namespace;
-    const list = <T extends KubernetesObject>(path: string, trim: (o: T) => void = trimMetadata) => () => listInPages<T>(rest, path, trim);
     this.services = new ResilientInformer<V1Service>({
-      name: 'services', kc, path: '/api/v1/services', list: list<V1Service>('/api/v1/services'), relistSeconds, onRestart: h.restart,
+      name: 'services', kc, rest, path: '/api/v1/services', relistSeconds, onRestart: h.restart,
       onEvent: (e, svc) => {
         const key = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
         if (e === 'delete') this.parsed.delete(key);
@@ -95,7 +73,7 @@ export class ClusterState {
       },
     });
     this.slices = new ResilientInformer<V1EndpointSlice>({
-      name: 'endpointslices', kc, path: '/apis/discovery.k8s.io/v1/endpointslices', list: list<V1EndpointSlice>('/apis/discovery.k8s.io/v1/endpointslices', trimSlice),
+      name: 'endpointslices', kc, rest, path: '/apis/discovery.k8s.io/v1/endpointslices',
       relistSeconds, onRestart: h.restart, trim: trimSlice,
       onEvent: (e, s) => {
         this.indexSlice(e, s);
@@ -103,10 +81,10 @@ export class ClusterState {
       },
     });
     this.pools = new ResilientInformer<PoolObject>({
-      name: 'loadbalancerpools', kc, path: POOLS_PATH, list: list<PoolObject>(POOLS_PATH), relistSeconds, onRestart: h.restart, onEvent: h.pool,
+      name: 'loadbalancerpools', kc, rest, path: POOLS_PATH, relistSeconds, onRestart: h.restart, onEvent: h.pool,
     });
     this.namespaces = new ResilientInformer<V1Namespace>({
-      name: 'namespaces', kc, path: '/api/v1/namespaces', list: list<V1Namespace>('/api/v1/namespaces'), relistSeconds, onRestart: h.restart, onEvent: h.namespace,
+      name: 'namespaces', kc, rest, path: '/api/v1/namespaces', relistSeconds, onRestart: h.restart, onEvent: h.namespace,
     });
   }
 

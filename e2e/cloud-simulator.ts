@@ -12,7 +12,7 @@
 // bill is written to ConfigMap kube-system/cloud-simulator-state.
 
 import { parseArgs } from 'node:util';
-import { CoreV1Api, KubeConfig, type V1Service } from '@kubernetes/client-node';
+import { KubeConfig, type V1Service } from '@kubernetes/client-node';
 import { ResilientInformer } from '../controller/informer.ts';
 import { ApiError, microTime, restClient } from '../controller/kube-rest.ts';
 
@@ -29,7 +29,6 @@ const kc = new KubeConfig();
 if (values.kubeconfig) kc.loadFromFile(values.kubeconfig);
 else kc.loadFromDefault();
 const rest = restClient(kc, { userAgent: 'sharedlb-e2e-cloud-simulator' });
-const core = kc.makeApiClient(CoreV1Api);
 
 /** Service key → address it holds. */
 const addresses = new Map<string, string>();
@@ -165,7 +164,7 @@ const informer = new ResilientInformer<V1Service>({
   name: 'services',
   kc,
   path: '/api/v1/services',
-  list: () => core.listServiceForAllNamespaces(),
+  rest,
   onEvent: (_e, s) => enqueue(key(s)),
   relistSeconds: 60,
   onRestart: (informer, reason, error) => out('watch restarted', { informer, reason, error: String(error) }),

@@ -132,8 +132,12 @@ describe('sharedlb controller', () => {
       assert.match(cond(waiting)?.message ?? '', /waiting for the cloud to give it an address/);
       const ready = await untilReason(ns, 'pg-c', 'Allocated');
       assert.match(addressOf(ready) ?? '', /:5432\/TCP$/);
-      const events = await admin().get<{ items: Array<{ reason: string; regarding: { name: string } }> }>(`/apis/events.k8s.io/v1/namespaces/${ns}/events`);
-      assert.deepEqual(events.items.filter((e) => e.regarding.name === 'pg-c').map((e) => e.reason).sort(), ['Allocated', 'WaitingForAddress']);
+      // Events are written after the status, off the reconcile's path.
+      const reasons = async () => (await admin().get<{ items: Array<{ reason: string; regarding: { name: string } }> }>(`/apis/events.k8s.io/v1/namespaces/${ns}/events`))
+        .items.filter((e) => e.regarding.name === 'pg-c').map((e) => e.reason).sort();
+      await eventually('both events', async () => (await reasons()).length >= 2);
+      await sleep(500); // and no third
+      assert.deepEqual(await reasons(), ['Allocated', 'WaitingForAddress']);
     } finally {
       await admin().delete(cm).catch(() => undefined);
     }
