@@ -19,6 +19,10 @@ export const LB_POOL_LABEL = 'sharedlb.io/pool';
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'sharedlb.io';
 export const EMPTY_SINCE = 'sharedlb.io/empty-since';
+/** The LB's class (what its members declared beyond the pool's template); absent for the default class. */
+export const LB_CLASS = 'sharedlb.io/class';
+/** Which annotations the pool's template put on the LB, so that one the admin removes is removed too. */
+export const TEMPLATE_ANNOTATIONS = 'sharedlb.io/template-annotations';
 
 export const USER_ANNOTATIONS: readonly string[] = [ENABLED, POOL, PORT_POLICY];
 export const CONTROLLER_ANNOTATIONS: readonly string[] = [ADDRESS, LOAD_BALANCER];

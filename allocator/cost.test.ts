@@ -5,7 +5,7 @@ import { pool } from './testing.ts';
 import type { LoadBalancerState, Protocol } from './types.ts';
 
 const lb = (name: string, ports: Array<[number, Protocol, string]>): LoadBalancerState => ({
-  name, pool: 'p', assignments: ports.map(([port, protocol, member]) => ({ port, protocol, member, servicePort: 'x' })),
+  name, pool: 'p', classKey: '', assignments: ports.map(([port, protocol, member]) => ({ port, protocol, member, servicePort: 'x' })),
 });
 const member = (key: string, protocols: Protocol[]) => ({ key, pool: 'p', ports: protocols.map((protocol) => ({ protocol })) });
 

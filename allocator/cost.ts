@@ -86,7 +86,7 @@ export function priceUnits(pool: Pool, units: Billed[]): { total: number; shares
   return { total: ruleBill + ips * units.length, shares };
 }
 
-function billedLB(lb: LoadBalancerState): Billed {
+function billedLB(lb: LayoutLB): Billed {
   return { ports: lb.assignments.length, protocols: new Set(lb.assignments.map((a) => a.protocol)).size };
 }
 
@@ -95,7 +95,10 @@ function billedLB(lb: LoadBalancerState): Billed {
  * that exist (empty ones still bill while they linger); `members` are the
  * members they serve, each of which would otherwise hold an LB of its own.
  */
-export function priceLayout(pools: Pool[], loadBalancers: LoadBalancerState[], members: AllocatedMember[]): CostReport {
+/** An LB as pricing sees it: its class does not change what it costs. */
+export type LayoutLB = Pick<LoadBalancerState, 'name' | 'pool' | 'assignments'>;
+
+export function priceLayout(pools: Pool[], loadBalancers: LayoutLB[], members: AllocatedMember[]): CostReport {
   const report: CostReport = { loadBalancers: [], pools: [], totals: [], assumptions: [], sources: [] };
   const totals = new Map<string, { shared: number; dedicated: number }>();
   const providers = new Set<string>();

@@ -4,9 +4,10 @@
 // another's placement.
 
 import { CONTROLLER_ANNOTATIONS, DEFAULT_CLASS, ENABLED, GROUP, PORT_POLICY, POOL, USER_ANNOTATIONS } from './annotations.ts';
+import { classKey, declaredScope, memberClass, refusedDeclarations } from './classes.ts';
 import type { PoolSet } from './pools.ts';
 import { matchesSelector } from './selector.ts';
-import { PROTOCOLS, type MemberPort, type MemberRequest, type PortPolicy, type Protocol, type ServiceLike } from './types.ts';
+import { PROTOCOLS, type IPFamily, type MemberPort, type MemberRequest, type Pool, type PortPolicy, type Protocol, type ServiceLike } from './types.ts';
 
 export type MemberParse =
   | { kind: 'ignored' }
@@ -19,15 +20,20 @@ export type MemberParse =
       created: string;
       /** The pool it asked for or would default to, when known. */
       pool: string | null;
-      reason: 'Invalid' | 'Forbidden';
+      reason: RejectReason;
       message: string;
     };
+
+/** Invalid: fix the Service. Forbidden: the namespace may not use the pool. NoMatchingPool: no pool builds the LB it declares. */
+export type RejectReason = 'Invalid' | 'Forbidden' | 'NoMatchingPool';
 
 export interface ParseOptions {
   /** spec.loadBalancerClass that opts a LoadBalancer Service in. */
   className?: string;
   /** Labels of the Service's namespace, for pools' namespaceSelector. */
   namespaceLabels?: Record<string, string>;
+  /** The IP families a Service gets when it asks for none (the cluster's primary service CIDR's). */
+  defaultIPFamilies?: IPFamily[];
 }
 
 const POLICIES: readonly PortPolicy[] = ['preserve', 'prefer', 'any'];
@@ -58,7 +64,7 @@ export function parseMember(svc: ServiceLike, pools: PoolSet, opts: ParseOptions
   const byClass = type === 'LoadBalancer' && svc.spec?.loadBalancerClass === className;
   const enabled = annotations[ENABLED];
   const poolName = annotations[POOL] ?? pools.defaultPool?.name ?? null;
-  const reject = (message: string, reason: 'Invalid' | 'Forbidden' = 'Invalid'): MemberParse => ({
+  const reject = (message: string, reason: RejectReason = 'Invalid'): MemberParse => ({
     kind: 'rejected', key, namespace, name, created, pool: poolName, reason, message,
   });
 
@@ -97,6 +103,9 @@ export function parseMember(svc: ServiceLike, pools: PoolSet, opts: ParseOptions
     return reject(`unknown annotation ${unknown.join(', ')}: sharedlb reads ${USER_ANNOTATIONS.join(', ')}`);
   }
 
+  const refused = refusedDeclarations(svc);
+  if (refused !== null) return reject(refused);
+
   const policyText = annotations[PORT_POLICY];
   let policy: PortPolicy = byClass ? 'preserve' : 'prefer';
   if (policyText !== undefined) {
@@ -106,27 +115,9 @@ export function parseMember(svc: ServiceLike, pools: PoolSet, opts: ParseOptions
     policy = policyText as PortPolicy;
   }
 
-  let pool;
-  if (annotations[POOL] !== undefined) {
-    const wanted = annotations[POOL];
-    pool = pools.pools.get(wanted);
-    if (pool === undefined) {
-      const broken = pools.broken.get(wanted);
-      if (broken !== undefined) return reject(`LoadBalancerPool ${wanted} is not usable: ${broken.join('; ')}`);
-      const names = [...pools.pools.keys()].sort();
-      return reject(`no LoadBalancerPool named ${JSON.stringify(wanted)}${names.length > 0 ? ` (pools: ${names.join(', ')})` : ''}`);
-    }
-  } else {
-    if (pools.defaultPool === null) return reject(pools.noDefaultReason);
-    pool = pools.defaultPool;
-  }
-
-  if (pool.namespaceSelector !== null) {
-    const labels = opts.namespaceLabels ?? { 'kubernetes.io/metadata.name': namespace };
-    if (!matchesSelector(pool.namespaceSelector, labels)) {
-      return reject(`namespace ${namespace} may not use LoadBalancerPool ${pool.name} (its namespaceSelector does not match): ask an admin, or choose another pool`, 'Forbidden');
-    }
-  }
+  const chosen = choosePool(annotations, pools, namespace, opts.namespaceLabels ?? { 'kubernetes.io/metadata.name': namespace });
+  if ('reason' in chosen) return reject(chosen.message, chosen.reason);
+  const pool = chosen.pool;
 
   const specPorts = svc.spec?.ports ?? [];
   if (specPorts.length === 0) return reject('the Service has no ports: there is nothing to expose');
@@ -168,7 +159,48 @@ export function parseMember(svc: ServiceLike, pools: PoolSet, opts: ParseOptions
       seen.add(p.port);
     }
   }
-  return { kind: 'member', request: { key, namespace, name, created, pool: pool.name, policy, ports } };
+  const lbClass = memberClass(svc, pool, opts.defaultIPFamilies ?? ['IPv4']);
+  if (!lbClass.ok) return reject(lbClass.message, lbClass.reason);
+  return { kind: 'member', request: { key, namespace, name, created, pool: pool.name, policy, ports, classKey: classKey(lbClass.lbClass) } };
+}
+
+/**
+ * The pool a member lands in: the one it names, else the default. A member
+ * that asks for an internal (or external) LB goes only to a pool building
+ * LBs of that scope: the default if it does, else the one such pool its
+ * namespace may use; otherwise it is told which pools it could name.
+ */
+function choosePool(annotations: Record<string, string>, pools: PoolSet, namespace: string, labels: Record<string, string>): { pool: Pool } | { reason: RejectReason; message: string } {
+  const scope = declaredScope(annotations);
+  const admits = (p: Pool): boolean => p.namespaceSelector === null || matchesSelector(p.namespaceSelector, labels);
+  const ofScope = [...pools.pools.values()].filter((p) => p.scope === scope && admits(p)).map((p) => p.name).sort();
+  const alternatives = ofScope.length > 0 ? `set ${POOL} to one of ${ofScope.join(', ')}` : `no pool that namespace ${namespace} may use builds ${scope} LBs: ask an admin for one`;
+  let pool: Pool;
+  const wanted = annotations[POOL];
+  if (wanted !== undefined) {
+    const named = pools.pools.get(wanted);
+    if (named === undefined) {
+      const broken = pools.broken.get(wanted);
+      if (broken !== undefined) return { reason: 'Invalid', message: `LoadBalancerPool ${wanted} is not usable: ${broken.join('; ')}` };
+      const names = [...pools.pools.keys()].sort();
+      return { reason: 'Invalid', message: `no LoadBalancerPool named ${JSON.stringify(wanted)}${names.length > 0 ? ` (pools: ${names.join(', ')})` : ''}` };
+    }
+    if (scope !== null && named.scope !== scope) {
+      return { reason: 'NoMatchingPool', message: `the Service asks for an ${scope} LB but pool ${named.name} builds ${named.scope} ones: ${alternatives}` };
+    }
+    pool = named;
+  } else if (scope === null || pools.defaultPool?.scope === scope) {
+    if (pools.defaultPool === null) return { reason: 'Invalid', message: pools.noDefaultReason };
+    pool = pools.defaultPool;
+  } else if (ofScope.length === 1) {
+    pool = pools.pools.get(ofScope[0] as string) as Pool;
+  } else {
+    return { reason: 'NoMatchingPool', message: `the Service asks for an ${scope} LB and the default pool builds ${pools.defaultPool?.scope ?? 'no'} ones: ${alternatives}` };
+  }
+  if (!admits(pool)) {
+    return { reason: 'Forbidden', message: `namespace ${namespace} may not use LoadBalancerPool ${pool.name} (its namespaceSelector does not match): ask an admin, or choose another pool` };
+  }
+  return { pool };
 }
 
 /** Earlier members win: creation time, then namespace/name. */

@@ -2,11 +2,12 @@
 // `sharedlb plan` prints this; it is also what the controller's report is
 // made of, so the offline answer and the live one cannot drift apart.
 
+import { effectiveClass, type EffectiveClass } from './classes.ts';
 import { priceLayout, type CostReport } from './cost.ts';
 import { parseMember, type MemberParse } from './members.ts';
-import { allocate, type AllocationResult } from './placement.ts';
+import { allocate, type AllocationResult } from './placement/allocate.ts';
 import type { PoolSet } from './pools.ts';
-import type { LoadBalancerState, Protocol, ServiceLike } from './types.ts';
+import type { IPFamily, LoadBalancerState, Pool, Protocol, ServiceLike } from './types.ts';
 
 export interface PlanMember {
   service: string;
@@ -21,6 +22,8 @@ export interface PlanMember {
 export interface PlanLoadBalancer {
   name: string;
   pool: string;
+  /** What defines it: members of different classes never share an LB. */
+  class: EffectiveClass;
   members: number;
   portsUsed: number;
   capacity: number;
@@ -58,10 +61,12 @@ export interface PlanInput {
 }
 
 export function plan(input: PlanInput): Plan {
+  const defaultFamilies = clusterIPFamilies(input.services);
   const parsed: MemberParse[] = input.services.map((s) =>
     parseMember(s, input.pools, {
       className: input.className,
       namespaceLabels: input.namespaceLabels?.(s.metadata?.namespace ?? 'default'),
+      defaultIPFamilies: defaultFamilies,
     }),
   );
   const requests = parsed.flatMap((p) => (p.kind === 'member' ? [p.request] : []));
@@ -103,6 +108,7 @@ export function plan(input: PlanInput): Plan {
     return {
       name: lb.name,
       pool: lb.pool,
+      class: effectiveClass(input.pools.pools.get(lb.pool) as Pool, lb.classKey, defaultFamilies),
       members: c?.members ?? 0,
       portsUsed: lb.assignments.length,
       capacity: c?.capacity ?? 0,
@@ -129,4 +135,14 @@ export function plan(input: PlanInput): Plan {
     },
     cost,
   };
+}
+
+/**
+ * The family a Service gets when it asks for none is the cluster's primary
+ * one, which the API server's own Service (default/kubernetes) shows.
+ */
+export function clusterIPFamilies(services: ServiceLike[]): IPFamily[] {
+  const api = services.find((s) => s.metadata?.namespace === 'default' && s.metadata.name === 'kubernetes');
+  const first = api?.spec?.ipFamilies?.[0];
+  return [first === 'IPv6' ? 'IPv6' : 'IPv4'];
 }

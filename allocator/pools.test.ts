@@ -23,8 +23,8 @@ describe('parsePool', () => {
     const r = parsePool(manifest({
       provider: 'gcp', maxPortsPerLB: 7, maxLoadBalancers: 2, portRange: { from: 40000, to: 40100 }, reservedPorts: [40001, 40001],
       protocols: ['UDP'], mixedProtocol: true, samePortAcrossProtocols: false, keepPortRange: false, emptyLoadBalancerGraceSeconds: 0,
-      template: { allocateLoadBalancerNodePorts: false, externalTrafficPolicy: 'Local', annotations: { a: 'b' } },
-      pricing: { ruleHourly: 0.02, currency: 'EUR' },
+      template: { allocateLoadBalancerNodePorts: false, externalTrafficPolicy: 'Cluster', annotations: { a: 'b', 'networking.gke.io/load-balancer-type': 'Internal' } },
+      pricing: { ruleHourly: 0.02, currency: 'EUR' }, scope: 'internal', classes: { allow: ['externalTrafficPolicy'], max: 9 },
     }));
     assert.ok(r.ok);
     if (!r.ok) return;
@@ -40,6 +40,37 @@ describe('parsePool', () => {
     assert.equal(r.pool.pricing.ruleHourly, 0.02);
     assert.equal(r.pool.pricing.currency, 'EUR');
     assert.equal(r.pool.pricing.includedRules, 5);
+    assert.equal(r.pool.scope, 'internal');
+    assert.deepEqual(r.pool.classes, { allow: ['externalTrafficPolicy'], max: 9 });
+  });
+
+  it('derives scope from the template as each provider reads it, and refuses a stated scope the template contradicts', () => {
+    const scope = (spec: Record<string, unknown>) => {
+      const r = parsePool(manifest(spec));
+      return r.ok ? r.pool.scope : r.problems.join('; ');
+    };
+    assert.equal(scope({ provider: 'aws-nlb' }), 'internal'); // the AWS Load Balancer Controller's default scheme
+    assert.equal(scope({ provider: 'aws-nlb', template: { annotations: { 'service.beta.kubernetes.io/aws-load-balancer-scheme': 'internet-facing' } } }), 'external');
+    assert.equal(scope({ provider: 'azure', template: { annotations: { 'service.beta.kubernetes.io/azure-load-balancer-internal': 'true' } } }), 'internal');
+    assert.equal(scope({ provider: 'gcp' }), 'external');
+    assert.equal(scope({ provider: 'metallb', scope: 'internal' }), 'internal');
+    assert.match(scope({ provider: 'gcp', scope: 'internal' }), /spec.scope is internal but the template builds external gcp LBs/);
+  });
+
+  it('refuses a template with externalTrafficPolicy Local, and says why', () => {
+    const r = parsePool(manifest({ template: { externalTrafficPolicy: 'Local' } }));
+    assert.ok(!r.ok);
+    assert.match(r.problems.join(), /one health check speaks for all members/);
+  });
+
+  it('checks spec.classes', () => {
+    const r = parsePool(manifest({ classes: { allow: ['color'], max: 0, extra: 1 } }));
+    assert.ok(!r.ok);
+    assert.deepEqual(r.problems, [
+      'spec.classes.extra is not a field (allow, max)',
+      'spec.classes.allow must list some of sourceRanges, externalTrafficPolicy, sessionAffinity, ipFamilies',
+      'spec.classes.max must be an integer >= 1 (the default class counts as one)',
+    ]);
   });
 
   it('reports every problem at once, with its field', () => {

@@ -3,15 +3,23 @@
 // (members naming it are told why), because a half-understood pool could
 // build the wrong kind of LB.
 
+import { templateScope } from './classes.ts';
 import { PROFILES, PROVIDER_NAMES, isProviderName } from './profiles.ts';
 import { selectorProblems } from './selector.ts';
-import { PROTOCOLS, type LoadBalancerTemplate, type Pool, type Pricing, type Protocol, type ProviderName } from './types.ts';
+import { CLASS_ATTRIBUTES, PROTOCOLS, type ClassAttribute, type LoadBalancerTemplate, type Pool, type Pricing, type Protocol, type ProviderName } from './types.ts';
 
 export const POOL_API_VERSION = 'sharedlb.io/v1alpha1';
 export const POOL_KIND = 'LoadBalancerPool';
 
 export const DEFAULT_PORT_RANGE = { from: 10000, to: 65535 } as const;
 export const DEFAULT_EMPTY_GRACE_SECONDS = 300;
+/**
+ * What members may declare unless the pool says otherwise: narrowing that
+ * costs at most an LB per distinct class, up to DEFAULT_MAX_CLASSES classes.
+ * externalTrafficPolicy Local is not among them: it takes an LB per member.
+ */
+export const DEFAULT_CLASS_ALLOW: readonly ClassAttribute[] = ['sourceRanges', 'sessionAffinity', 'ipFamilies'];
+export const DEFAULT_MAX_CLASSES = 4;
 
 const AWS_SCHEME = 'service.beta.kubernetes.io/aws-load-balancer-scheme';
 /** Availability zones assumed for an internet-facing NLB unless pricing.publicIPsPerLB says otherwise. */
@@ -57,7 +65,7 @@ export function parsePool(obj: unknown): PoolParse {
   const known = new Set([
     'default', 'provider', 'maxPortsPerLB', 'maxLoadBalancers', 'portRange', 'reservedPorts', 'protocols',
     'mixedProtocol', 'samePortAcrossProtocols', 'keepPortRange', 'namespaceSelector', 'template',
-    'emptyLoadBalancerGraceSeconds', 'pricing',
+    'emptyLoadBalancerGraceSeconds', 'pricing', 'scope', 'classes',
   ]);
   for (const k of Object.keys(spec)) if (!known.has(k)) problems.push(`spec.${k} is not a LoadBalancerPool field`);
 
@@ -115,6 +123,8 @@ export function parsePool(obj: unknown): PoolParse {
     else namespaceSelector = spec.namespaceSelector as Pool['namespaceSelector'];
   }
   const template = parseTemplate(spec.template, problems);
+  const scope = parseScope(provider, template, spec.scope, problems);
+  const classes = parseClasses(spec.classes, problems);
   const pricing = parsePricing(provider, profile.pricing, template, spec.pricing, problems);
   let emptyLoadBalancerGraceSeconds = DEFAULT_EMPTY_GRACE_SECONDS;
   if (spec.emptyLoadBalancerGraceSeconds !== undefined) {
@@ -137,6 +147,8 @@ export function parsePool(obj: unknown): PoolParse {
     keepPortRange: bool('keepPortRange', profile.keepPortRange),
     usesNodePorts: template.allocateLoadBalancerNodePorts !== false,
     namespaceSelector,
+    scope,
+    classes,
     template,
     emptyLoadBalancerGraceSeconds,
     pricing,
@@ -172,8 +184,13 @@ function parseTemplate(t: unknown, problems: string[]): LoadBalancerTemplate {
     else out.loadBalancerClass = t.loadBalancerClass;
   }
   if (t.externalTrafficPolicy !== undefined) {
-    if (t.externalTrafficPolicy !== 'Cluster' && t.externalTrafficPolicy !== 'Local') {
-      problems.push('spec.template.externalTrafficPolicy must be Cluster or Local');
+    if (t.externalTrafficPolicy === 'Local') {
+      // kube-proxy answers a Service's health check with its local endpoints across all ports
+      // (pkg/proxy/endpointschangetracker.go LocalReadyEndpoints): a node with any member's pod
+      // passes the cloud's check and drops traffic for members with no pod there.
+      problems.push('spec.template.externalTrafficPolicy Local cannot work on a shared LB: its one health check speaks for all members together, so nodes without a member\'s pods would receive its traffic and drop it. Use Cluster, and let members that need Local declare it (spec.classes.allow: [externalTrafficPolicy] gives each an LB of its own)');
+    } else if (t.externalTrafficPolicy !== 'Cluster') {
+      problems.push('spec.template.externalTrafficPolicy must be Cluster');
     } else out.externalTrafficPolicy = t.externalTrafficPolicy;
   }
   if (t.loadBalancerSourceRanges !== undefined) {
@@ -196,6 +213,39 @@ function parseTemplate(t: unknown, problems: string[]): LoadBalancerTemplate {
     if (!['SingleStack', 'PreferDualStack', 'RequireDualStack'].includes(t.ipFamilyPolicy as string)) {
       problems.push('spec.template.ipFamilyPolicy must be SingleStack, PreferDualStack or RequireDualStack');
     } else out.ipFamilyPolicy = t.ipFamilyPolicy as LoadBalancerTemplate['ipFamilyPolicy'];
+  }
+  return out;
+}
+
+function parseScope(provider: ProviderName, t: LoadBalancerTemplate, stated: unknown, problems: string[]): Pool['scope'] {
+  const derived = templateScope(provider, t);
+  if (stated === undefined) return derived ?? 'external';
+  if (stated !== 'internal' && stated !== 'external') {
+    problems.push('spec.scope must be internal or external');
+    return derived ?? 'external';
+  }
+  if (derived !== null && derived !== stated) {
+    problems.push(`spec.scope is ${stated} but the template builds ${derived} ${provider} LBs: set the provider's scope annotation in spec.template.annotations to match`);
+  }
+  return stated;
+}
+
+function parseClasses(c: unknown, problems: string[]): Pool['classes'] {
+  const out: Pool['classes'] = { allow: [...DEFAULT_CLASS_ALLOW], max: DEFAULT_MAX_CLASSES };
+  if (c === undefined || c === null) return out;
+  if (!isObj(c)) {
+    problems.push('spec.classes must be an object with allow and max');
+    return out;
+  }
+  for (const k of Object.keys(c)) if (k !== 'allow' && k !== 'max') problems.push(`spec.classes.${k} is not a field (allow, max)`);
+  if (c.allow !== undefined) {
+    if (!Array.isArray(c.allow) || !c.allow.every((a) => CLASS_ATTRIBUTES.includes(a as ClassAttribute))) {
+      problems.push(`spec.classes.allow must list some of ${CLASS_ATTRIBUTES.join(', ')}`);
+    } else out.allow = CLASS_ATTRIBUTES.filter((a) => (c.allow as unknown[]).includes(a));
+  }
+  if (c.max !== undefined) {
+    if (!Number.isInteger(c.max) || (c.max as number) < 1) problems.push('spec.classes.max must be an integer >= 1 (the default class counts as one)');
+    else out.max = c.max as number;
   }
   return out;
 }

@@ -2,6 +2,7 @@
 // would cost on dedicated LBs, and the saving; per pool and currency, totals.
 // Pure: the controller feeds it from caches, `sharedlb report` from the API.
 
+import { effectiveClass, type EffectiveClass } from './classes.ts';
 import { priceLayout, priceUnits, type CostReport } from './cost.ts';
 import type { Assignment, Pool } from './types.ts';
 
@@ -11,6 +12,8 @@ export interface LiveLoadBalancer {
   pool: string;
   /** IP or hostname the cloud gave it, '' while it has none. */
   address: string;
+  /** Its LB class ('' = the pool's default). */
+  classKey: string;
   assignments: Assignment[];
 }
 
@@ -19,6 +22,8 @@ export interface ReportRow {
   namespace: string;
   pool: string;
   address: string;
+  /** What defines it (why two members are not on one LB); null when its pool is gone. */
+  class: EffectiveClass | null;
   members: number;
   portsUsed: number;
   capacity: number;
@@ -68,6 +73,7 @@ export function liveReport(pools: Pool[], lbs: LiveLoadBalancer[], now: Date = n
       namespace: lb.namespace,
       pool: lb.pool,
       address: lb.address,
+      class: effectiveClass(byPool.get(lb.pool) as Pool, lb.classKey),
       members: c?.members ?? 0,
       portsUsed: c?.portsUsed ?? 0,
       capacity: c?.capacity ?? 0,

@@ -14,7 +14,7 @@ export function request(
   key: string,
   ports: Array<[number, Protocol?, string?]>,
   policy: PortPolicy = 'prefer',
-  opts: { pool?: string; created?: string } = {},
+  opts: { pool?: string; created?: string; classKey?: string } = {},
 ): MemberRequest {
   const [namespace, name] = key.split('/') as [string, string];
   clock++;
@@ -26,6 +26,7 @@ export function request(
     pool: opts.pool ?? 'p',
     policy,
     ports: ports.map(([port, protocol, pname], i) => ({ name: pname ?? `p${i}`, protocol: protocol ?? 'TCP', port })),
+    classKey: opts.classKey ?? '',
   };
 }
 

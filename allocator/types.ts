@@ -35,6 +35,15 @@ export interface ServiceLike {
     loadBalancerClass?: string;
     selector?: Record<string, string>;
     clusterIP?: string;
+    loadBalancerIP?: string;
+    loadBalancerSourceRanges?: string[];
+    externalTrafficPolicy?: string;
+    internalTrafficPolicy?: string;
+    sessionAffinity?: string;
+    sessionAffinityConfig?: { clientIP?: { timeoutSeconds?: number } };
+    ipFamilies?: string[];
+    ipFamilyPolicy?: string;
+    externalIPs?: string[];
     ports?: Array<{
       name?: string;
       port?: number;
@@ -54,7 +63,8 @@ export type Reason =
   | 'NoCapacity'
   | 'PortConflict'
   | 'Invalid'
-  | 'Forbidden';
+  | 'Forbidden'
+  | 'NoMatchingPool';
 
 export interface MemberPort {
   /** The Service port's name ("" for a lone unnamed port): the identity of a port. */
@@ -73,7 +83,32 @@ export interface MemberRequest {
   pool: string;
   policy: PortPolicy;
   ports: MemberPort[];
+  /** The LB class it declared ('' = the pool's default): it lands only on LBs of exactly this class. */
+  classKey: string;
 }
+
+export type IPFamily = 'IPv4' | 'IPv6';
+
+/**
+ * What a member declares about how it may be reached, beyond its pool's
+ * defaults. Each field is applied by a cloud or kube-proxy per Service, not
+ * per port, so members that differ in any of them cannot share an LB. Only
+ * declared deviations are recorded: the pool's template decides the rest, and
+ * a template edit reaches every LB of the default class.
+ */
+export interface LBClass {
+  /** Normalised CIDRs, sorted; each within the template's ranges, if it sets any. */
+  sourceRanges?: string[];
+  /** Only 'Local': the default is the template's (Cluster). */
+  externalTrafficPolicy?: 'Local';
+  /** ClientIP affinity with its timeout. */
+  sessionAffinity?: { timeoutSeconds: number };
+  /** The member's families, in its order, when they differ from the pool's. */
+  ipFamilies?: IPFamily[];
+}
+
+export const CLASS_ATTRIBUTES = ['sourceRanges', 'externalTrafficPolicy', 'sessionAffinity', 'ipFamilies'] as const;
+export type ClassAttribute = (typeof CLASS_ATTRIBUTES)[number];
 
 /** One port of a shared LB: who holds it. This is what the LB Service records. */
 export interface Assignment {
@@ -87,6 +122,8 @@ export interface Assignment {
 export interface LoadBalancerState {
   name: string;
   pool: string;
+  /** Its LB class ('' = the pool's default). */
+  classKey: string;
   assignments: Assignment[];
 }
 
@@ -148,6 +185,10 @@ export interface Pool {
   /** Does every LB port take a NodePort (allocateLoadBalancerNodePorts not false)? */
   usesNodePorts: boolean;
   namespaceSelector: LabelSelector | null;
+  /** Internal LBs are reachable only from the provider's private network; derived from the template per provider, or stated. */
+  scope: 'internal' | 'external';
+  /** Which member-declared LB classes this pool may build, and how many distinct ones (the default class included). */
+  classes: { allow: ClassAttribute[]; max: number };
   template: LoadBalancerTemplate;
   emptyLoadBalancerGraceSeconds: number;
   pricing: Pricing;

@@ -3,7 +3,7 @@
 
 import type { V1LoadBalancerIngress, V1Service } from '@kubernetes/client-node';
 import { ADDRESS, LOAD_BALANCER, READY_CONDITION } from '../allocator/annotations.ts';
-import type { PortOutcome } from '../allocator/placement.ts';
+import type { PortOutcome } from '../allocator/placement/allocate.ts';
 import type { Reason } from '../allocator/types.ts';
 
 export interface MemberView {

@@ -4,7 +4,7 @@
 
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { ADDRESS, READY_CONDITION } from '../allocator/annotations.ts';
-import type { MemberOutcome, PortOutcome } from '../allocator/placement.ts';
+import type { MemberOutcome, PortOutcome } from '../allocator/placement/allocate.ts';
 import type { Assignment } from '../allocator/types.ts';
 import type { EventRecorder } from './events.ts';
 import { ApiError, type Rest } from './kube-rest.ts';

@@ -4,8 +4,8 @@
 
 import type { V1Service } from '@kubernetes/client-node';
 import { priceLayout } from '../allocator/cost.ts';
-import { allocate, type MemberOutcome } from '../allocator/placement.ts';
-import { EMPTY_SINCE } from '../allocator/annotations.ts';
+import { allocate, type MemberOutcome } from '../allocator/placement/allocate.ts';
+import { EMPTY_SINCE, LOAD_BALANCER } from '../allocator/annotations.ts';
 import type { LoadBalancerState, MemberRequest } from '../allocator/types.ts';
 import type { EventRecorder } from './events.ts';
 import { ApiError, type Rest } from './kube-rest.ts';
@@ -37,6 +37,7 @@ export async function reconcilePool(ctx: PoolContext, poolName: string): Promise
   // Members: who asks for this pool, and who is frozen on its LBs (now invalid, placed before).
   const requests: MemberRequest[] = [];
   const frozen: Array<{ key: string; created: string }> = [];
+  const appProtocols = new Map<string, string>();
   const services = state.services.list().filter((s) => !isSharedLB(s, state.namespace));
   // NodePorts in use: other Services' from the cache, shared LBs' from our own
   // last writes too (the cache may not show them yet, and the range is cluster-wide).
@@ -45,15 +46,20 @@ export async function reconcilePool(ctx: PoolContext, poolName: string): Promise
   for (const svc of services) {
     for (const p of svc.spec?.ports ?? []) if (p.nodePort) nodePortsUsed++;
     const parsed = state.member(svc, ctx.className);
-    if (parsed.kind === 'member' && pool !== null && parsed.request.pool === poolName) requests.push(parsed.request);
-    else if (parsed.kind === 'rejected' && parsed.reason === 'Invalid' && state.holdings(parsed.key).length > 0) frozen.push({ key: parsed.key, created: parsed.created });
+    if (parsed.kind === 'member' && pool !== null && parsed.request.pool === poolName) {
+      requests.push(parsed.request);
+      for (const p of svc.spec?.ports ?? []) if (p.appProtocol) appProtocols.set(`${parsed.request.key}/${p.name ?? ''}`, p.appProtocol);
+    } else if (parsed.kind === 'rejected' && parsed.reason === 'Invalid' && state.holdings(parsed.key).length > 0) frozen.push({ key: parsed.key, created: parsed.created });
   }
+  // An LB being deleted (by hand, or held by a cloud's finalizer) is not a place to be: its members are placed anew.
   const lbObjects = state.lbs(poolName);
-  const loadBalancers = lbObjects.map((lb) => {
+  const live = lbObjects.filter((lb) => lb.metadata?.deletionTimestamp === undefined);
+  const loadBalancers = live.map((lb) => {
     const r = state.record(lb.metadata?.name as string);
     if (r !== undefined && r.problems.length > 0) log.warn('unreadable allocations on shared LB', { loadBalancer: `${state.namespace}/${lb.metadata?.name}`, problems: r.problems });
-    return r?.state ?? { name: lb.metadata?.name as string, pool: poolName, assignments: [] };
+    return r?.state ?? { name: lb.metadata?.name as string, pool: poolName, classKey: '', assignments: [] };
   });
+  const departed = departedMembers(ctx, requests, new Set(live.map((lb) => lb.metadata?.name as string)), lbObjects);
   const rangeSize = ctx.nodePortRange.to - ctx.nodePortRange.from + 1;
   const result = allocate({
     pools: pool === null ? [] : [pool],
@@ -61,6 +67,7 @@ export async function reconcilePool(ctx: PoolContext, poolName: string): Promise
     requests,
     frozen,
     nodePortsFree: Math.max(0, rangeSize - nodePortsUsed),
+    departed,
   });
 
   // Converge LB Services. Grace for empty ones: the pool's, or the default if the pool is gone.
@@ -83,7 +90,7 @@ export async function reconcilePool(ctx: PoolContext, poolName: string): Promise
       requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, Math.max(50, wait + 10));
     }
     // A pool that is gone or broken adds nothing to its LBs' template; what frozen members hold stays.
-    const desired = desiredLoadBalancer(poolName, pool?.template ?? { labels: {}, annotations: {} }, lb, state.namespace, existing, now);
+    const desired = desiredLoadBalancer(poolName, pool?.template ?? { labels: {}, annotations: {} }, lb, state.namespace, existing, now, appProtocols);
     if (existing === undefined) {
       const created = await ctx.rest.post<V1Service>(svcPath(state.namespace), desired);
       state.wrote(lb.name, null, created);
@@ -103,8 +110,9 @@ export async function reconcilePool(ctx: PoolContext, poolName: string): Promise
     ctx.outcomes.set(key, o);
     if (o.moved !== null) {
       const [ns, name] = key.split('/') as [string, string];
+      const why = departed.has(key) ? `shared LB ${o.moved.from} was deleted` : 'its request could no longer be met where it was';
       ctx.events.warning({ apiVersion: 'v1', kind: 'Service', namespace: ns, name, uid: state.services.get(name, ns)?.metadata?.uid },
-        'AddressChanged', 'Allocate', `moved from shared LB ${o.moved.from} to ${o.moved.to}: its request could no longer be met where it was; clients must use the new address`);
+        'AddressChanged', 'Allocate', `moved from shared LB ${o.moved.from} to ${o.moved.to}: ${why}; clients must use the new address`);
       log.warn('member moved', { member: key, from: o.moved.from, to: o.moved.to });
     }
     if (before === undefined || before.state !== o.state || before.reason !== o.reason || before.message !== o.message || before.loadBalancer !== o.loadBalancer) {
@@ -113,6 +121,24 @@ export async function reconcilePool(ctx: PoolContext, poolName: string): Promise
   }
   if (pool !== null) await writePoolStatus(ctx, poolName, result.loadBalancers.filter((l) => l.assignments.length > 0), [...result.outcomes.values()]);
   return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
+}
+
+/**
+ * Members whose LB is being deleted, or is gone though the member's own
+ * record still names it (deleted by hand: its allocation record went with it).
+ */
+function departedMembers(ctx: PoolContext, requests: MemberRequest[], live: Set<string>, all: V1Service[]): Map<string, string> {
+  const { state } = ctx;
+  const departed = new Map<string, string>();
+  const terminating = all.filter((lb) => lb.metadata?.deletionTimestamp !== undefined).map((lb) => lb.metadata?.name as string);
+  for (const name of terminating) for (const m of state.membersOf(name)) departed.set(m, name);
+  const prefix = `${state.namespace}/`;
+  for (const r of requests) {
+    if (departed.has(r.key) || state.holdings(r.key).some((h) => live.has(h))) continue;
+    const said = state.services.get(r.name, r.namespace)?.metadata?.annotations?.[LOAD_BALANCER];
+    if (said?.startsWith(prefix) && state.lb(said.slice(prefix.length)) === undefined) departed.set(r.key, said.slice(prefix.length));
+  }
+  return departed;
 }
 
 async function writePoolStatus(ctx: PoolContext, poolName: string, lbs: LoadBalancerState[], outcomes: MemberOutcome[]): Promise<void> {

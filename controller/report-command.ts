@@ -19,7 +19,7 @@ export function liveLoadBalancer(svc: V1Service): LiveLoadBalancer {
     namespace: svc.metadata?.namespace ?? '',
     pool: svc.metadata?.labels?.[LB_POOL_LABEL] ?? '',
     address: ingress?.ip ?? ingress?.hostname ?? '',
-    assignments: readLoadBalancer(svc).state.assignments,
+    ...(({ classKey, assignments }) => ({ classKey, assignments }))(readLoadBalancer(svc).state),
   };
 }
 

@@ -5,7 +5,7 @@ import { reportCsv, reportHtml, reportTable } from './report-render.ts';
 
 const r: LiveReport = {
   generatedAt: '2026-01-01T00:00:00.000Z',
-  loadBalancers: [{ name: 'p-1', namespace: 'sys', pool: 'p', address: '', members: 2, portsUsed: 3, capacity: 50, currency: 'USD', monthlyCost: 10, dedicatedMonthlyCost: 20, monthlySavings: 10 }],
+  loadBalancers: [{ name: 'p-1', namespace: 'sys', pool: 'p', address: '', class: null, members: 2, portsUsed: 3, capacity: 50, currency: 'USD', monthlyCost: 10, dedicatedMonthlyCost: 20, monthlySavings: 10 }],
   pools: [],
   totals: [{ currency: 'USD', monthlyCost: 10, dedicatedMonthlyCost: 20, monthlySavings: 10 }],
   assumptions: ['a <b> & "c"'],

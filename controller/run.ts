@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { KubeConfig, type V1Service } from '@kubernetes/client-node';
 import { DEFAULT_CLASS, GROUP, LB_POOL_LABEL } from '../allocator/annotations.ts';
-import type { MemberOutcome } from '../allocator/placement.ts';
+import type { MemberOutcome } from '../allocator/placement/allocate.ts';
 import { commandArgs } from './command-args.ts';
 import { eventRecorder } from './events.ts';
 import { restClient, type Rest } from './kube-rest.ts';

@@ -3,7 +3,8 @@
 // for a pool's template and a set of assignments.
 
 import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
-import { ALLOCATIONS, EMPTY_SINCE, LB_POOL_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from '../allocator/annotations.ts';
+import { ALLOCATIONS, EMPTY_SINCE, LB_CLASS, LB_POOL_LABEL, MANAGED_BY, MANAGED_BY_LABEL, TEMPLATE_ANNOTATIONS } from '../allocator/annotations.ts';
+import { parseClassKey } from '../allocator/classes.ts';
 import { PROTOCOLS, type Assignment, type LoadBalancerState, type LoadBalancerTemplate, type Protocol } from '../allocator/types.ts';
 
 /** tcp-9092: a DNS label, unique per (port, protocol) on one LB. */
@@ -50,24 +51,43 @@ export function readLoadBalancer(svc: V1Service): { state: LoadBalancerState; pr
   } else {
     problems.push(`${ALLOCATIONS} is not a JSON object`);
   }
-  return { state: { name: svc.metadata?.name ?? '', pool: svc.metadata?.labels?.[LB_POOL_LABEL] ?? '', assignments }, problems };
+  const classKey = svc.metadata?.annotations?.[LB_CLASS] ?? '';
+  return { state: { name: svc.metadata?.name ?? '', pool: svc.metadata?.labels?.[LB_POOL_LABEL] ?? '', classKey, assignments }, problems };
 }
 
 /**
  * The LB Service as it should be. Built on the existing object when there is
  * one, so the API server's own fields (clusterIP, nodePorts of kept ports,
  * finalizers, other controllers' annotations) survive; everything sharedlb
- * owns is set from the pool and the assignments. An empty LB keeps its ports
- * (a LoadBalancer Service needs one) and says since when it is empty.
+ * owns is set from the pool's template, the LB's class and the assignments.
+ * An empty LB keeps its ports (a LoadBalancer Service needs one) and says
+ * since when it is empty.
  */
-export function desiredLoadBalancer(poolName: string, t: LoadBalancerTemplate, lb: LoadBalancerState, namespace: string, existing: V1Service | undefined, now: Date): V1Service {
+export function desiredLoadBalancer(
+  poolName: string,
+  t: LoadBalancerTemplate,
+  lb: LoadBalancerState,
+  namespace: string,
+  existing: V1Service | undefined,
+  now: Date,
+  /** member/servicePort → the member port's appProtocol, carried to the LB's port. */
+  appProtocols?: Map<string, string>,
+): V1Service {
   const oldPorts = existing?.spec?.ports ?? [];
   let ports: V1ServicePort[] = lb.assignments.map((a) => {
     const name = lbPortName(a);
     const kept = oldPorts.find((p) => p.name === name && p.port === a.port && (p.protocol ?? 'TCP') === a.protocol);
-    return { name, port: a.port, protocol: a.protocol, targetPort: a.port as never, ...(kept?.nodePort ? { nodePort: kept.nodePort } : {}) };
+    const appProtocol = appProtocols?.get(`${a.member}/${a.servicePort}`);
+    return { name, port: a.port, protocol: a.protocol, targetPort: a.port as never, ...(appProtocol ? { appProtocol } : {}), ...(kept?.nodePort ? { nodePort: kept.nodePort } : {}) };
   });
-  const annotations: Record<string, string> = { ...(existing?.metadata?.annotations ?? {}), ...t.annotations, [ALLOCATIONS]: encodeAllocations(lb.assignments) };
+  const annotations: Record<string, string> = { ...(existing?.metadata?.annotations ?? {}) };
+  // Annotations an earlier template set and the current one no longer does are the admin's removals.
+  for (const k of (annotations[TEMPLATE_ANNOTATIONS] ?? '').split(',')) if (k !== '' && !(k in t.annotations)) delete annotations[k];
+  Object.assign(annotations, t.annotations, { [ALLOCATIONS]: encodeAllocations(lb.assignments) });
+  if (Object.keys(t.annotations).length > 0) annotations[TEMPLATE_ANNOTATIONS] = Object.keys(t.annotations).sort().join(',');
+  else delete annotations[TEMPLATE_ANNOTATIONS];
+  if (lb.classKey !== '') annotations[LB_CLASS] = lb.classKey;
+  else delete annotations[LB_CLASS];
   delete annotations[EMPTY_SINCE];
   if (lb.assignments.length === 0) {
     ports = oldPorts.map((p) => ({ ...p }));
@@ -86,6 +106,18 @@ export function desiredLoadBalancer(poolName: string, t: LoadBalancerTemplate, l
   if (t.allocateLoadBalancerNodePorts !== undefined) spec.allocateLoadBalancerNodePorts = t.allocateLoadBalancerNodePorts;
   if (t.ipFamilies !== undefined) spec.ipFamilies = [...t.ipFamilies];
   if (t.ipFamilyPolicy !== undefined) spec.ipFamilyPolicy = t.ipFamilyPolicy;
+  // The class, over the template: what its members declared.
+  const c = parseClassKey(lb.classKey);
+  if (c.sourceRanges !== undefined) spec.loadBalancerSourceRanges = [...c.sourceRanges];
+  if (c.externalTrafficPolicy !== undefined) spec.externalTrafficPolicy = c.externalTrafficPolicy;
+  if (c.sessionAffinity !== undefined) {
+    spec.sessionAffinity = 'ClientIP';
+    spec.sessionAffinityConfig = { clientIP: { timeoutSeconds: c.sessionAffinity.timeoutSeconds } };
+  }
+  if (c.ipFamilies !== undefined) {
+    spec.ipFamilies = [...c.ipFamilies];
+    spec.ipFamilyPolicy = c.ipFamilies.length > 1 ? 'RequireDualStack' : 'SingleStack';
+  }
   return {
     apiVersion: 'v1',
     kind: 'Service',
@@ -108,10 +140,13 @@ function owned(svc: V1Service): unknown {
     annotations: svc.metadata?.annotations ?? {},
     type: s.type,
     selector: s.selector ?? null,
-    ports: (s.ports ?? []).map((p) => [p.name, p.port, p.protocol ?? 'TCP', String(p.targetPort ?? p.port)]),
+    ports: (s.ports ?? []).map((p) => [p.name, p.port, p.protocol ?? 'TCP', String(p.targetPort ?? p.port), p.appProtocol ?? null]),
     loadBalancerClass: s.loadBalancerClass ?? null,
     externalTrafficPolicy: s.externalTrafficPolicy ?? null,
     loadBalancerSourceRanges: s.loadBalancerSourceRanges ?? null,
+    sessionAffinity: s.sessionAffinity ?? null,
+    sessionAffinityTimeout: s.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? null,
+    ipFamilies: s.ipFamilies ?? null,
     allocateLoadBalancerNodePorts: s.allocateLoadBalancerNodePorts ?? null,
   };
 }

@@ -179,9 +179,9 @@ export class ClusterState {
     return r;
   }
 
-  /** Names of the LBs recording ports for a member. */
+  /** Names of the live LBs recording ports for a member (an LB being deleted holds nothing for anyone). */
   holdings(member: string): string[] {
-    return [...(this.byMember.get(member) ?? [])].sort();
+    return [...(this.byMember.get(member) ?? [])].filter((n) => this.lb(n)?.metadata?.deletionTimestamp === undefined).sort();
   }
 
   /** Members an LB records, before and after its latest change. */

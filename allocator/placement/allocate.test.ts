@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { allocate, lowerBoundOf, type AllocationInput, type AllocationResult } from './placement.ts';
-import { pool, request } from './testing.ts';
-import type { LoadBalancerState, MemberRequest, Pool, PortPolicy, Protocol } from './types.ts';
+import { allocate, place, type AllocationInput, type AllocationResult } from './allocate.ts';
+import { memberOrder } from '../members.ts';
+import { lowerBoundOf } from './bounds.ts';
+import { pool, request } from '../testing.ts';
+import type { LoadBalancerState, MemberRequest, Pool, PortPolicy, Protocol } from '../types.ts';
 
 const lbOf = (r: AllocationResult, key: string) => r.outcomes.get(key)?.loadBalancer;
 const portsOf = (r: AllocationResult, key: string) => r.outcomes.get(key)?.ports.map((p) => p.externalPort);
@@ -24,8 +26,8 @@ describe('allocate: examples', () => {
   it('best fit: a new member goes to the fullest LB it fits on', () => {
     const p = pool({ maxPortsPerLB: 4 });
     const lbs: LoadBalancerState[] = [
-      { name: 'p-1', pool: 'p', assignments: [{ port: 1, protocol: 'TCP', member: 'x/a', servicePort: 'p0' }] },
-      { name: 'p-2', pool: 'p', assignments: [1, 2, 3].map((port) => ({ port, protocol: 'TCP' as const, member: 'x/b', servicePort: `p${port - 1}` })) },
+      { name: 'p-1', pool: 'p', classKey: '', assignments: [{ port: 1, protocol: 'TCP', member: 'x/a', servicePort: 'p0' }] },
+      { name: 'p-2', pool: 'p', classKey: '', assignments: [1, 2, 3].map((port) => ({ port, protocol: 'TCP' as const, member: 'x/b', servicePort: `p${port - 1}` })) },
     ];
     const r = allocate({
       pools: [p], loadBalancers: lbs,
@@ -94,7 +96,7 @@ describe('allocate: examples', () => {
 
   it('names new LBs with the smallest free number', () => {
     const p = pool({ maxPortsPerLB: 1 });
-    const lbs: LoadBalancerState[] = [{ name: 'p-2', pool: 'p', assignments: [{ port: 1, protocol: 'TCP', member: 'x/a', servicePort: 'p0' }] }];
+    const lbs: LoadBalancerState[] = [{ name: 'p-2', pool: 'p', classKey: '', assignments: [{ port: 1, protocol: 'TCP', member: 'x/a', servicePort: 'p0' }] }];
     const r = allocate({ pools: [p], loadBalancers: lbs, requests: [request('x/a', [[1]], 'prefer', { created: '2000-01-01T00:00:00.000Z' }), request('y/b', [[1]]), request('y/c', [[1]])] });
     assert.deepEqual(r.loadBalancers.map((lb) => lb.name), ['p-1', 'p-2', 'p-3']);
     assert.equal(lbOf(r, 'x/a'), 'p-2');
@@ -161,7 +163,7 @@ describe('allocate: stability', () => {
   });
 
   it('settles on duplicate records: the earlier member keeps the port', () => {
-    const lbs: LoadBalancerState[] = [{ name: 'p-1', pool: 'p', assignments: [
+    const lbs: LoadBalancerState[] = [{ name: 'p-1', pool: 'p', classKey: '', assignments: [
       { port: 1, protocol: 'TCP', member: 'ns/late', servicePort: 'p0' },
       { port: 1, protocol: 'TCP', member: 'ns/early', servicePort: 'p0' },
     ] }];
@@ -178,8 +180,8 @@ describe('allocate: stability', () => {
 describe('allocate: gcp keeps forwarding-rule ranges', () => {
   it('fills inside a wide LB\'s current range before disturbing any rule', () => {
     const gcp = pool({ provider: 'gcp', maxPortsPerLB: 20 });
-    const wide: LoadBalancerState = { name: 'p-1', pool: 'p', assignments: [10000, 10001, 10002, 10003, 10004, 10010].map((port, i) => ({ port, protocol: 'TCP' as const, member: `ns/m${i}`, servicePort: 'p0' })) };
-    const small: LoadBalancerState = { name: 'p-2', pool: 'p', assignments: [{ port: 10000, protocol: 'TCP', member: 'ns/s', servicePort: 'p0' }] };
+    const wide: LoadBalancerState = { name: 'p-1', pool: 'p', classKey: '', assignments: [10000, 10001, 10002, 10003, 10004, 10010].map((port, i) => ({ port, protocol: 'TCP' as const, member: `ns/m${i}`, servicePort: 'p0' })) };
+    const small: LoadBalancerState = { name: 'p-2', pool: 'p', classKey: '', assignments: [{ port: 10000, protocol: 'TCP', member: 'ns/s', servicePort: 'p0' }] };
     const existing = [...wide.assignments, ...small.assignments].map((x) => request(x.member, [[x.port]], 'any', { created: '2000-01-01T00:00:00.000Z' }));
     const r = allocate({ pools: [gcp], loadBalancers: [wide, small], requests: [...existing, request('ns/new', [[7777]], 'any')] });
     // p-2 is emptier but its 1-port rule would be recreated; p-1 takes 10005, inside 10000-10010.
@@ -224,7 +226,7 @@ const arbRequests = (n: number) =>
     { maxLength: n, selector: (r) => r.id },
   ).map((rs) =>
     rs.map((r): MemberRequest => ({
-      key: `ns/m${r.id}`, namespace: 'ns', name: `m${r.id}`, created: `2025-01-01T00:00:0${r.created}.000Z`, pool: 'p', policy: r.policy,
+      key: `ns/m${r.id}`, namespace: 'ns', name: `m${r.id}`, created: `2025-01-01T00:00:0${r.created}.000Z`, pool: 'p', policy: r.policy, classKey: '',
       ports: r.ports.map((p, i) => ({ name: `port${i}`, ...p })),
     })),
   );
@@ -303,15 +305,53 @@ describe('allocate: properties', () => {
     );
   });
 
-  it('earlier members are never displaced by later ones', () => {
+  it('earlier members are never displaced by later ones: whoever the crowd leaves waiting, creation order alone would too', () => {
     fc.assert(
       fc.property(arbPool, arbRequests(20), arbRequests(10), (p, early, late) => {
         const e = valid(p, early);
         const keys = new Set(e.map((r) => r.key));
         const l = valid(p, late).filter((r) => !keys.has(r.key)).map((r) => ({ ...r, created: `2026${r.created.slice(4)}` }));
-        const alone = allocate({ pools: [p], loadBalancers: [], requests: e });
+        // In creation order, placement of the earlier members does not depend on later ones at all.
+        const aloneSeq = allocate({ pools: [p], loadBalancers: [], requests: e }, 'sequential');
+        const crowdSeq = allocate({ pools: [p], loadBalancers: [], requests: [...e, ...l] }, 'sequential');
+        for (const r of e) assert.deepEqual(crowdSeq.outcomes.get(r.key), aloneSeq.outcomes.get(r.key));
+        // Packing may put them elsewhere, but never leaves one waiting that creation order would serve.
         const crowd = allocate({ pools: [p], loadBalancers: [], requests: [...e, ...l] });
-        for (const r of e) assert.deepEqual(crowd.outcomes.get(r.key), alone.outcomes.get(r.key));
+        for (const r of e) {
+          if (crowd.outcomes.get(r.key)?.state !== 'Allocated') assert.equal(aloneSeq.outcomes.get(r.key)?.state, 'Pending', `${r.key} left waiting`);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a batch never needs more LBs than placing the same members one by one', () => {
+    fc.assert(
+      fc.property(arbPool, arbRequests(25), (p0, rs) => {
+        const p = { ...p0, maxLoadBalancers: null };
+        const requests = valid(p, rs).sort(memberOrder);
+        const batch = allocate({ pools: [p], loadBalancers: [], requests });
+        let lbs: AllocationResult['loadBalancers'] = [];
+        let one: AllocationResult | null = null;
+        for (let i = 1; i <= requests.length; i++) {
+          one = allocate({ pools: [p], loadBalancers: lbs, requests: requests.slice(0, i) });
+          lbs = one.loadBalancers;
+        }
+        const servedAll = (r: AllocationResult | null) => r === null || [...r.outcomes.values()].every((o) => o.state === 'Allocated');
+        if (servedAll(batch) && servedAll(one)) assert.ok(used(batch).length <= (one === null ? 0 : used(one).length), `batch ${used(batch).length} > one by one ${one === null ? 0 : used(one).length}`);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps every index of its layout coherent, whatever the input', () => {
+    fc.assert(
+      fc.property(arbPool, arbRequests(25), fc.constantFrom<'batch' | 'arrivals' | 'sequential'>('batch', 'arrivals', 'sequential'), (p, rs, strategy) => {
+        const requests = valid(p, rs).sort(memberOrder);
+        const first = place({ pools: [p], loadBalancers: [], requests }, requests, strategy);
+        first.layout.assertCoherent();
+        const fewer = requests.filter((_, i) => i % 3 !== 0);
+        place({ pools: [p], loadBalancers: first.layout.plans(), requests: fewer }, fewer, strategy).layout.assertCoherent();
       }),
       { numRuns: 200 },
     );
@@ -377,7 +417,7 @@ describe('allocate: whatever the LBs record', () => {
     fc.assert(
       fc.property(arbPool, arbRequests(20), arbRecords, (p, rs, records) => {
         const lbs: LoadBalancerState[] = [1, 2, 3, 4].map((n) => ({
-          name: `p-${n}`, pool: 'p',
+          name: `p-${n}`, pool: 'p', classKey: '',
           assignments: records.filter((x) => x.lb === n).map((x) => ({ port: x.port, protocol: x.protocol, member: `ns/m${x.member}`, servicePort: x.servicePort })),
         }));
         const requests = valid(p, rs);

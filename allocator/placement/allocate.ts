@@ -1,0 +1,116 @@
+// Placement: which member holds which port on which shared LB. Pure and
+// deterministic. The rules, in the order they bind:
+//   1. Stability: a placed member keeps its LB and ports while its request can
+//      still be met there; nobody is repacked.
+//   2. Earlier members win: who is served when not everyone can be is decided
+//      in (created, namespace/name) order, so a later Service never takes a
+//      port from an earlier one. That is a priority, not a packing order.
+//   3. Packing: members land only on LBs of their own pool and LB class, all
+//      of a member's ports on one LB; a batch goes most constrained first,
+//      arrivals best fit; a new LB only when nothing fits.
+
+import { memberOrder } from '../members.ts';
+import type { LoadBalancerState, MemberRequest, Pool } from '../types.ts';
+import { lowerBoundOf } from './bounds.ts';
+import { Layout, type Group, type LoadBalancerPlan } from './layout.ts';
+import { complete, placeArrivals, placeBatch, prepare, previousHoldings, retain, type MemberOutcome, type Placement, type Strategy } from './phases.ts';
+
+export type { LoadBalancerPlan } from './layout.ts';
+export type { MemberOutcome, PortOutcome } from './phases.ts';
+
+export interface AllocationInput {
+  pools: Pool[];
+  /** Shared LBs as they exist now, with what they record. */
+  loadBalancers: LoadBalancerState[];
+  /** Valid requests, in any order. */
+  requests: MemberRequest[];
+  /**
+   * Members whose request is currently Invalid but who were placed before:
+   * they keep what they hold until they are fixed or deleted, so a typo never
+   * takes an address away.
+   */
+  frozen?: Array<{ key: string; created: string }>;
+  /** Free NodePorts in the cluster (null: not limited or not known). */
+  nodePortsFree?: number | null;
+  /**
+   * Members whose LB is being deleted or is gone (by hand, or a cloud
+   * finalizer): member → that LB. They are placed anew, and said to have moved.
+   */
+  departed?: Map<string, string>;
+}
+
+export interface AllocationResult {
+  /** Every LB of the input plus new ones, sorted by name; assignments sorted by port. */
+  loadBalancers: LoadBalancerPlan[];
+  outcomes: Map<string, MemberOutcome>;
+  /** The fewest LBs each pool's requests could possibly fit on (summed over its LB classes). */
+  lowerBound: Map<string, number>;
+}
+
+export function allocate(input: AllocationInput, strategy: 'planned' | 'sequential' = 'planned'): AllocationResult {
+  const requests = [...input.requests].sort(memberOrder);
+  let p = place(input, requests, strategy === 'planned' ? 'batch' : 'sequential');
+  // A batch packs best on the whole, but not on every input: the same members
+  // as arrivals are the yardstick it must not lose to.
+  if (p.batched) {
+    const arrivals = place(input, requests, 'arrivals');
+    if (served(arrivals) > served(p) || (served(arrivals) === served(p) && usedLBs(arrivals) < usedLBs(p))) p = arrivals;
+  }
+  // Packing may serve members in another order than their priority. When it
+  // leaves someone waiting, creation order decides who: packing's result
+  // stands only if it serves everyone creation order would.
+  if (strategy === 'planned' && served(p) < requests.length) {
+    const fair = place(input, requests, 'sequential');
+    if (![...fair.outcomes.values()].every((o) => o.state !== 'Allocated' || p.outcomes.get(o.key)?.state === 'Allocated')) p = fair;
+  }
+  const lowerBound = new Map<string, number>();
+  const byPool = new Map<string, MemberRequest[]>();
+  for (const r of requests) {
+    let list = byPool.get(r.pool);
+    if (list === undefined) byPool.set(r.pool, (list = []));
+    list.push(r);
+  }
+  for (const pool of input.pools) lowerBound.set(pool.name, lowerBoundOf(pool, byPool.get(pool.name) ?? []));
+  return { loadBalancers: p.layout.plans(), outcomes: p.outcomes, lowerBound };
+}
+
+function usedLBs(p: Placement): number {
+  let n = 0;
+  for (const lb of p.layout.lbs.values()) if (lb.bySlot.size > 0) n++;
+  return n;
+}
+
+function served(p: Placement): number {
+  let n = 0;
+  for (const o of p.outcomes.values()) if (o.state === 'Allocated') n++;
+  return n;
+}
+
+/** One placement of the sorted requests; exported so the property tests can check its layout's indexes. */
+export function place(input: AllocationInput, requests: MemberRequest[], strategy: Strategy): Placement {
+  const layout = new Layout(input.pools, input.loadBalancers, input.nodePortsFree ?? null, input.departed?.values());
+  const p: Placement = {
+    layout, strategy, previous: previousHoldings(layout, input.loadBalancers), departed: input.departed ?? new Map(),
+    kept: new Map(), outcomes: new Map(), messages: new Map(), batched: false,
+  };
+  prepare(p, requests);
+  retain(p, requests, [...(input.frozen ?? [])].sort(memberOrder));
+  const unplaced = new Map<Group, MemberRequest[]>();
+  for (const r of complete(p, requests)) {
+    const g = layout.group(layout.pools.get(r.pool) as Pool, r.classKey);
+    let list = unplaced.get(g);
+    if (list === undefined) unplaced.set(g, (list = []));
+    list.push(r);
+  }
+  if (strategy === 'sequential') {
+    // Creation order across groups too: pool-wide limits (maxLoadBalancers, classes, NodePorts) go to the earliest.
+    const all = [...unplaced].flatMap(([g, members]) => members.map((r) => ({ g, r }))).sort((a, b) => memberOrder(a.r, b.r));
+    for (const { g, r } of all) placeArrivals(p, g, [r]);
+    return p;
+  }
+  for (const [g, members] of [...unplaced].sort((a, b) => (a[0].key < b[0].key ? -1 : 1))) {
+    if (strategy === 'batch' && members.length > 1) placeBatch(p, g, members);
+    else placeArrivals(p, g, members);
+  }
+  return p;
+}

@@ -1,0 +1,283 @@
+// The allocator's working state: every shared LB, grouped by (pool, LB class),
+// with the indexes placement needs for constant-time checks. It is changed
+// only through claim/release/open, which keep every index in step;
+// assertCoherent (used by the property tests) proves they do.
+
+import { implicitPool } from '../pools.ts';
+import type { Assignment, LoadBalancerState, Pool, Protocol } from '../types.ts';
+
+const PROTO_INDEX: Record<Protocol, number> = { TCP: 0, UDP: 1, SCTP: 2 };
+export const protoOrder = (a: Protocol, b: Protocol): number => PROTO_INDEX[a] - PROTO_INDEX[b];
+export const slot = (protocol: Protocol, port: number): number => port * 4 + PROTO_INDEX[protocol];
+
+/** Ports that cannot share an LB map to one key: (port, protocol), or the bare number where protocols cannot share it. */
+export function conflictKey(pool: Pool, protocol: Protocol, port: number): number {
+  return pool.samePortAcrossProtocols ? slot(protocol, port) : port * 4 + 3;
+}
+
+/** pool-2 before pool-10. */
+export const lbNameOrder = new Intl.Collator('en', { numeric: true });
+
+/** Keys of this many ports at most get an index of the LBs without them; beyond, searches scan. */
+const MAX_TRACKED_PORTS = 1024;
+
+export interface WorkLB {
+  name: string;
+  group: Group;
+  isNew: boolean;
+  bySlot: Map<number, Assignment>;
+  /** Port number → how many protocols use it. */
+  byNumber: Map<number, number>;
+  byProtocol: Map<Protocol, number>;
+  /** Member → how many ports it holds here. */
+  members: Map<string, number>;
+  /** Room for one more port of a member not yet here (0 on an exclusive LB that has a member). */
+  free: number;
+  /** Contended fixed ports (Group.critical) this LB already carries. */
+  heldCritical: number;
+}
+
+/** The LBs of one pool and one LB class: they are interchangeable for placement. */
+export interface Group {
+  key: string;
+  pool: Pool;
+  classKey: string;
+  /** One member per LB (externalTrafficPolicy Local: one health check per LB). */
+  exclusive: boolean;
+  lbs: WorkLB[];
+  /** free → the LBs with exactly that much room; best fit walks from the tightest. */
+  byFree: Map<number, Set<WorkLB>>;
+  /** LBs with room for one more port. */
+  open: Set<WorkLB>;
+  /** For each tracked conflict key: the open LBs where it is free. */
+  without: Map<number, Set<WorkLB>>;
+  /** Conflict key → LBs holding it. */
+  holders: Map<number, number>;
+  /** Conflict key → preserve members of this group asking for it. */
+  demand: Map<number, number>;
+  /** Conflict key → preserve members holding it. */
+  fixedPlaced: Map<number, number>;
+  /** Ports so contended that most LBs of the group must keep room for one (see phases: reserve). */
+  critical: Set<number>;
+  /** The fewest LBs this group's requests could fit on. */
+  bound: number;
+  reserved: Set<number>;
+}
+
+export interface LoadBalancerPlan extends LoadBalancerState {
+  /** Not among the input's LBs: to be created. */
+  isNew: boolean;
+}
+
+export const groupKey = (pool: string, classKey: string): string => `${pool}\u0000${classKey}`;
+
+export class Layout {
+  readonly pools: Map<string, Pool>;
+  readonly groups = new Map<string, Group>();
+  readonly lbs = new Map<string, WorkLB>();
+  /** Free NodePorts in the cluster (null: not limited or not known). */
+  nodePortsFree: number | null;
+  private readonly lbsPerPool = new Map<string, number>();
+  private readonly names: Set<string>;
+  private readonly cursor = new Map<string, number>();
+
+  /** `taken`: names no new LB may have (LBs still being deleted). */
+  constructor(pools: Pool[], existing: LoadBalancerState[], nodePortsFree: number | null, taken: Iterable<string> = []) {
+    this.pools = new Map(pools.map((p) => [p.name, p]));
+    this.names = new Set([...existing.map((lb) => lb.name), ...taken]);
+    this.nodePortsFree = nodePortsFree;
+    for (const lb of [...existing].sort((a, b) => lbNameOrder.compare(a.name, b.name))) {
+      // LBs whose pool is gone keep their entries (nothing new lands on them) so frozen members still see them.
+      const pool = this.pools.get(lb.pool) ?? { ...implicitPool('generic'), name: lb.pool, default: false, maxPortsPerLB: 0, maxLoadBalancers: 0 };
+      this.add(lb.name, this.group(pool, lb.classKey), false);
+    }
+  }
+
+  group(pool: Pool, classKey: string): Group {
+    const key = groupKey(pool.name, classKey);
+    let g = this.groups.get(key);
+    if (g === undefined) {
+      g = {
+        key, pool, classKey, exclusive: classKey.includes('"externalTrafficPolicy":"Local"'),
+        lbs: [], byFree: new Map(), open: new Set(), without: new Map(), holders: new Map(),
+        demand: new Map(), fixedPlaced: new Map(), critical: new Set(), bound: 0, reserved: new Set(pool.reservedPorts),
+      };
+      this.groups.set(key, g);
+    }
+    return g;
+  }
+
+  lbCount(pool: string): number {
+    return this.lbsPerPool.get(pool) ?? 0;
+  }
+
+  /** Classes of a pool that have an LB carrying something. */
+  classesInUse(pool: string): Set<string> {
+    const out = new Set<string>();
+    for (const g of this.groups.values()) if (g.pool.name === pool && g.lbs.some((lb) => lb.bySlot.size > 0)) out.add(g.classKey);
+    return out;
+  }
+
+  /** A new LB named `<pool>-<n>` with the smallest n not in use. */
+  open(g: Group): WorkLB {
+    for (let n = this.cursor.get(g.pool.name) ?? 1; ; n++) {
+      const name = `${g.pool.name}-${n}`;
+      if (this.names.has(name)) continue;
+      this.names.add(name);
+      this.cursor.set(g.pool.name, n + 1);
+      return this.add(name, g, true);
+    }
+  }
+
+  /** A new LB of `g` as it would be, not part of the layout: to test a fit before opening one. */
+  probe(g: Group): WorkLB {
+    return { name: '', group: g, isNew: true, bySlot: new Map(), byNumber: new Map(), byProtocol: new Map(), members: new Map(), free: g.exclusive ? 1 : g.pool.maxPortsPerLB, heldCritical: 0 };
+  }
+
+  private add(name: string, g: Group, isNew: boolean): WorkLB {
+    const lb: WorkLB = { name, group: g, isNew, bySlot: new Map(), byNumber: new Map(), byProtocol: new Map(), members: new Map(), free: -1, heldCritical: 0 };
+    g.lbs.push(lb);
+    this.lbs.set(name, lb);
+    this.lbsPerPool.set(g.pool.name, this.lbCount(g.pool.name) + 1);
+    this.refresh(lb);
+    return lb;
+  }
+
+  claim(lb: WorkLB, a: Assignment, fixed: boolean): void {
+    const g = lb.group;
+    lb.bySlot.set(slot(a.protocol, a.port), a);
+    lb.byNumber.set(a.port, (lb.byNumber.get(a.port) ?? 0) + 1);
+    lb.byProtocol.set(a.protocol, (lb.byProtocol.get(a.protocol) ?? 0) + 1);
+    lb.members.set(a.member, (lb.members.get(a.member) ?? 0) + 1);
+    const key = conflictKey(g.pool, a.protocol, a.port);
+    const wasHeld = g.pool.samePortAcrossProtocols ? false : (lb.byNumber.get(a.port) ?? 0) > 1;
+    if (!wasHeld) {
+      bump(g.holders, key, 1);
+      if (g.critical.has(key)) lb.heldCritical++;
+      g.without.get(key)?.delete(lb);
+    }
+    if (fixed) bump(g.fixedPlaced, key, 1);
+    this.refresh(lb);
+  }
+
+  release(lb: WorkLB, a: Assignment, fixed: boolean): void {
+    const g = lb.group;
+    lb.bySlot.delete(slot(a.protocol, a.port));
+    const n = (lb.byNumber.get(a.port) ?? 1) - 1;
+    if (n === 0) lb.byNumber.delete(a.port);
+    else lb.byNumber.set(a.port, n);
+    bump(lb.byProtocol, a.protocol, -1);
+    bump(lb.members, a.member, -1);
+    const key = conflictKey(g.pool, a.protocol, a.port);
+    const stillHeld = !g.pool.samePortAcrossProtocols && n > 0;
+    if (!stillHeld) {
+      bump(g.holders, key, -1);
+      if (g.critical.has(key)) lb.heldCritical--;
+    }
+    if (fixed) bump(g.fixedPlaced, key, -1);
+    this.refresh(lb);
+    if (!stillHeld && lb.free > 0) g.without.get(key)?.add(lb);
+  }
+
+  /** Recompute an LB's room and move it between buckets and the open set. */
+  private refresh(lb: WorkLB): void {
+    const g = lb.group;
+    const next = g.exclusive && lb.members.size > 0 ? 0 : Math.max(0, g.pool.maxPortsPerLB - lb.bySlot.size);
+    const wasOpen = lb.free > 0;
+    if (next !== lb.free) {
+      g.byFree.get(lb.free)?.delete(lb);
+      lb.free = next;
+      let b = g.byFree.get(next);
+      if (b === undefined) g.byFree.set(next, (b = new Set()));
+      b.add(lb);
+    }
+    const isOpen = next > 0;
+    if (wasOpen === isOpen) return;
+    if (isOpen) {
+      g.open.add(lb);
+      for (const [k, set] of g.without) if (!holdsKey(lb, k)) set.add(lb);
+    } else {
+      g.open.delete(lb);
+      for (const set of g.without.values()) set.delete(lb);
+    }
+  }
+
+  /**
+   * The open LBs of a group where conflict key `key` is free, or null when the
+   * group tracks too many keys already (callers then scan the buckets).
+   */
+  without(g: Group, key: number): Set<WorkLB> | null {
+    let set = g.without.get(key);
+    if (set === undefined) {
+      if (g.without.size >= MAX_TRACKED_PORTS) return null;
+      set = new Set([...g.open].filter((lb) => !holdsKey(lb, key)));
+      g.without.set(key, set);
+    }
+    return set;
+  }
+
+  /** Mark the contended ports whose room flexible members must leave alone; call before anything is claimed. */
+  setCritical(g: Group, keys: Iterable<number>): void {
+    for (const k of keys) g.critical.add(k);
+  }
+
+  /** Every LB of the input and every new one, sorted by name; assignments by port. */
+  plans(): LoadBalancerPlan[] {
+    return [...this.lbs.values()]
+      .sort((a, b) => lbNameOrder.compare(a.name, b.name))
+      .map((lb) => ({
+        name: lb.name,
+        pool: lb.group.pool.name,
+        classKey: lb.group.classKey,
+        isNew: lb.isNew,
+        assignments: [...lb.bySlot.values()].sort((x, y) => x.port - y.port || protoOrder(x.protocol, y.protocol)),
+      }));
+  }
+
+  /** Every index agrees with the assignments (for tests: a failure names what drifted). */
+  assertCoherent(): void {
+    const fail = (what: string): never => {
+      throw new Error(`layout incoherent: ${what}`);
+    };
+    for (const g of this.groups.values()) {
+      const holders = new Map<number, number>();
+      for (const lb of g.lbs) {
+        const numbers = new Map<number, number>();
+        const members = new Map<string, number>();
+        const keys = new Set<number>();
+        for (const [s, a] of lb.bySlot) {
+          if (s !== slot(a.protocol, a.port)) fail(`${lb.name} files ${a.port}/${a.protocol} under the wrong slot`);
+          bump(numbers, a.port, 1);
+          bump(members, a.member, 1);
+          keys.add(conflictKey(g.pool, a.protocol, a.port));
+        }
+        for (const k of keys) bump(holders, k, 1);
+        if (!sameMap(numbers, lb.byNumber)) fail(`${lb.name} port-number index`);
+        if (!sameMap(members, lb.members)) fail(`${lb.name} member index`);
+        const critical = [...keys].filter((k) => g.critical.has(k)).length;
+        if (critical !== lb.heldCritical) fail(`${lb.name} holds ${critical} critical ports, index says ${lb.heldCritical}`);
+        const free = g.exclusive && members.size > 0 ? 0 : Math.max(0, g.pool.maxPortsPerLB - lb.bySlot.size);
+        if (free !== lb.free || !g.byFree.get(free)?.has(lb)) fail(`${lb.name} room ${free}, index says ${lb.free}`);
+        if ((free > 0) !== g.open.has(lb)) fail(`${lb.name} open set`);
+        for (const [k, set] of g.without) if (set.has(lb) !== (free > 0 && !keys.has(k))) fail(`${lb.name} without-index for key ${k}`);
+      }
+      if (!sameMap(holders, g.holders)) fail(`${g.key} holders index`);
+    }
+  }
+}
+
+function holdsKey(lb: WorkLB, key: number): boolean {
+  return (key & 3) === 3 ? lb.byNumber.has(key >> 2) : lb.bySlot.has(key);
+}
+
+export function bump<K>(m: Map<K, number>, k: K, by: number): void {
+  const n = (m.get(k) ?? 0) + by;
+  if (n === 0) m.delete(k);
+  else m.set(k, n);
+}
+
+function sameMap<K>(a: Map<K, number>, b: Map<K, number>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
+}
