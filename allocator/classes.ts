@@ -253,3 +253,13 @@ export function within(inner: string, outer: string): boolean {
 function sameSet(a: string[], b: string[]): boolean {
   return a.length === b.length && [...b].sort().every((x, i) => x === a[i]);
 }
+
+/**
+ * The family a Service gets when it asks for none is the cluster's primary
+ * one, which the API server's own Service (default/kubernetes) shows.
+ */
+export function clusterIPFamilies(services: ServiceLike[]): IPFamily[] {
+  const api = services.find((s) => s.metadata?.namespace === 'default' && s.metadata.name === 'kubernetes');
+  const first = api?.spec?.ipFamilies?.[0];
+  return [first === 'IPv6' ? 'IPv6' : 'IPv4'];
+}

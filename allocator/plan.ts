@@ -2,12 +2,12 @@
 // `sharedlb plan` prints this; it is also what the controller's report is
 // made of, so the offline answer and the live one cannot drift apart.
 
-import { effectiveClass, type EffectiveClass } from './classes.ts';
+import { clusterIPFamilies, effectiveClass, type EffectiveClass } from './classes.ts';
 import { priceLayout, type CostReport } from './cost.ts';
 import { parseMember, type MemberParse } from './members.ts';
 import { allocate, type AllocationResult } from './placement/allocate.ts';
 import type { PoolSet } from './pools.ts';
-import type { IPFamily, LoadBalancerState, Pool, Protocol, ServiceLike } from './types.ts';
+import type { LoadBalancerState, Pool, Protocol, ServiceLike } from './types.ts';
 
 export interface PlanMember {
   service: string;
@@ -135,14 +135,4 @@ export function plan(input: PlanInput): Plan {
     },
     cost,
   };
-}
-
-/**
- * The family a Service gets when it asks for none is the cluster's primary
- * one, which the API server's own Service (default/kubernetes) shows.
- */
-export function clusterIPFamilies(services: ServiceLike[]): IPFamily[] {
-  const api = services.find((s) => s.metadata?.namespace === 'default' && s.metadata.name === 'kubernetes');
-  const first = api?.spec?.ipFamilies?.[0];
-  return [first === 'IPv6' ? 'IPv6' : 'IPv4'];
 }

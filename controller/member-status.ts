@@ -75,16 +75,30 @@ export function conditionDiffers(svc: V1Service, c: Condition): boolean {
   return before === undefined || before.status !== c.status || before.reason !== c.reason || before.message !== c.message || before.observedGeneration !== c.observedGeneration;
 }
 
-/** LoadBalancer-class members show the shared LB's address; ports only where the external port is their own. */
+/**
+ * LoadBalancer-class members show the shared LB's address; ports only where
+ * the external port is their own. kube-proxy programs a VIP-mode ingress IP
+ * on every port of the member's own spec.ports and ignores ingress[].ports
+ * (k8s.io/kubernetes pkg/proxy/serviceport.go, newBaseServiceInfo): were
+ * any port remapped, the member's own number on that IP may be another
+ * member's, and nodes would send that member's traffic here. So a member
+ * with a remapped port says ipMode Proxy, which kube-proxy leaves alone
+ * (pkg/proxy/util IsVIPMode): in-cluster clients then reach the address
+ * through the LB itself, as from outside.
+ */
 export function desiredIngress(v: MemberView | null): V1LoadBalancerIngress[] {
   if (v === null || v.loadBalancer === null) return [];
   const own = v.ports.filter((p) => p.externalPort === p.port).map((p) => ({ port: p.port, protocol: p.protocol }));
-  return v.ingress.map((i) => ({
-    ...(i.ip ? { ip: i.ip } : {}),
-    ...(i.hostname ? { hostname: i.hostname } : {}),
-    ...(i.ipMode ? { ipMode: i.ipMode } : {}),
-    ...(own.length > 0 ? { ports: own } : {}),
-  }));
+  const remapped = own.length < v.ports.length;
+  return v.ingress.map((i) => {
+    const ipMode = i.ip && remapped ? 'Proxy' : i.ipMode;
+    return {
+      ...(i.ip ? { ip: i.ip } : {}),
+      ...(i.hostname ? { hostname: i.hostname } : {}),
+      ...(ipMode ? { ipMode } : {}),
+      ...(own.length > 0 ? { ports: own } : {}),
+    };
+  });
 }
 
 export function ingressDiffers(svc: V1Service, want: V1LoadBalancerIngress[]): boolean {

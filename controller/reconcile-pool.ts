@@ -3,13 +3,13 @@
 // that changed, however many members changed; none when nothing did.
 
 import type { V1Service } from '@kubernetes/client-node';
-import { priceLayout } from '../allocator/cost.ts';
 import { allocate, type MemberOutcome } from '../allocator/placement/allocate.ts';
 import { EMPTY_SINCE, LOAD_BALANCER } from '../allocator/annotations.ts';
 import type { LoadBalancerState, MemberRequest } from '../allocator/types.ts';
 import type { EventRecorder } from './events.ts';
 import { ApiError, type Rest } from './kube-rest.ts';
 import type { Logger } from './logger.ts';
+import { poolStatus, poolStatusDiffers } from './pool-status.ts';
 import { desiredLoadBalancer, isSharedLB, lbDiffers } from './shared-lb.ts';
 import type { ClusterState } from './state.ts';
 
@@ -119,7 +119,7 @@ export async function reconcilePool(ctx: PoolContext, poolName: string): Promise
       ctx.enqueueMember(key);
     }
   }
-  if (pool !== null) await writePoolStatus(ctx, poolName, result.loadBalancers.filter((l) => l.assignments.length > 0), [...result.outcomes.values()]);
+  await writePoolStatus(ctx, poolName, result.loadBalancers.filter((l) => l.assignments.length > 0), [...result.outcomes.values()], now);
   return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
 }
 
@@ -141,33 +141,22 @@ function departedMembers(ctx: PoolContext, requests: MemberRequest[], live: Set<
   return departed;
 }
 
-async function writePoolStatus(ctx: PoolContext, poolName: string, lbs: LoadBalancerState[], outcomes: MemberOutcome[]): Promise<void> {
+async function writePoolStatus(ctx: PoolContext, poolName: string, lbs: LoadBalancerState[], outcomes: MemberOutcome[], now: Date): Promise<void> {
   const { state } = ctx;
-  const pool = state.poolSet().pools.get(poolName);
   const obj = state.pools.get(poolName);
-  if (pool === undefined || obj === undefined) return;
-  const allocated = outcomes.filter((o) => o.state === 'Allocated');
-  const cost = priceLayout([pool], lbs, allocated.map((o) => ({ key: o.key, pool: o.pool, ports: o.ports })));
-  const pc = cost.pools[0];
-  const used = lbs.reduce((a, l) => a + l.assignments.length, 0);
-  const money = (n: number | undefined): string => `${(n ?? 0).toFixed(2)} ${pool.pricing.currency}`;
-  const status = {
-    observedGeneration: obj.metadata?.generation,
-    loadBalancers: lbs.length,
-    members: allocated.length,
-    pending: outcomes.length - allocated.length,
-    ports: `${used}/${lbs.length * pool.maxPortsPerLB}`,
-    monthlyCost: money(pc?.monthlyCost),
-    monthlySavings: money(pc?.monthlySavings),
-    loadBalancerStatus: cost.loadBalancers.map((c) => {
-      const lbSvc = state.lb(c.name);
-      const ingress = lbSvc?.status?.loadBalancer?.ingress?.[0];
-      return { name: c.name, address: ingress?.ip ?? ingress?.hostname ?? '', members: c.members, portsUsed: c.portsUsed, capacity: c.capacity, monthlyCost: money(c.monthlyCost) };
-    }),
-  };
+  if (obj === undefined) return;
   const before = obj.status ?? {};
-  const same = (Object.keys(status) as Array<keyof typeof status>).every((k) => JSON.stringify(before[k]) === JSON.stringify(status[k]));
-  if (same) return;
+  const status = poolStatus({
+    pool: state.poolSet().pools.get(poolName) ?? null,
+    problems: state.poolSet().broken.get(poolName) ?? [],
+    generation: obj.metadata?.generation,
+    loadBalancers: lbs,
+    outcomes,
+    lbObject: (name) => state.lb(name),
+    before,
+    now,
+  });
+  if (!poolStatusDiffers(before, status)) return;
   try {
     await ctx.rest.patch(`/apis/sharedlb.io/v1alpha1/loadbalancerpools/${poolName}/status`, { status }, 'merge');
   } catch (e) {

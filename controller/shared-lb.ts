@@ -100,7 +100,10 @@ export function desiredLoadBalancer(
   };
   delete spec.selector;
   delete spec.externalName;
-  if (t.loadBalancerClass !== undefined) spec.loadBalancerClass = t.loadBalancerClass;
+  // Immutable once a LoadBalancer Service exists: an existing LB keeps its own (the pool's status says so).
+  const lbClass = existing === undefined ? t.loadBalancerClass : existing.spec?.loadBalancerClass;
+  if (lbClass !== undefined) spec.loadBalancerClass = lbClass;
+  else delete spec.loadBalancerClass;
   if (t.externalTrafficPolicy !== undefined) spec.externalTrafficPolicy = t.externalTrafficPolicy;
   if (t.loadBalancerSourceRanges !== undefined) spec.loadBalancerSourceRanges = [...t.loadBalancerSourceRanges];
   if (t.allocateLoadBalancerNodePorts !== undefined) spec.allocateLoadBalancerNodePorts = t.allocateLoadBalancerNodePorts;

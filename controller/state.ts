@@ -8,7 +8,8 @@
 import type { KubeConfig, V1EndpointSlice, V1Namespace, V1Service } from '@kubernetes/client-node';
 import { parseMember, type MemberParse } from '../allocator/members.ts';
 import { parsePool, poolSet, type PoolSet } from '../allocator/pools.ts';
-import type { LoadBalancerState } from '../allocator/types.ts';
+import { clusterIPFamilies } from '../allocator/classes.ts';
+import type { IPFamily, LoadBalancerState } from '../allocator/types.ts';
 import { ResilientInformer, trimMetadata, type InformerEvent } from './informer.ts';
 import type { Rest } from './kube-rest.ts';
 import { isSourceSlice, MANAGED_BY_SLICE, MEMBER_LABEL, SERVICE_NAME_LABEL, SLICE_MANAGER } from './mirror.ts';
@@ -115,12 +116,18 @@ export class ClusterState {
     const ns = svc.metadata?.namespace ?? '';
     const key = `${ns}/${svc.metadata?.name}`;
     const pools = this.poolSet();
-    const stamp = `${svc.metadata?.resourceVersion}|${this.poolCache?.key}|${this.namespaces.get(ns)?.metadata?.resourceVersion ?? ''}|${className}`;
+    const families = this.defaultIPFamilies();
+    const stamp = `${svc.metadata?.resourceVersion}|${this.poolCache?.key}|${this.namespaces.get(ns)?.metadata?.resourceVersion ?? ''}|${className}|${families[0]}`;
     const hit = this.parsed.get(key);
     if (hit !== undefined && hit.stamp === stamp) return hit.result;
-    const result = parseMember(svc, pools, { className, namespaceLabels: this.namespaceLabels(ns) });
+    const result = parseMember(svc, pools, { className, namespaceLabels: this.namespaceLabels(ns), defaultIPFamilies: families });
     this.parsed.set(key, { stamp, result });
     return result;
+  }
+
+  /** The family a Service gets when it asks for none: the API server's own Service shows the cluster's primary one. */
+  defaultIPFamilies(): IPFamily[] {
+    return clusterIPFamilies([this.services.get('kubernetes', 'default') ?? {}]);
   }
 
   namespaceLabels(ns: string): Record<string, string> {

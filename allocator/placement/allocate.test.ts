@@ -103,6 +103,71 @@ describe('allocate: examples', () => {
   });
 });
 
+describe('allocate: LB classes', () => {
+  const AFFINITY = '{"sessionAffinity":{"timeoutSeconds":60}}';
+  const LOCAL = '{"externalTrafficPolicy":"Local"}';
+
+  it('members of different classes never share an LB, and each LB records its class', () => {
+    const p = pool({ maxPortsPerLB: 10 });
+    const r = allocate({ pools: [p], loadBalancers: [], requests: [request('a/x', [[1]]), request('a/y', [[2]], 'prefer', { classKey: AFFINITY }), request('a/z', [[3]])] });
+    assert.equal(lbOf(r, 'a/x'), lbOf(r, 'a/z'));
+    assert.notEqual(lbOf(r, 'a/x'), lbOf(r, 'a/y'));
+    assert.deepEqual(used(r).map((lb) => lb.classKey).sort(), ['', AFFINITY]);
+    assert.equal(r.lowerBound.get('p'), 2);
+  });
+
+  it('externalTrafficPolicy Local: one member per LB, its own health check', () => {
+    const p = pool({ maxPortsPerLB: 10 });
+    const r = allocate({ pools: [p], loadBalancers: [], requests: [request('a/x', [[1], [2]], 'prefer', { classKey: LOCAL }), request('a/y', [[3]], 'prefer', { classKey: LOCAL })] });
+    assert.notEqual(lbOf(r, 'a/x'), lbOf(r, 'a/y'));
+    assert.equal(r.lowerBound.get('p'), 2);
+  });
+
+  it('a pool builds at most classes.max classes; the next waits with a reason', () => {
+    const p = pool({ classes: { max: 1 } });
+    const r = allocate({ pools: [p], loadBalancers: [], requests: [request('a/x', [[1]]), request('a/y', [[2]], 'prefer', { classKey: AFFINITY })] });
+    assert.equal(r.outcomes.get('a/y')?.state, 'Pending');
+    assert.match(r.outcomes.get('a/y')?.message ?? '', /builds at most 1 LB classes and 1 are in use: .*spec.classes.max/);
+  });
+
+  it('a member whose LB is being deleted is placed anew and said to have moved', () => {
+    const p = pool({});
+    const r = allocate({ pools: [p], loadBalancers: [], requests: [request('a/x', [[1]])], departed: new Map([['a/x', 'p-1']]) });
+    assert.equal(lbOf(r, 'a/x'), 'p-2'); // p-1 is still being deleted: its name is not reused
+    assert.deepEqual(r.outcomes.get('a/x')?.moved, { from: 'p-1', to: 'p-2' });
+  });
+});
+
+describe('allocate: packing', () => {
+  it('a batch spreads a contended fixed port one per LB and fills the room around it', () => {
+    const p = pool({ maxPortsPerLB: 3 });
+    // Three preserve members on 53 need three LBs; six flexible members fit in the room beside them.
+    const fixed = [1, 2, 3].map((i) => request(`a/dns${i}`, [[53, 'UDP']], 'preserve'));
+    const flex = [1, 2, 3, 4, 5, 6].map((i) => request(`a/app${i}`, [[8000 + i]], 'any'));
+    const r = allocate({ pools: [p], loadBalancers: [], requests: [...flex, ...fixed] });
+    assert.equal(used(r).length, 3);
+    assert.equal(r.lowerBound.get('p'), 3);
+  });
+
+  it('prefer yields its own port to fixed demand rather than open an LB for it', () => {
+    const p = pool({ maxPortsPerLB: 5 });
+    const rs = [request('a/pg1', [[5432]], 'preserve'), request('a/pg2', [[5432]], 'preserve'), request('a/pg3', [[5432]], 'prefer'), request('a/pg4', [[5432]], 'prefer')];
+    const r = allocate({ pools: [p], loadBalancers: [], requests: rs });
+    assert.equal(used(r).length, 2);
+    assert.ok(![...(portsOf(r, 'a/pg3') ?? []), ...(portsOf(r, 'a/pg4') ?? [])].includes(5432));
+  });
+
+  it('an arrival leaves room on an LB for the contended fixed port it lacks', () => {
+    const p = pool({ maxPortsPerLB: 2 });
+    // p-1 holds dns1; p-2 holds an app. 53 is wanted by two: p-2 keeps its last slot for the second.
+    const first = allocate({ pools: [p], loadBalancers: [], requests: [request('a/dns1', [[53]], 'preserve'), request('a/app1', [[7000]], 'any')] });
+    const lbs = first.loadBalancers;
+    const next = allocate({ pools: [p], loadBalancers: lbs, requests: [request('a/dns1', [[53]], 'preserve'), request('a/app1', [[7000]], 'any'), request('a/dns2', [[53]], 'preserve'), request('a/app2', [[7001]], 'any')] });
+    assert.equal(used(next).length, 2);
+    assert.equal(next.outcomes.get('a/dns2')?.state, 'Allocated');
+  });
+});
+
 describe('allocate: stability', () => {
   const p = pool({ maxPortsPerLB: 3 });
   const a = request('ns/a', [[9092, 'TCP', 'broker'], [9093, 'TCP', 'tls']]);
@@ -210,7 +275,11 @@ const arbPool = fc.record({
   samePortAcrossProtocols: fc.boolean(),
   keepPortRange: fc.boolean(),
   reservedPorts: fc.uniqueArray(fc.integer({ min: 100, max: 112 }), { maxLength: 3 }),
-}).map((s) => pool({ ...s, portRange: { from: 100, to: 112 }, provider: 'generic' }));
+  maxClasses: fc.integer({ min: 1, max: 3 }),
+}).map(({ maxClasses, ...s }) => pool({ ...s, classes: { max: maxClasses }, portRange: { from: 100, to: 112 }, provider: 'generic' }));
+
+/** Mostly the default class; some affinity, some Local (one member per LB). */
+const CLASSES = ['', '', '', '{"sessionAffinity":{"timeoutSeconds":60}}', '{"externalTrafficPolicy":"Local"}'];
 
 /** Small port space and few names, so that conflicts are common. */
 const arbRequests = (n: number) =>
@@ -219,6 +288,7 @@ const arbRequests = (n: number) =>
       id: fc.integer({ min: 0, max: 40 }),
       created: fc.integer({ min: 0, max: 5 }),
       policy: fc.constantFrom(...POLICIES),
+      classKey: fc.constantFrom(...CLASSES),
       ports: fc.uniqueArray(fc.record({ port: fc.integer({ min: 1, max: 6 }), protocol: fc.constantFrom<Protocol>('TCP', 'UDP') }), {
         minLength: 1, maxLength: 3, selector: (p) => `${p.port}/${p.protocol}`,
       }),
@@ -226,7 +296,7 @@ const arbRequests = (n: number) =>
     { maxLength: n, selector: (r) => r.id },
   ).map((rs) =>
     rs.map((r): MemberRequest => ({
-      key: `ns/m${r.id}`, namespace: 'ns', name: `m${r.id}`, created: `2025-01-01T00:00:0${r.created}.000Z`, pool: 'p', policy: r.policy, classKey: '',
+      key: `ns/m${r.id}`, namespace: 'ns', name: `m${r.id}`, created: `2025-01-01T00:00:0${r.created}.000Z`, pool: 'p', policy: r.policy, classKey: r.classKey,
       ports: r.ports.map((p, i) => ({ name: `port${i}`, ...p })),
     })),
   );
@@ -244,7 +314,13 @@ function valid(p: Pool, rs: MemberRequest[]): MemberRequest[] {
 
 function checkInvariants(p: Pool, input: AllocationInput, r: AllocationResult, capacityFromScratch: boolean): void {
   const where = new Map<string, Set<string>>();
+  const classOf = new Map(input.requests.map((q) => [q.key, q.classKey]));
   for (const lb of r.loadBalancers) {
+    for (const a of lb.assignments) {
+      const c = classOf.get(a.member);
+      if (c !== undefined && r.outcomes.get(a.member)?.state === 'Allocated') assert.equal(c, lb.classKey, `${a.member} of class ${c} on ${lb.name} of class ${lb.classKey}`);
+    }
+    if (lb.classKey.includes('Local')) assert.ok(new Set(lb.assignments.map((a) => a.member)).size <= 1, `${lb.name} is exclusive but shared`);
     const slots = new Set<string>();
     const numbers = new Set<number>();
     for (const a of lb.assignments) {
@@ -263,6 +339,7 @@ function checkInvariants(p: Pool, input: AllocationInput, r: AllocationResult, c
     if (!p.mixedProtocol) assert.ok(new Set(lb.assignments.map((a) => a.protocol)).size <= 1, `${lb.name} mixes protocols`);
   }
   if (p.maxLoadBalancers !== null && capacityFromScratch) assert.ok(r.loadBalancers.length <= p.maxLoadBalancers);
+  if (capacityFromScratch) assert.ok(new Set(r.loadBalancers.filter((lb) => lb.assignments.length > 0).map((lb) => lb.classKey)).size <= p.classes.max, 'too many classes');
   for (const [member, lbs] of where) assert.equal(lbs.size, 1, `${member} spread over ${[...lbs].join(', ')}`);
   for (const req of input.requests) {
     const o = r.outcomes.get(req.key);
