@@ -219,7 +219,7 @@ describe('sharedlb controller', () => {
     assert.match(cond(s)?.message ?? '', /may not use LoadBalancerPool e2e-tenant/);
   });
 
-  it('gives a member no say over the LB it lands on, and no way to forge its address', async () => {
+  it('gives a member no say over the LB it lands on, and no way to forge its address; what it declares is honoured or refused', async () => {
     await admin().post(`/api/v1/namespaces/${ns}/services`, {
       metadata: {
         name: 'sneaky',
@@ -233,11 +233,20 @@ describe('sharedlb controller', () => {
       },
       spec: { type: 'NodePort', externalTrafficPolicy: 'Local', selector: { app: 'sneaky' }, ports: [{ name: 'p', port: 9092 }] },
     });
+    // Local cannot be honoured on a shared LB of this pool (one health check for all members): refused, not dropped.
+    const refused = await untilReason(ns, 'sneaky', 'NoMatchingPool');
+    assert.match(cond(refused)?.message ?? '', /externalTrafficPolicy Local/);
+    await eventually('forged annotations cleared', async () => {
+      const x = await get(ns, 'sneaky');
+      return addressOf(x) === undefined && lbOf(x) === undefined ? x : undefined;
+    });
+    await admin().patch(`/api/v1/namespaces/${ns}/services/sneaky`, { spec: { externalTrafficPolicy: 'Cluster' } }, 'merge');
     const s = await untilReason(ns, 'sneaky', 'Allocated');
     const lbName = lbOf(s)?.split('/')[1] as string;
     assert.notEqual(lbOf(s), 'kube-system/somebody-else');
     assert.doesNotMatch(addressOf(s) ?? '', /203\.0\.113\.66/);
     const lb = await admin().get<Svc & { spec: { externalTrafficPolicy?: string } }>(`/api/v1/namespaces/${ctrlNs}/services/${lbName}`);
+    // The member's scope annotation matched the pool's (external); it is never copied onto the LB.
     assert.equal(lb.metadata.annotations?.['service.beta.kubernetes.io/aws-load-balancer-scheme'], undefined);
     assert.equal(lb.spec.externalTrafficPolicy, 'Cluster');
     // kafka holds 9092 on its LB: the sneaky member, asking for the same port, cannot share it there.

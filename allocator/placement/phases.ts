@@ -180,22 +180,30 @@ export function placeBatch(p: Placement, g: Group, members: MemberRequest[]): vo
   const contention = (r: MemberRequest): number => Math.max(0, ...r.ports.map((w) => g.demand.get(conflictKey(g.pool, w.protocol, w.port)) ?? 0));
   const fixed = members.filter((r) => r.policy === 'preserve').sort((a, b) => contention(b) - contention(a) || b.ports.length - a.ports.length || memberOrder(a, b));
   const flexible = members.filter((r) => r.policy !== 'preserve').sort((a, b) => b.ports.length - a.ports.length || memberOrder(a, b));
-  for (const r of fixed) placeOne(p, g, r, 'roomiest', false);
-  for (const r of flexible) placeOne(p, g, r, 'tightest', false);
+  for (const r of fixed) placeOne(p, g, r, 'roomiest', 'batch');
+  for (const r of flexible) placeOne(p, g, r, 'tightest', 'batch');
 }
 
 /** Arrivals, in creation order: best fit; flexible members leave room for contended fixed ports where they can. */
 export function placeArrivals(p: Placement, g: Group, members: MemberRequest[]): void {
-  for (const r of members) placeOne(p, g, r, 'tightest', p.strategy !== 'sequential' && r.policy !== 'preserve');
+  for (const r of members) placeOne(p, g, r, 'tightest', p.strategy === 'sequential' ? 'plain' : 'arrival');
 }
 
-function placeOne(p: Placement, g: Group, r: MemberRequest, order: 'tightest' | 'roomiest', keepReserve: boolean): void {
+/**
+ * One member onto the best LB of its group, or a new one. 'arrival': it
+ * leaves room for contended fixed ports and spends only its share of them
+ * (rules.ownAllowed); 'batch': fixed demand is placed already; 'plain':
+ * knows nothing of the others (creation order's reference).
+ */
+function placeOne(p: Placement, g: Group, r: MemberRequest, order: 'tightest' | 'roomiest', how: 'batch' | 'arrival' | 'plain'): void {
   const home = p.kept.get(r.key);
   if (nodePortShortage(p, r, g.pool, r.ports.length)) return;
-  const tries: Mode[] = r.policy === 'preserve' ? ['own'] : r.policy === 'any' ? ['range'] : r.ports.every((w) => ownAllowed(g, w.protocol, w.port)) ? ['own', 'prefer-own'] : ['prefer-own'];
+  const arrivals = how === 'arrival';
+  const keepReserve = arrivals && r.policy !== 'preserve';
+  const tries: Mode[] = r.policy === 'preserve' ? ['own'] : r.policy === 'any' ? ['range'] : r.ports.every((w) => ownAllowed(g, w.protocol, w.port, arrivals)) ? ['own', 'prefer-own'] : ['prefer-own'];
   const find = (reserve: boolean): Found | null => {
     for (const mode of tries) {
-      const f = search(p.layout, g, r.ports, mode, r.key, { order, exclude: home?.lb ?? null, keepReserve: reserve });
+      const f = search(p.layout, g, r.ports, mode, r.key, { order, exclude: home?.lb ?? null, keepReserve: reserve, arrivals });
       if (f !== null) return f;
     }
     return null;
@@ -205,7 +213,7 @@ function placeOne(p: Placement, g: Group, r: MemberRequest, order: 'tightest' | 
   if (found === null && refusal === null) {
     // An LB that must exist anyway: a preserve member's own ports, a prefer member's where fixed demand can spare them.
     const mode: Mode = r.policy === 'preserve' ? 'own' : r.policy === 'prefer' ? 'prefer-own' : 'range';
-    const f = fit(p.layout.probe(g), r.ports, mode, r.key);
+    const f = fit(p.layout.probe(g), r.ports, mode, r.key, arrivals);
     if (f.ok) found = { lb: p.layout.open(g), ports: f.ports.map((a) => ({ ...a })) };
   }
   if (found === null && keepReserve) found = find(false);

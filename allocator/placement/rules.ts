@@ -42,25 +42,31 @@ export function carriesOnly(lb: WorkLB, protocol: Protocol): boolean {
   return true;
 }
 
+/** Of the LBs a group's bound leaves without a port's fixed demand, the share arrivals may give to `prefer` members. */
+const PREFER_SHARE = 0.8;
+
 /**
- * May a `prefer` member take its own port here? Only while the group's LBs
- * without that port can still take every preserve member that needs it,
- * within the fewest LBs the group could need: a flexible member never
- * spends a port that fixed demand will want.
+ * May a `prefer` member take its own port? Never where fixed demand will
+ * want it. In a batch every preserve member is placed first, so a port still
+ * free is free. Arrivals do not know who comes next: they may spend only a
+ * share of the LBs that the group's bound leaves without the port's preserve
+ * members — bound and demand grow together as members arrive, so that share
+ * keeps pace with both.
  */
-export function ownAllowed(g: Group, protocol: Protocol, port: number): boolean {
+export function ownAllowed(g: Group, protocol: Protocol, port: number, arrivals: boolean): boolean {
   const key = conflictKey(g.pool, protocol, port);
   const demand = g.demand.get(key) ?? 0;
-  if (demand === 0) return true;
-  const waiting = demand - (g.fixedPlaced.get(key) ?? 0);
-  return (g.holders.get(key) ?? 0) + waiting + 1 <= Math.max(g.bound, g.lbs.length) - (g.critical.has(key) ? 1 : 0);
+  const placed = g.fixedPlaced.get(key) ?? 0;
+  if (!arrivals) return placed === demand;
+  const flexibleHolders = (g.holders.get(key) ?? 0) - placed;
+  return flexibleHolders < PREFER_SHARE * (g.bound - demand);
 }
 
 /**
  * External ports for `want` on `lb` under `mode`. keepPortRange pools (GCP)
  * look inside the LB's current range first.
  */
-export function fit(lb: WorkLB, want: Wanted[], mode: Mode, member: string): Fit {
+export function fit(lb: WorkLB, want: Wanted[], mode: Mode, member: string, arrivals = false): Fit {
   const g = lb.group;
   const pool = g.pool;
   const room = roomFor(lb, member);
@@ -79,7 +85,7 @@ export function fit(lb: WorkLB, want: Wanted[], mode: Mode, member: string): Fit
     if (mode === 'own') {
       if (!ownFree) return { ok: false, why: 'port-taken', port: w };
       port = w.port;
-    } else if (mode === 'prefer-own' && ownFree && ownAllowed(g, w.protocol, w.port)) {
+    } else if (mode === 'prefer-own' && ownFree && ownAllowed(g, w.protocol, w.port, arrivals)) {
       port = w.port;
     } else {
       port = lowestFree(lb, w.protocol, free);

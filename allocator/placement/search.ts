@@ -21,6 +21,8 @@ export interface SearchOptions {
   exclude?: WorkLB | null;
   /** Leave this much room per LB for contended fixed ports (flexible arrivals); see reserveOf. */
   keepReserve?: boolean;
+  /** Members arrive one by one (see rules.ownAllowed). */
+  arrivals?: boolean;
 }
 
 /** Room on an LB that flexible members leave for the group's contended fixed ports it lacks. */
@@ -39,7 +41,7 @@ export function search(layout: Layout, g: Group, want: Wanted[], mode: Mode, mem
       let best: { found: Found; rank: number } | null = null;
       for (const lb of candidates) {
         if (lb.free < n || !acceptable(lb)) continue;
-        const f = fit(lb, want, mode, member);
+        const f = fit(lb, want, mode, member, o.arrivals);
         if (!f.ok) continue;
         const room = o.order === 'tightest' ? lb.free : -lb.free;
         const rank = (gcp && disruptive(lb, f.ports) ? 1e6 : 0) + room;
@@ -55,7 +57,7 @@ export function search(layout: Layout, g: Group, want: Wanted[], mode: Mode, mem
     if (bucket === undefined || bucket.size === 0) continue;
     for (const lb of bucket) {
       if (!acceptable(lb)) continue;
-      const f = fit(lb, want, mode, member);
+      const f = fit(lb, want, mode, member, o.arrivals);
       if (!f.ok) continue;
       if (!gcp || !disruptive(lb, f.ports)) return { lb, ports: f.ports };
       fallback ??= { lb, ports: f.ports };

@@ -1,0 +1,88 @@
+// Generated families of L4 estates for the packing benchmark: a share of
+// members that must keep their port (preserve, as LoadBalancer-class members
+// do by default) spread over well-known ports with a skew, the rest prefer or
+// any; multi-port members (SMTP 25+587, LDAP 389+636, Kafka 9092+9094,
+// syslog 514/UDP+601/TCP); TCP+UDP on one port (DNS); a few bad inputs.
+// Creation order is random, as arrivals in a real cluster are.
+
+import type { ServiceLike } from '../allocator/types.ts';
+
+export interface Family {
+  name: string;
+  members: number;
+  /** Share of members with port-policy preserve. */
+  preserve: number;
+  /** Average preserve members per fixed port number (skewed: the busiest port gets about 1.4 times this). */
+  perPort: number;
+  /** Ports per LB (the pool's maxPortsPerLB). */
+  portsPerLB: number;
+  /** Share of members with two ports. */
+  multiPort: number;
+  /** Share of members with the same port under TCP and UDP. */
+  tcpUdp: number;
+}
+
+const WELL_KNOWN = [22, 25, 53, 389, 514, 587, 636, 1883, 2222, 3306, 3478, 4222, 5432, 5672, 6379, 7777, 8883, 9042, 9092, 9094, 9300, 25565, 27017, 51820, 11211, 1521, 5060];
+const PAIRS: Array<Array<[number, 'TCP' | 'UDP']>> = [[[25, 'TCP'], [587, 'TCP']], [[389, 'TCP'], [636, 'TCP']], [[9092, 'TCP'], [9094, 'TCP']], [[514, 'UDP'], [601, 'TCP']]];
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function generateFamily(f: Family, seed: number): ServiceLike[] {
+  const rand = rng(seed);
+  const preserveCount = Math.round(f.members * f.preserve);
+  const fixedPorts = Math.max(1, Math.ceil(preserveCount / f.perPort));
+  // A mild skew over the fixed ports: the busiest twice the quietest, about 1.4 times the average.
+  const ports = Array.from({ length: fixedPorts }, (_, i) => WELL_KNOWN[i] ?? 20000 + i);
+  const weights = ports.map((_, i) => 1 / (1 + i / fixedPorts));
+  const total = weights.reduce((a, b) => a + b, 0);
+  const pickFixed = (): number => {
+    let x = rand() * total;
+    for (let i = 0; i < ports.length; i++) if ((x -= weights[i] as number) < 0) return ports[i] as number;
+    return ports[0] as number;
+  };
+  const out: ServiceLike[] = [];
+  const start = Date.UTC(2025, 0, 1);
+  for (let i = 0; i < f.members; i++) {
+    const preserve = i < preserveCount;
+    let specPorts: Array<{ name: string; port: number; protocol: 'TCP' | 'UDP' }>;
+    const shape = rand();
+    if (shape < f.multiPort) {
+      const pair = PAIRS[Math.floor(rand() * PAIRS.length)] as Array<[number, 'TCP' | 'UDP']>;
+      // A preserve pair keeps its own numbers; a flexible one is the same app on ports it would like.
+      specPorts = pair.map(([port, protocol], k) => ({ name: `p${k}`, port, protocol }));
+    } else if (shape < f.multiPort + f.tcpUdp) {
+      const port = preserve ? pickFixed() : 53;
+      specPorts = [{ name: 'tcp', port, protocol: 'TCP' }, { name: 'udp', port, protocol: 'UDP' }];
+    } else {
+      const port = preserve ? pickFixed() : (WELL_KNOWN[Math.floor(rand() * WELL_KNOWN.length)] as number);
+      specPorts = [{ name: 'main', port, protocol: rand() < 0.15 ? 'UDP' : 'TCP' }];
+    }
+    const policy = preserve ? 'preserve' : rand() < 0.5 ? 'prefer' : 'any';
+    out.push(member(`t${i % 40}`, `svc-${i}`, start + Math.floor(rand() * 1e9) * 1000, policy, specPorts));
+  }
+  // A few bad inputs, as any real estate has.
+  for (let i = 0; i < Math.ceil(f.members * 0.02); i++) {
+    const bad = member('broken', `bad-${i}`, start + i, 'preserv' as 'preserve', [{ name: 'x', port: 1, protocol: 'TCP' }]);
+    out.push(bad);
+  }
+  return out;
+}
+
+function member(namespace: string, name: string, created: number, policy: 'preserve' | 'prefer' | 'any', ports: Array<{ name: string; port: number; protocol: 'TCP' | 'UDP' }>): ServiceLike {
+  return {
+    metadata: {
+      name, namespace, creationTimestamp: new Date(created).toISOString().replace('.000Z', 'Z'),
+      annotations: { 'sharedlb.io/enabled': 'true', 'sharedlb.io/port-policy': policy },
+    },
+    spec: { type: 'ClusterIP', ports: ports.map((p) => ({ ...p, targetPort: p.port })) },
+  };
+}
