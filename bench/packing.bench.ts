@@ -7,7 +7,7 @@
 //            previous arrival left (what a live cluster does).
 // Goals (issue 12): batch ≤ lower bound + 1; replay ≤ 1.1 × lower bound.
 //
-//   node bench/packing.bench.ts [--seeds 3] [--replay-members 1500]
+//   node bench/packing.bench.ts [--seeds 3] [--replay-members 1500] [--only NAME-PART]
 
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -53,12 +53,14 @@ function replay(requests: MemberRequest[], provider: ProviderName, maxPorts: num
 }
 
 function main(): void {
-  const { values } = parseArgs({ options: { seeds: { type: 'string', default: '3' }, 'replay-members': { type: 'string', default: '1500' }, provider: { type: 'string', default: 'aws-nlb' } } });
+  const { values } = parseArgs({
+    options: { seeds: { type: 'string', default: '3' }, 'replay-members': { type: 'string', default: '1500' }, provider: { type: 'string', default: 'aws-nlb' }, only: { type: 'string' } },
+  });
   const seeds = Number(values.seeds);
   const replayMembers = Number(values['replay-members']);
   const provider = values.provider as ProviderName;
   const rows = [];
-  for (const f of FAMILIES) {
+  for (const f of FAMILIES.filter((x) => values.only === undefined || x.name.includes(values.only))) {
     const runs = [];
     for (let seed = 1; seed <= seeds; seed++) {
       const services = generateFamily(f, seed);

@@ -51,10 +51,13 @@ export function allocate(input: AllocationInput, strategy: 'planned' | 'sequenti
   const requests = [...input.requests].sort(memberOrder);
   let p = place(input, requests, strategy === 'planned' ? 'batch' : 'sequential');
   // A batch packs best on the whole, but not on every input: the same members
-  // as arrivals are the yardstick it must not lose to.
+  // arriving one by one are the yardstick it must not lose to. A small plan
+  // from scratch replays them exactly; otherwise they arrive within this call.
   if (p.batched) {
-    const arrivals = place(input, requests, 'arrivals');
-    if (served(arrivals) > served(p) || (served(arrivals) === served(p) && usedLBs(arrivals) < usedLBs(p))) p = arrivals;
+    const fromScratch = input.loadBalancers.length === 0 && (input.departed?.size ?? 0) === 0 && requests.length <= ONE_BY_ONE_MAX;
+    for (const other of [place(input, requests, 'arrivals'), ...(fromScratch ? [oneByOne(input, requests)] : [])]) {
+      if (served(other) > served(p) || (served(other) === served(p) && usedLBs(other) < usedLBs(p))) p = other;
+    }
   }
   // Packing may serve members in another order than their priority. When it
   // leaves someone waiting, creation order decides who: packing's result
@@ -72,6 +75,24 @@ export function allocate(input: AllocationInput, strategy: 'planned' | 'sequenti
   }
   for (const pool of input.pools) lowerBound.set(pool.name, lowerBoundOf(pool, byPool.get(pool.name) ?? []));
   return { loadBalancers: p.layout.plans(), outcomes: p.outcomes, lowerBound };
+}
+
+/** Up to this many members, a plan from scratch also replays them one allocation each (quadratic, so only then). */
+const ONE_BY_ONE_MAX = 64;
+
+/** The members placed as a live pool would see them: one allocation per arrival, in creation order. */
+function oneByOne(input: AllocationInput, requests: MemberRequest[]): Placement {
+  let lbs: LoadBalancerState[] = [];
+  let p = place(input, [], 'arrivals');
+  const usesNodePorts = new Set(input.pools.filter((x) => x.usesNodePorts).map((x) => x.name));
+  for (let i = 1; i <= requests.length; i++) {
+    // What earlier arrivals' LB ports took of the cluster's NodePorts is gone for the next.
+    const taken = lbs.reduce((n, lb) => n + (usesNodePorts.has(lb.pool) ? lb.assignments.length : 0), 0);
+    const nodePortsFree = input.nodePortsFree == null ? null : input.nodePortsFree - taken;
+    p = place({ ...input, loadBalancers: lbs, nodePortsFree }, requests.slice(0, i), 'batch');
+    lbs = p.layout.plans();
+  }
+  return p;
 }
 
 function usedLBs(p: Placement): number {

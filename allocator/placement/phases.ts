@@ -184,7 +184,7 @@ export function placeBatch(p: Placement, g: Group, members: MemberRequest[]): vo
   for (const r of flexible) placeOne(p, g, r, 'tightest', 'batch');
 }
 
-/** Arrivals, in creation order: best fit; flexible members leave room for contended fixed ports where they can. */
+/** Arrivals, in creation order: best fit, leaving room for contended fixed ports where they can. */
 export function placeArrivals(p: Placement, g: Group, members: MemberRequest[]): void {
   for (const r of members) placeOne(p, g, r, 'tightest', p.strategy === 'sequential' ? 'plain' : 'arrival');
 }
@@ -199,7 +199,7 @@ function placeOne(p: Placement, g: Group, r: MemberRequest, order: 'tightest' | 
   const home = p.kept.get(r.key);
   if (nodePortShortage(p, r, g.pool, r.ports.length)) return;
   const arrivals = how === 'arrival';
-  const keepReserve = arrivals && r.policy !== 'preserve';
+  const keepReserve = arrivals;
   const tries: Mode[] = r.policy === 'preserve' ? ['own'] : r.policy === 'any' ? ['range'] : r.ports.every((w) => ownAllowed(g, w.protocol, w.port, arrivals)) ? ['own', 'prefer-own'] : ['prefer-own'];
   const find = (reserve: boolean): Found | null => {
     for (const mode of tries) {

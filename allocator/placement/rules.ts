@@ -43,7 +43,7 @@ export function carriesOnly(lb: WorkLB, protocol: Protocol): boolean {
 }
 
 /** Of the LBs a group's bound leaves without a port's fixed demand, the share arrivals may give to `prefer` members. */
-const PREFER_SHARE = 0.8;
+const PREFER_SHARE = 0.5;
 
 /**
  * May a `prefer` member take its own port? Never where fixed demand will

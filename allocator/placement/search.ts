@@ -19,7 +19,7 @@ export interface SearchOptions {
   order: Order;
   /** Never this LB (the member's home, already tried). */
   exclude?: WorkLB | null;
-  /** Leave this much room per LB for contended fixed ports (flexible arrivals); see reserveOf. */
+  /** Leave room on each LB for the contended fixed ports it lacks (arrivals); see reserveOf. */
   keepReserve?: boolean;
   /** Members arrive one by one (see rules.ownAllowed). */
   arrivals?: boolean;
@@ -33,7 +33,9 @@ export function reserveOf(lb: WorkLB): number {
 /** The best LB of `g` for `want` under `mode`, or null if none fits. */
 export function search(layout: Layout, g: Group, want: Wanted[], mode: Mode, member: string, o: SearchOptions): Found | null {
   const n = want.length;
-  const acceptable = (lb: WorkLB): boolean => lb !== o.exclude && (!o.keepReserve || lb.free - n >= reserveOf(lb));
+  // A member taking a contended port of its own fills that port's reserved slot itself.
+  const brings = mode === 'own' ? want.filter((w) => g.critical.has(conflictKey(g.pool, w.protocol, w.port))).length : 0;
+  const acceptable = (lb: WorkLB): boolean => lb !== o.exclude && (!o.keepReserve || lb.free - n >= reserveOf(lb) - brings);
   const gcp = g.pool.keepPortRange;
   if (mode === 'own') {
     const candidates = ownCandidates(layout, g, want);
