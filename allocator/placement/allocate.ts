@@ -53,7 +53,7 @@ export function allocate(input: AllocationInput, strategy: 'planned' | 'sequenti
   // A batch packs best on the whole, but not on every input: the same members
   // arriving one by one are the yardstick it must not lose to. A small plan
   // from scratch replays them exactly; otherwise they arrive within this call.
-  if (p.batched) {
+  if (p.batched && !atBound(input, requests, p)) {
     const fromScratch = input.loadBalancers.length === 0 && (input.departed?.size ?? 0) === 0 && requests.length <= ONE_BY_ONE_MAX;
     for (const other of [place(input, requests, 'arrivals'), ...(fromScratch ? [oneByOne(input, requests)] : [])]) {
       if (served(other) > served(p) || (served(other) === served(p) && usedLBs(other) < usedLBs(p))) p = other;
@@ -93,6 +93,20 @@ function oneByOne(input: AllocationInput, requests: MemberRequest[]): Placement 
     lbs = p.layout.plans();
   }
   return p;
+}
+
+/** Everyone served on as few LBs as the lower bound allows: nothing can do better. */
+function atBound(input: AllocationInput, requests: MemberRequest[], p: Placement): boolean {
+  if (served(p) < requests.length) return false;
+  const byPool = new Map<string, MemberRequest[]>();
+  for (const r of requests) {
+    let list = byPool.get(r.pool);
+    if (list === undefined) byPool.set(r.pool, (list = []));
+    list.push(r);
+  }
+  let bound = 0;
+  for (const pool of input.pools) bound += lowerBoundOf(pool, byPool.get(pool.name) ?? []);
+  return usedLBs(p) <= bound;
 }
 
 function usedLBs(p: Placement): number {

@@ -189,6 +189,9 @@ export function placeArrivals(p: Placement, g: Group, members: MemberRequest[]):
   for (const r of members) placeOne(p, g, r, 'tightest', p.strategy === 'sequential' ? 'plain' : 'arrival');
 }
 
+/** LBs a prefer member looks at for one with its own port free, beyond those the own-port index lists. */
+const PREFER_PATIENCE = 64;
+
 /**
  * One member onto the best LB of its group, or a new one. 'arrival': it
  * leaves room for contended fixed ports and spends only its share of them
@@ -203,7 +206,9 @@ function placeOne(p: Placement, g: Group, r: MemberRequest, order: 'tightest' | 
   const tries: Mode[] = r.policy === 'preserve' ? ['own'] : r.policy === 'any' ? ['range'] : r.ports.every((w) => ownAllowed(g, w.protocol, w.port, arrivals)) ? ['own', 'prefer-own'] : ['prefer-own'];
   const find = (reserve: boolean): Found | null => {
     for (const mode of tries) {
-      const f = search(p.layout, g, r.ports, mode, r.key, { order, exclude: home?.lb ?? null, keepReserve: reserve, arrivals });
+      // prefer's own port is a wish: look for it among a few LBs, then take any port on the best.
+      const patience = mode === 'own' && r.policy === 'prefer' ? PREFER_PATIENCE : undefined;
+      const f = search(p.layout, g, r.ports, mode, r.key, { order, exclude: home?.lb ?? null, keepReserve: reserve, arrivals, patience });
       if (f !== null) return f;
     }
     return null;

@@ -5,8 +5,8 @@
 // leaves alone.
 
 import type { Assignment } from '../types.ts';
-import { conflictKey, type Group, type Layout, type WorkLB } from './layout.ts';
-import { disruptive, fit, type Mode, type Wanted } from './rules.ts';
+import { conflictKey, lbNameOrder, type Group, type Layout, type WorkLB } from './layout.ts';
+import { disruptive, fit, portFreeOn, type Mode, type Wanted } from './rules.ts';
 
 export type Order = 'tightest' | 'roomiest';
 
@@ -23,6 +23,8 @@ export interface SearchOptions {
   keepReserve?: boolean;
   /** Members arrive one by one (see rules.ownAllowed). */
   arrivals?: boolean;
+  /** Give up after looking at this many LBs (a wish, not a need: prefer's own port). */
+  patience?: number;
 }
 
 /** Room on an LB that flexible members leave for the group's contended fixed ports it lacks. */
@@ -40,25 +42,32 @@ export function search(layout: Layout, g: Group, want: Wanted[], mode: Mode, mem
   if (mode === 'own') {
     const candidates = ownCandidates(layout, g, want);
     if (candidates !== null) {
-      let best: { found: Found; rank: number } | null = null;
-      for (const lb of candidates) {
-        if (lb.free < n || !acceptable(lb)) continue;
+      // Rank by room first and fit only the best: a candidate lacks the first
+      // port already, so most fit; a refusal (another port, protocols) drops it.
+      const ranked: Array<{ lb: WorkLB; rank: number }> = [];
+      for (const lb of candidates) if (lb.free >= n && acceptable(lb)) ranked.push({ lb, rank: o.order === 'tightest' ? lb.free : -lb.free });
+      ranked.sort((a, b) => a.rank - b.rank || lbNameOrder.compare(a.lb.name, b.lb.name));
+      let fallback: Found | null = null;
+      for (const { lb } of ranked) {
         const f = fit(lb, want, mode, member, o.arrivals);
         if (!f.ok) continue;
-        const room = o.order === 'tightest' ? lb.free : -lb.free;
-        const rank = (gcp && disruptive(lb, f.ports) ? 1e6 : 0) + room;
-        if (best === null || rank < best.rank || (rank === best.rank && lb.name < best.found.lb.name)) best = { found: { lb, ports: f.ports }, rank };
+        if (!gcp || !disruptive(lb, f.ports)) return { lb, ports: f.ports };
+        fallback ??= { lb, ports: f.ports };
       }
-      return best?.found ?? null;
+      return fallback;
     }
   }
   let fallback: Found | null = null;
   const cap = g.pool.maxPortsPerLB;
+  const first = mode === 'own' ? (want[0] ?? null) : null;
+  let patience = o.patience ?? Infinity;
   for (let i = n; i <= cap; i++) {
     const bucket = g.byFree.get(o.order === 'tightest' ? i : cap - i + n);
     if (bucket === undefined || bucket.size === 0) continue;
     for (const lb of bucket) {
+      if (--patience < 0) return fallback;
       if (!acceptable(lb)) continue;
+      if (first !== null && !portFreeOn(lb, first.protocol, first.port)) continue;
       const f = fit(lb, want, mode, member, o.arrivals);
       if (!f.ok) continue;
       if (!gcp || !disruptive(lb, f.ports)) return { lb, ports: f.ports };
@@ -68,9 +77,13 @@ export function search(layout: Layout, g: Group, want: Wanted[], mode: Mode, mem
   return fallback;
 }
 
+/** Up to this many LBs without a port, ranking them all beats scanning the room buckets for one. */
+const FEW_CANDIDATES = 64;
+
 /**
  * The open LBs where all of `want`'s own ports are free, via the rarest of
- * them; null when scanning buckets is as cheap (most open LBs qualify).
+ * them, when they are few; null when scanning buckets finds one sooner (many
+ * LBs lack the port, so a scan meets one within a few steps).
  */
 function ownCandidates(layout: Layout, g: Group, want: Wanted[]): Set<WorkLB> | null {
   let rarest: Set<WorkLB> | null = null;
@@ -79,6 +92,6 @@ function ownCandidates(layout: Layout, g: Group, want: Wanted[]): Set<WorkLB> | 
     if (set === null) return null;
     if (rarest === null || set.size < rarest.size) rarest = set;
   }
-  if (rarest === null || rarest.size * 2 > g.open.size) return null;
+  if (rarest === null || rarest.size > FEW_CANDIDATES) return null;
   return rarest;
 }
