@@ -67,22 +67,34 @@ export function generateFamily(f: Family, seed: number): ServiceLike[] {
       specPorts = [{ name: 'main', port, protocol: rand() < 0.15 ? 'UDP' : 'TCP' }];
     }
     const policy = preserve ? 'preserve' : rand() < 0.5 ? 'prefer' : 'any';
-    out.push(member(`t${i % 40}`, `svc-${i}`, start + Math.floor(rand() * 1e9) * 1000, policy, specPorts));
+    out.push(member(`t${i % 40}`, `svc-${i}`, start + Math.floor(rand() * 1e9) * 1000, policy, specPorts, i));
   }
   // A few bad inputs, as any real estate has.
   for (let i = 0; i < Math.ceil(f.members * 0.02); i++) {
-    const bad = member('broken', `bad-${i}`, start + i, 'preserv' as 'preserve', [{ name: 'x', port: 1, protocol: 'TCP' }]);
+    const bad = member('broken', `bad-${i}`, start + i, 'preserv' as 'preserve', [{ name: 'x', port: 1, protocol: 'TCP' }], f.members + i);
     out.push(bad);
   }
   return out;
 }
 
-function member(namespace: string, name: string, created: number, policy: 'preserve' | 'prefer' | 'any', ports: Array<{ name: string; port: number; protocol: 'TCP' | 'UDP' }>): ServiceLike {
-  return {
+/** A Service as `kubectl get svc -o json` prints it: the API server's defaults and allocations included. */
+function member(namespace: string, name: string, created: number, policy: 'preserve' | 'prefer' | 'any', ports: Array<{ name: string; port: number; protocol: 'TCP' | 'UDP' }>, i: number): ServiceLike {
+  const ip = `10.96.${(i >> 8) & 255}.${i & 255}`;
+  const svc = {
+    apiVersion: 'v1',
+    kind: 'Service',
     metadata: {
-      name, namespace, creationTimestamp: new Date(created).toISOString().replace('.000Z', 'Z'),
+      name, namespace, uid: `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`, resourceVersion: String(1000 + i),
+      creationTimestamp: new Date(created).toISOString().replace('.000Z', 'Z'),
+      labels: { 'app.kubernetes.io/name': name, 'app.kubernetes.io/part-of': namespace },
       annotations: { 'sharedlb.io/enabled': 'true', 'sharedlb.io/port-policy': policy },
     },
-    spec: { type: 'ClusterIP', ports: ports.map((p) => ({ ...p, targetPort: p.port })) },
+    spec: {
+      type: 'ClusterIP', clusterIP: ip, clusterIPs: [ip], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack', internalTrafficPolicy: 'Cluster',
+      sessionAffinity: 'None', selector: { 'app.kubernetes.io/name': name },
+      ports: ports.map((p) => ({ ...p, targetPort: p.port })),
+    },
+    status: { loadBalancer: {} },
   };
+  return svc;
 }

@@ -1,13 +1,17 @@
-// Planning throughput and packing quality.
+// Planning throughput and packing quality at scale.
 //
-// For 10k and 100k generated Services (as `kubectl get svc -A -o json` would
-// print them) it measures, each in a fresh process, repeated, medians quoted:
+// For generated estates of the packing benchmark's base shape (45% preserve
+// over a skewed set of fixed ports, multi-port and TCP+UDP members, bad
+// inputs; fixed-port demand growing with the estate), as `kubectl get svc -A
+// -o json` would print them, it measures, each in a fresh process, repeated:
 //   floor — JSON.parse of the input and a walk over every Service's
 //           annotations and ports: what any tool reading it must pay;
 //   plan  — the same parse, then parse members, allocate, and price.
-// It records plan/floor, peak RSS, and LBs against the lower bound.
+// It records plan/floor in time and peak RSS (median and worst run), LBs
+// against the lower bound, and how time grows with size (the exponent k in
+// time ∝ n^k between the smallest and largest size).
 //
-//   node bench/plan.bench.ts [--runs 5] [--sizes 10000,100000]
+//   node bench/plan.bench.ts [--runs 5] [--sizes 10000,30000,100000]
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,8 +22,8 @@ import { parseArgs } from 'node:util';
 import { plan } from '../allocator/plan.ts';
 import { implicitPool, poolSet } from '../allocator/pools.ts';
 import type { ServiceLike } from '../allocator/types.ts';
-import { generateServices } from '../examples/workload.ts';
 import { record } from './lib.ts';
+import { generateFamily } from './packing-workload.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const WORK = join(HERE, '.work');
@@ -64,7 +68,7 @@ function main(): void {
   const { values } = parseArgs({
     options: {
       runs: { type: 'string', default: '5' },
-      sizes: { type: 'string', default: '10000,100000' },
+      sizes: { type: 'string', default: '10000,30000,100000' },
       child: { type: 'string' },
       file: { type: 'string' },
     },
@@ -78,7 +82,8 @@ function main(): void {
   const rows = [];
   for (const n of values.sizes.split(',').map(Number)) {
     const file = join(WORK, `services-${n}.json`);
-    const items = generateServices({ count: n, seed: 42, notOptedIn: 0.15 });
+    // The base family at this size: fixed-port demand grows with the estate, as it does in a real one.
+    const items = generateFamily({ name: 'base', members: n, preserve: 0.45, perPort: (50 * n) / 3000, portsPerLB: 50, multiPort: 0.1, tcpUdp: 0.03 }, 42);
     writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
     const samples: Record<'floor' | 'plan', Sample[]> = { floor: [], plan: [] };
     for (let i = 0; i < runs; i++) {
@@ -90,6 +95,9 @@ function main(): void {
     const last = samples.plan[samples.plan.length - 1] as Sample;
     const floorMs = median(samples.floor.map((s) => s.ms));
     const planMs = median(samples.plan.map((s) => s.ms));
+    // Worst run: each plan run against the floor run beside it.
+    const ratios = samples.plan.map((s, i) => s.ms / (samples.floor[i] as Sample).ms);
+    const rssRatios = samples.plan.map((s, i) => s.maxRssMB / (samples.floor[i] as Sample).maxRssMB);
     const row = {
       services: n,
       members: last.members,
@@ -98,6 +106,9 @@ function main(): void {
       floorMsMedian: Math.round(floorMs),
       planMsMedian: Math.round(planMs),
       planOverFloor: Number((planMs / floorMs).toFixed(2)),
+      planOverFloorWorst: Number(Math.max(...ratios).toFixed(2)),
+      rssOverFloor: Number(median(rssRatios).toFixed(2)),
+      rssOverFloorWorst: Number(Math.max(...rssRatios).toFixed(2)),
       floorPeakRssMB: Math.round(median(samples.floor.map((s) => s.maxRssMB))),
       planPeakRssMB: Math.round(median(samples.plan.map((s) => s.maxRssMB))),
       loadBalancers: last.loadBalancers,
@@ -108,13 +119,20 @@ function main(): void {
     rows.push(row);
     process.stderr.write(`${JSON.stringify(row)}\n`);
   }
+  const first = rows[0];
+  const last = rows[rows.length - 1];
+  const exponent = (a: number, b: number): number => Number((Math.log(b / a) / Math.log((last?.services ?? 1) / (first?.services ?? 1))).toFixed(2));
+  const growth = first !== undefined && last !== undefined && last !== first
+    ? { planTimeExponent: exponent(first.planMsMedian, last.planMsMedian), floorTimeExponent: exponent(first.floorMsMedian, last.floorMsMedian) }
+    : null;
   const result = {
     benchmark: 'plan',
+    growth,
     date: new Date().toISOString(),
     node: process.version,
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGB: Math.round(totalmem() / 2 ** 30) },
     provider: 'aws-nlb (50 ports per LB)',
-    goal: 'planOverFloor <= 3; loadBalancers <= lowerBound + 1',
+    goal: 'plan <= 3x floor in time and <= 2x in peak RSS in every run; loadBalancers <= lowerBound + 1',
     rows,
   };
   record('plan', result, {
@@ -123,9 +141,12 @@ function main(): void {
       `${result.date}, Node ${result.node}, ${result.machine.cpus} × ${result.machine.cpuModel}; medians of ${runs} runs, each in a fresh process.`,
       'Floor: JSON.parse of the `kubectl get svc -A -o json`-shaped input plus a walk over every annotation and port. Plan: the same parse, then member parsing, placement and pricing.',
     ],
-    columns: ['Services', 'members', 'floor ms', 'plan ms', 'plan/floor', 'peak RSS floor/plan MB', 'LBs', 'lower bound'],
-    rows: rows.map((r) => [r.services, r.members, r.floorMsMedian, r.planMsMedian, r.planOverFloor, `${r.floorPeakRssMB}/${r.planPeakRssMB}`, r.loadBalancers, r.lowerBound]),
-    after: [`Goal: ${result.goal}.`],
+    columns: ['Services', 'members', 'floor ms', 'plan ms', 'plan/floor (median, worst)', 'peak RSS floor/plan MB', 'RSS plan/floor (median, worst)', 'LBs', 'lower bound'],
+    rows: rows.map((r) => [r.services, r.members, r.floorMsMedian, r.planMsMedian, `${r.planOverFloor}, ${r.planOverFloorWorst}`, `${r.floorPeakRssMB}/${r.planPeakRssMB}`, `${r.rssOverFloor}, ${r.rssOverFloorWorst}`, r.loadBalancers, r.lowerBound]),
+    after: [
+      `Goal: ${result.goal}.`,
+      ...(growth !== null ? [`Growth from ${first?.services} to ${last?.services} Services: plan time ∝ n^${growth.planTimeExponent}, floor time ∝ n^${growth.floorTimeExponent}.`] : []),
+    ],
   });
 }
 

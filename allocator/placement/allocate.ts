@@ -11,9 +11,8 @@
 
 import { memberOrder } from '../members.ts';
 import type { LoadBalancerState, MemberRequest, Pool } from '../types.ts';
-import { lowerBoundOf } from './bounds.ts';
 import { Layout, type Group, type LoadBalancerPlan } from './layout.ts';
-import { complete, placeArrivals, placeBatch, prepare, previousHoldings, retain, type MemberOutcome, type Placement, type Strategy } from './phases.ts';
+import { complete, demandOf, placeArrivals, placeBatch, prepare, previousHoldings, retain, type Demand, type MemberOutcome, type Placement, type Strategy } from './phases.ts';
 
 export type { LoadBalancerPlan } from './layout.ts';
 export type { MemberOutcome, PortOutcome } from './phases.ts';
@@ -49,13 +48,18 @@ export interface AllocationResult {
 
 export function allocate(input: AllocationInput, strategy: 'planned' | 'sequential' = 'planned'): AllocationResult {
   const requests = [...input.requests].sort(memberOrder);
-  let p = place(input, requests, strategy === 'planned' ? 'batch' : 'sequential');
+  const demand = demandOf(new Map(input.pools.map((x) => [x.name, x])), requests);
+  const lowerBound = new Map(input.pools.map((x) => [x.name, 0]));
+  for (const d of demand.values()) lowerBound.set(d.pool.name, (lowerBound.get(d.pool.name) ?? 0) + d.bound);
+  let p = place(input, requests, strategy === 'planned' ? 'batch' : 'sequential', demand);
   // A batch packs best on the whole, but not on every input: the same members
-  // arriving one by one are the yardstick it must not lose to. A small plan
-  // from scratch replays them exactly; otherwise they arrive within this call.
-  if (p.batched && !atBound(input, requests, p)) {
+  // arriving one by one are the yardstick it must not lose to (unless it is at
+  // the lower bound already). A small plan from scratch replays them exactly;
+  // otherwise they arrive within this call.
+  const bound = [...lowerBound.values()].reduce((a, b) => a + b, 0);
+  if (p.batched && !(served(p) === requests.length && usedLBs(p) <= bound)) {
     const fromScratch = input.loadBalancers.length === 0 && (input.departed?.size ?? 0) === 0 && requests.length <= ONE_BY_ONE_MAX;
-    for (const other of [place(input, requests, 'arrivals'), ...(fromScratch ? [oneByOne(input, requests)] : [])]) {
+    for (const other of [place(input, requests, 'arrivals', demand), ...(fromScratch ? [oneByOne(input, requests)] : [])]) {
       if (served(other) > served(p) || (served(other) === served(p) && usedLBs(other) < usedLBs(p))) p = other;
     }
   }
@@ -63,17 +67,9 @@ export function allocate(input: AllocationInput, strategy: 'planned' | 'sequenti
   // leaves someone waiting, creation order decides who: packing's result
   // stands only if it serves everyone creation order would.
   if (strategy === 'planned' && served(p) < requests.length) {
-    const fair = place(input, requests, 'sequential');
+    const fair = place(input, requests, 'sequential', demand);
     if (![...fair.outcomes.values()].every((o) => o.state !== 'Allocated' || p.outcomes.get(o.key)?.state === 'Allocated')) p = fair;
   }
-  const lowerBound = new Map<string, number>();
-  const byPool = new Map<string, MemberRequest[]>();
-  for (const r of requests) {
-    let list = byPool.get(r.pool);
-    if (list === undefined) byPool.set(r.pool, (list = []));
-    list.push(r);
-  }
-  for (const pool of input.pools) lowerBound.set(pool.name, lowerBoundOf(pool, byPool.get(pool.name) ?? []));
   return { loadBalancers: p.layout.plans(), outcomes: p.outcomes, lowerBound };
 }
 
@@ -95,20 +91,6 @@ function oneByOne(input: AllocationInput, requests: MemberRequest[]): Placement 
   return p;
 }
 
-/** Everyone served on as few LBs as the lower bound allows: nothing can do better. */
-function atBound(input: AllocationInput, requests: MemberRequest[], p: Placement): boolean {
-  if (served(p) < requests.length) return false;
-  const byPool = new Map<string, MemberRequest[]>();
-  for (const r of requests) {
-    let list = byPool.get(r.pool);
-    if (list === undefined) byPool.set(r.pool, (list = []));
-    list.push(r);
-  }
-  let bound = 0;
-  for (const pool of input.pools) bound += lowerBoundOf(pool, byPool.get(pool.name) ?? []);
-  return usedLBs(p) <= bound;
-}
-
 function usedLBs(p: Placement): number {
   let n = 0;
   for (const lb of p.layout.lbs.values()) if (lb.bySlot.size > 0) n++;
@@ -122,13 +104,13 @@ function served(p: Placement): number {
 }
 
 /** One placement of the sorted requests; exported so the property tests can check its layout's indexes. */
-export function place(input: AllocationInput, requests: MemberRequest[], strategy: Strategy): Placement {
+export function place(input: AllocationInput, requests: MemberRequest[], strategy: Strategy, demand?: Demand): Placement {
   const layout = new Layout(input.pools, input.loadBalancers, input.nodePortsFree ?? null, input.departed?.values());
   const p: Placement = {
     layout, strategy, previous: previousHoldings(layout, input.loadBalancers), departed: input.departed ?? new Map(),
     kept: new Map(), outcomes: new Map(), messages: new Map(), batched: false,
   };
-  prepare(p, requests);
+  prepare(p, demand ?? demandOf(layout.pools, requests));
   retain(p, requests, [...(input.frozen ?? [])].sort(memberOrder));
   const unplaced = new Map<Group, MemberRequest[]>();
   for (const r of complete(p, requests)) {

@@ -10,7 +10,7 @@
 import { memberOrder } from '../members.ts';
 import type { Assignment, MemberRequest, Pool, Reason } from '../types.ts';
 import { fixedDemand, lowerBoundOf } from './bounds.ts';
-import { conflictKey, type Group, type Layout, type WorkLB } from './layout.ts';
+import { conflictKey, groupKey, type Group, type Layout, type WorkLB } from './layout.ts';
 import { carriesOnly, fit, ownAllowed, portFreeOn, type Mode } from './rules.ts';
 import { search, type Found } from './search.ts';
 
@@ -79,27 +79,38 @@ export function previousHoldings(layout: Layout, records: Array<{ name: string; 
  * needs) that flexible arrivals must leave room for them. Sequential
  * placement knows none of this: it sees members only one by one.
  */
-export function prepare(p: Placement, requests: MemberRequest[]): void {
+export function prepare(p: Placement, demand: Demand): void {
   if (p.strategy === 'sequential') return;
-  const byGroup = new Map<Group, MemberRequest[]>();
-  for (const r of requests) {
-    const pool = p.layout.pools.get(r.pool);
-    if (pool === undefined) continue;
-    const g = p.layout.group(pool, r.classKey);
-    let list = byGroup.get(g);
-    if (list === undefined) byGroup.set(g, (list = []));
-    list.push(r);
-  }
-  for (const [g, rs] of byGroup) {
-    g.demand = fixedDemand(g.pool, rs);
-    g.bound = lowerBoundOf(g.pool, rs);
+  for (const d of demand.values()) {
+    const g = p.layout.group(d.pool, d.classKey);
+    g.demand = d.fixed;
+    g.bound = d.bound;
     const contended = [...g.demand].filter(([, n]) => n >= 2 && n * 2 >= g.bound).map(([k]) => k);
     p.layout.setCritical(g, contended);
   }
 }
 
+/** Per (pool, class) group of requests: preserve members per port, and the lower bound. Computed once per allocation. */
+export type Demand = Map<string, { pool: Pool; classKey: string; fixed: Map<number, number>; bound: number }>;
+
+export function demandOf(pools: Map<string, Pool>, requests: MemberRequest[]): Demand {
+  const byGroup = new Map<string, { pool: Pool; classKey: string; rs: MemberRequest[] }>();
+  for (const r of requests) {
+    const pool = pools.get(r.pool);
+    if (pool === undefined) continue;
+    const key = groupKey(pool.name, r.classKey);
+    let e = byGroup.get(key);
+    if (e === undefined) byGroup.set(key, (e = { pool, classKey: r.classKey, rs: [] }));
+    e.rs.push(r);
+  }
+  const out: Demand = new Map();
+  for (const [key, e] of byGroup) out.set(key, { pool: e.pool, classKey: e.classKey, fixed: fixedDemand(e.pool, e.rs), bound: lowerBoundOf(e.pool, e.rs) });
+  return out;
+}
+
 /** Stability: everyone keeps what is still valid, earlier members first; frozen members keep what they hold. */
 export function retain(p: Placement, requests: MemberRequest[], frozen: Array<{ key: string; created: string }>): void {
+  if (p.previous.size === 0) return; // nothing recorded, nothing to keep (a plan from scratch)
   const keys = new Set(requests.map((r) => r.key));
   const holders = [
     ...requests.map((r) => ({ key: r.key, created: r.created, request: r as MemberRequest | null })),
@@ -177,8 +188,15 @@ function modesOf(r: MemberRequest): Mode[] {
  */
 export function placeBatch(p: Placement, g: Group, members: MemberRequest[]): void {
   p.batched = true;
-  const contention = (r: MemberRequest): number => Math.max(0, ...r.ports.map((w) => g.demand.get(conflictKey(g.pool, w.protocol, w.port)) ?? 0));
-  const fixed = members.filter((r) => r.policy === 'preserve').sort((a, b) => contention(b) - contention(a) || b.ports.length - a.ports.length || memberOrder(a, b));
+  const contention = new Map<MemberRequest, number>();
+  for (const r of members) {
+    if (r.policy !== 'preserve') continue;
+    let c = 0;
+    for (const w of r.ports) c = Math.max(c, g.demand.get(conflictKey(g.pool, w.protocol, w.port)) ?? 0);
+    contention.set(r, c);
+  }
+  const by = (r: MemberRequest): number => contention.get(r) ?? 0;
+  const fixed = members.filter((r) => r.policy === 'preserve').sort((a, b) => by(b) - by(a) || b.ports.length - a.ports.length || memberOrder(a, b));
   const flexible = members.filter((r) => r.policy !== 'preserve').sort((a, b) => b.ports.length - a.ports.length || memberOrder(a, b));
   for (const r of fixed) placeOne(p, g, r, 'roomiest', 'batch');
   for (const r of flexible) placeOne(p, g, r, 'tightest', 'batch');
