@@ -57,6 +57,12 @@ describe('parsePool', () => {
     assert.match(scope({ provider: 'gcp', scope: 'internal' }), /spec.scope is internal but the template builds external gcp LBs/);
   });
 
+  it('refuses AWS IP targets for shared NLBs, and says why', () => {
+    const r = parsePool(manifest({ provider: 'aws-nlb', template: { annotations: { 'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type': 'ip' } } }));
+    assert.ok(!r.ok);
+    assert.match(r.problems.join(), /nlb-target-type ip cannot work for a shared LB .* use instance/);
+  });
+
   it('refuses a template with externalTrafficPolicy Local, and says why', () => {
     const r = parsePool(manifest({ template: { externalTrafficPolicy: 'Local' } }));
     assert.ok(!r.ok);

@@ -22,6 +22,7 @@ export const DEFAULT_CLASS_ALLOW: readonly ClassAttribute[] = ['sourceRanges', '
 export const DEFAULT_MAX_CLASSES = 4;
 
 const AWS_SCHEME = 'service.beta.kubernetes.io/aws-load-balancer-scheme';
+const AWS_TARGET_TYPE = 'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type';
 /** Availability zones assumed for an internet-facing NLB unless pricing.publicIPsPerLB says otherwise. */
 export const AWS_DEFAULT_AZS = 3;
 
@@ -123,6 +124,12 @@ export function parsePool(obj: unknown): PoolParse {
     else namespaceSelector = spec.namespaceSelector as Pool['namespaceSelector'];
   }
   const template = parseTemplate(spec.template, problems);
+  if (provider === 'aws-nlb' && template.annotations[AWS_TARGET_TYPE]?.trim().toLowerCase() === 'ip') {
+    // kubernetes-sigs/aws-load-balancer-controller pkg/backend/endpoint_resolver.go: endpoints whose
+    // targetRef is not a Pod are skipped, and the Pod is looked up in the Service's own namespace.
+    // A shared LB's endpoints are mirrored into sharedlb's namespace without one: nothing would register.
+    problems.push(`spec.template.annotations: ${AWS_TARGET_TYPE} ip cannot work for a shared LB (the AWS Load Balancer Controller registers only Pod endpoints of the Service's own namespace, and a shared LB's endpoints are its members'): use instance, which reaches members through NodePorts`);
+  }
   const scope = parseScope(provider, template, spec.scope, problems);
   const classes = parseClasses(spec.classes, problems);
   const pricing = parsePricing(provider, profile.pricing, template, spec.pricing, problems);

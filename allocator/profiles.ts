@@ -53,6 +53,7 @@ export const PROFILES: Readonly<Record<ProviderName, Profile>> = {
       'AWS bills each NLB $0.0225/h; an internet-facing NLB also holds one public IPv4 per availability zone at $0.005/h each.',
       'The LB scheme comes from the pool template annotation service.beta.kubernetes.io/aws-load-balancer-scheme; without it the AWS Load Balancer Controller builds an internal NLB, which holds no public IPv4.',
       'An NLB has at most 50 listeners; in instance target mode every port registers every node, so the practical limit is min(50, floor(500 / nodes per AZ)) ports: lower maxPortsPerLB for large node groups.',
+      'Shared NLBs use instance targets (through NodePorts): the AWS Load Balancer Controller registers IP targets only for Pod endpoints in the Service\'s own namespace, which a shared LB\'s mirrored endpoints are not.',
     ],
     unconfirmed: [],
     sources: [
@@ -60,6 +61,7 @@ export const PROFILES: Readonly<Record<ProviderName, Profile>> = {
       'docs.aws.amazon.com/elasticloadbalancing/latest/network/load-balancer-limits.html',
       'AWS blog: public IPv4 address charge (from 2024-02-01)',
       'kubernetes-sigs/aws-load-balancer-controller@225f445 pkg/service/model_build_listener.go',
+      'kubernetes-sigs/aws-load-balancer-controller pkg/backend/endpoint_resolver.go (ResolvePodEndpoints: non-Pod targetRefs skipped, Pods looked up in the Service namespace)',
     ],
   },
   gcp: {

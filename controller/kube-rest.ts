@@ -60,6 +60,11 @@ export function resourceOf(path: string): string {
   return group === '' ? resource : `${group}/${resource}`;
 }
 
+/** client-go's default for Retry-After retries. */
+const MAX_RETRIES = 10;
+/** A Retry-After longer than this is waited as this: a caller can always try again itself. */
+const MAX_RETRY_WAIT_SECONDS = 10;
+
 export interface RestOptions {
   maxSockets?: number;
   userAgent?: string;
@@ -74,7 +79,7 @@ export function restClient(kc: KubeConfig, opts: RestOptions = {}): Rest {
   const secure = server.startsWith('https:');
   let agent: Agent | HttpAgent | undefined;
 
-  const call = async (method: string, path: string, body?: unknown, contentType = 'application/json', timeoutMs = 30_000) => {
+  const once = async (method: string, path: string, body?: unknown, contentType = 'application/json', timeoutMs = 30_000) => {
     const o: Record<string, unknown> & { headers?: Record<string, string> } = { method, headers: {} };
     await kc.applyToHTTPSOptions(o as never);
     agent ??= secure
@@ -87,7 +92,7 @@ export function restClient(kc: KubeConfig, opts: RestOptions = {}): Rest {
       'user-agent': opts.userAgent ?? 'sharedlb',
       ...(payload !== undefined ? { 'content-type': contentType, 'content-length': String(Buffer.byteLength(payload)) } : {}),
     };
-    const response = new Promise<{ status: number; body: unknown }>((resolve, reject) => {
+    const response = new Promise<{ status: number; body: unknown; retryAfter: number | null }>((resolve, reject) => {
       const req = (secure ? request : httpRequest)(
         `${server}${path}`,
         { method, headers, agent, ...(o.auth ? { auth: o.auth as string } : {}), timeout: timeoutMs },
@@ -102,7 +107,8 @@ export function restClient(kc: KubeConfig, opts: RestOptions = {}): Rest {
             } catch {
               // not JSON (e.g. /readyz): keep the text
             }
-            resolve({ status: res.statusCode ?? 0, body: parsed });
+            const after = Number(res.headers['retry-after']);
+            resolve({ status: res.statusCode ?? 0, body: parsed, retryAfter: Number.isFinite(after) && after >= 0 ? after : null });
           });
           res.on('error', reject);
         },
@@ -118,6 +124,17 @@ export function restClient(kc: KubeConfig, opts: RestOptions = {}): Rest {
       seen(method, path, 0);
       throw e;
     });
+  };
+  // client-go's rule (rest/request.go): a 429, or a 5xx with Retry-After, was
+  // not acted on; wait as told and send it again, a bounded number of times.
+  // The API server says 429 "storage is (re)initializing" while it starts.
+  const call = async (method: string, path: string, body?: unknown, contentType?: string, timeoutMs?: number): Promise<{ status: number; body: unknown }> => {
+    for (let attempt = 1; ; attempt++) {
+      const r = await once(method, path, body, contentType, timeoutMs);
+      const retriable = r.status === 429 || (r.status >= 500 && r.retryAfter !== null);
+      if (!retriable || attempt >= MAX_RETRIES) return { status: r.status, body: r.body };
+      await new Promise((resolve) => setTimeout(resolve, Math.min(r.retryAfter ?? 1, MAX_RETRY_WAIT_SECONDS) * 1000));
+    }
   };
   const json = async <T>(method: string, path: string, body?: unknown, contentType?: string): Promise<T> => {
     const r = await call(method, path, body, contentType);

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, it } from 'node:test';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ApiError, restClient } from './kube-rest.ts';
+
+/** A loopback server answering each request with the next of `answers` (the last one repeats). */
+async function server(answers: Array<{ status: number; retryAfter?: string }>): Promise<{ url: string; hits: () => number; close: () => void }> {
+  let hits = 0;
+  const s = createServer((req, res) => {
+    const a = answers[Math.min(hits, answers.length - 1)] as (typeof answers)[number];
+    hits++;
+    req.resume();
+    res.writeHead(a.status, { 'content-type': 'application/json', ...(a.retryAfter !== undefined ? { 'retry-after': a.retryAfter } : {}) });
+    res.end(JSON.stringify({ kind: 'Status', reason: a.status === 200 ? '' : 'TooManyRequests', message: 'storage is (re)initializing' }));
+  });
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, hits: () => hits, close: () => s.close() };
+}
+
+function client(url: string) {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({ clusters: [{ name: 'c', server: url, skipTLSVerify: true }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+  return restClient(kc);
+}
+
+describe('REST client: 429 and Retry-After, as client-go', () => {
+  it('waits and retries a 429 until it goes through', async () => {
+    const s = await server([{ status: 429, retryAfter: '0' }, { status: 429, retryAfter: '0' }, { status: 200 }]);
+    const rest = client(s.url);
+    await rest.get('/apis/sharedlb.io/v1alpha1/loadbalancerpools');
+    assert.equal(s.hits(), 3);
+    rest.close();
+    s.close();
+  });
+
+  it('retries a 5xx only when the server says when, and gives up after a bound', async () => {
+    const plain = await server([{ status: 503 }]);
+    const rest = client(plain.url);
+    await assert.rejects(rest.get('/x'), (e: unknown) => e instanceof ApiError && e.status === 503);
+    assert.equal(plain.hits(), 1);
+    rest.close();
+    plain.close();
+    const busy = await server([{ status: 503, retryAfter: '0' }]);
+    const again = client(busy.url);
+    await assert.rejects(again.get('/x'), (e: unknown) => e instanceof ApiError && e.status === 503);
+    assert.equal(busy.hits(), 10);
+    again.close();
+    busy.close();
+  });
+});
