@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { readState, ROOT } from './cluster.ts';
 import { createPool, deletePool, installCRD, startController, type RunningController } from './controller-harness.ts';
 import { admin, deleteNamespace, eventually, namespace, runPod, setPodStatus, sweep } from './kube.ts';
-import { NetLab, run } from './netlab.ts';
+import { CLIENT_IP, NetLab, run } from './netlab.ts';
 
 const E2E = import.meta.dirname;
 const BIN = join(ROOT, 'bin', 'cluster');
@@ -21,6 +21,8 @@ describe('traffic through a shared LB', { timeout: 240_000 }, () => {
   const ctrlNs = `sharedlb-e2e-tr-${process.pid}`;
   let ns = '';
   let ctl: RunningController | undefined;
+  let kubeProxy: ReturnType<NetLab['startKubeProxy']> | undefined;
+  let apiForward = '';
   const ips = new Map<string, string>(); // pod name → IP
 
   /** One probe from the client namespace. */
@@ -44,6 +46,17 @@ describe('traffic through a shared LB', { timeout: 240_000 }, () => {
       return s.status?.conditions?.some((c) => c.type === 'sharedlb.io/Ready' && c.reason === 'Allocated') ? s : undefined;
     }, 30_000);
   };
+  /** A LoadBalancer-class member: what it declares (source ranges, affinity) is honoured by its LB's class. */
+  const classService = async (name: string, port: number, spec: Record<string, unknown> = {}, annotations: Record<string, string> = {}) => {
+    await admin().post(`/api/v1/namespaces/${ns}/services`, {
+      metadata: { name, annotations },
+      spec: { type: 'LoadBalancer', loadBalancerClass: 'sharedlb.io/shared', selector: { app: name }, ports: [{ name: 'api', port, targetPort: 8080 }], ...spec },
+    });
+    return eventually(`${name} Allocated with an address`, async () => {
+      const s = await admin().get<Svc & { status?: { loadBalancer?: { ingress?: unknown[] } } }>(`/api/v1/namespaces/${ns}/services/${name}`);
+      return s.status?.conditions?.some((c) => c.type === 'sharedlb.io/Ready' && c.reason === 'Allocated') && (s.status.loadBalancer?.ingress ?? []).length > 0 ? s : undefined;
+    }, 30_000);
+  };
   const endpointOf = (s: Svc, index = 0): { host: string; port: number } => {
     const [hostPort] = (s.metadata.annotations?.['sharedlb.io/address'] ?? '').split(',').slice(index);
     const [host, rest] = (hostPort ?? '').split(':');
@@ -57,8 +70,8 @@ describe('traffic through a shared LB', { timeout: 240_000 }, () => {
     assert.ok(st, 'the local cluster is running');
     run('nft', ['--version']); // installed by `make test` (Debian's nftables); say so if absent
     lab.setUp();
-    const server = await lab.forwardApiServer(st.server);
-    lab.startKubeProxy(BIN, server);
+    apiForward = await lab.forwardApiServer(st.server);
+    kubeProxy = lab.startKubeProxy(BIN, apiForward);
     await installCRD();
     await sweep();
     await admin().post('/api/v1/namespaces', { metadata: { name: ctrlNs, labels: { 'sharedlb.io/e2e': 'true' } } });
@@ -145,6 +158,68 @@ describe('traffic through a shared LB', { timeout: 240_000 }, () => {
     const host = endpointOf(dns).host;
     await answers('udp', { host, port: 53 }, 'dns-0');
     await answers('tcp', { host, port: 53 }, 'dns-0');
+  });
+
+
+  it('a source-ranged member refuses a client outside its ranges and serves one inside', async () => {
+    await pod('fenced-0', { app: 'fenced' }, '10.244.10.51');
+    const fenced = endpointOf(await classService('fenced', 9300, { loadBalancerSourceRanges: ['192.0.2.0/24'] }));
+    await pod('open-0', { app: 'open' }, '10.244.10.52');
+    const open = endpointOf(await classService('open', 9301, { loadBalancerSourceRanges: [`${CLIENT_IP}/32`] }));
+    await answers('tcp', open, 'open-0');
+    // kube-proxy has programmed the ranged LBs (the open one answers); the client is outside fenced's range.
+    for (let i = 0; i < 3; i++) assert.match(probe('tcp', fenced.host, fenced.port), /^error:/);
+    // The same member, its range widened by its owner to take the client in: now it answers, so it was the range.
+    await admin().patch(`/api/v1/namespaces/${ns}/services/fenced`, { spec: { loadBalancerSourceRanges: ['192.0.2.0/24', `${CLIENT_IP}/32`] } }, 'merge');
+    await eventually('fenced to answer once its range holds the client', async () => {
+      const s = await admin().get<Svc>(`/api/v1/namespaces/${ns}/services/fenced`);
+      const e = endpointOf(s);
+      return e.port > 0 && probe('tcp', e.host, e.port) === 'fenced-0';
+    }, 30_000);
+  });
+
+  it('ClientIP affinity keeps one client on one pod across connections; without it both pods answer', async () => {
+    await pod('sticky-0', { app: 'sticky' }, '10.244.10.61');
+    await pod('sticky-1', { app: 'sticky' }, '10.244.10.62');
+    const sticky = endpointOf(await classService('sticky', 9400, { sessionAffinity: 'ClientIP' }));
+    await pod('loose-0', { app: 'loose' }, '10.244.10.63');
+    await pod('loose-1', { app: 'loose' }, '10.244.10.64');
+    const loose = endpointOf(await classService('loose', 9401));
+    await eventually('both loose pods to answer', async () => new Set(Array.from({ length: 6 }, () => probe('tcp', loose.host, loose.port))).size === 2, 30_000);
+    const first = await eventually('sticky to answer', async () => {
+      const a = probe('tcp', sticky.host, sticky.port);
+      return a.startsWith('sticky-') ? a : undefined;
+    });
+    const seen = new Set(Array.from({ length: 12 }, () => probe('tcp', sticky.host, sticky.port)));
+    assert.deepEqual([...seen], [first]);
+  });
+
+  it('a remapped class member never answers on a port another member holds, across kube-proxy restarts', async () => {
+    // Three Services claim LB:7000 in kube-proxy's service-ips map (the LB, the holder, and — without
+    // ipMode Proxy — the remapped member, whose own port is 7000); each full sync keeps whichever it
+    // visits last, in Go map order (pkg/proxy/nftables/proxier.go ensureElem). Without the fix a round
+    // goes wrong one time in three: 12 rounds miss it with probability (2/3)^12 < 1%. Checked: with
+    // ipMode Proxy removed, this test fails (round 0 sent LB:7000 to remap-0).
+    const ROUNDS = 12;
+    await pod('holder-0', { app: 'holder' }, '10.244.10.71');
+    const holder = await classService('holder', 7000);
+    await pod('remap-0', { app: 'remap' }, '10.244.10.72');
+    const remapped = await classService('remap', 7000, {}, { 'sharedlb.io/port-policy': 'prefer' });
+    const h = endpointOf(holder);
+    const r = endpointOf(remapped);
+    assert.equal(h.port, 7000);
+    assert.notEqual(r.port, 7000);
+    assert.equal(h.host, r.host, 'both on one shared LB');
+    await answers('tcp', r, 'remap-0');
+    for (let round = 0; round < ROUNDS; round++) {
+      // kube-proxy restarts and syncs every Service from scratch: the rounds in which, before ipMode Proxy,
+      // it sent LB:7000 to the remapped member (which declares 7000 as its own port).
+      kubeProxy?.kill('SIGKILL');
+      kubeProxy = lab.startKubeProxy(BIN, apiForward);
+      await answers('tcp', r, 'remap-0'); // synced again
+      const answered = Array.from({ length: 6 }, () => probe('tcp', h.host, h.port));
+      assert.deepEqual([...new Set(answered)], ['holder-0'], `round ${round}: LB:7000 reached ${answered.join(', ')}`);
+    }
   });
 
 });
