@@ -61,6 +61,7 @@ cluster-down: $(DEPS)
 
 # Benchmarks, not tests: figures go to bench/results/ (all but the first start the local control plane).
 bench: build
+	node bench/packing.bench.ts
 	node bench/plan.bench.ts
 	node bench/controller.bench.ts
 	node bench/propagation.bench.ts

@@ -23,6 +23,16 @@ describe('mirrored EndpointSlices', () => {
     assert.equal(m?.metadata?.ownerReferences?.[0]?.uid, 'u-1');
   });
 
+  it('keep a port\'s appProtocol and an endpoint\'s hints (trafficDistribution)', () => {
+    const hints = { forZones: [{ name: 'z1' }] };
+    const [m] = desiredSlices(lb, 'team-a/kafka', assignments, [source({
+      ports: [{ name: 'broker', port: 9092, protocol: 'TCP', appProtocol: 'kafka' }],
+      endpoints: [{ addresses: ['10.1.0.5'], conditions: { ready: true }, zone: 'z1', hints }],
+    })]);
+    assert.equal(m?.ports?.[0]?.appProtocol, 'kafka');
+    assert.deepEqual(m?.endpoints?.[0]?.hints, hints);
+  });
+
   it('skip FQDN slices and ports the member was not given', () => {
     assert.deepEqual(desiredSlices(lb, 'team-a/kafka', assignments, [source({ addressType: 'FQDN', endpoints: [{ addresses: ['metadata.google.internal'] }] })]), []);
     assert.deepEqual(desiredSlices(lb, 'team-a/kafka', assignments, [source({ ports: [{ name: 'admin', port: 9999, protocol: 'TCP' }] })]), []);
