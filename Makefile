@@ -59,7 +59,7 @@ cluster-up: $(DEPS)
 cluster-down: $(DEPS)
 	node e2e/cluster.ts down
 
-# Benchmarks, not tests: figures go to bench/results/ (all but the first start the local control plane).
+# Benchmarks, not tests: figures go to bench/results/ (the last three start the local control plane).
 bench: build
 	node bench/packing.bench.ts
 	node bench/plan.bench.ts

@@ -8,6 +8,10 @@ export const DEFAULT_CLASS = 'sharedlb.io/shared';
 export const ENABLED = 'sharedlb.io/enabled';
 export const POOL = 'sharedlb.io/pool';
 export const PORT_POLICY = 'sharedlb.io/port-policy';
+/** "true": the member accepts a new address when an admin repacks its pool (port-policy any implies it). */
+export const MOVABLE = 'sharedlb.io/movable';
+/** On a LoadBalancerPool, set by an admin: each new value asks the controller to repack the pool's movable members once. */
+export const REPACK = 'sharedlb.io/repack';
 
 /** Written by the controller on members: a mirror for people. */
 export const ADDRESS = 'sharedlb.io/address';
@@ -24,7 +28,7 @@ export const LB_CLASS = 'sharedlb.io/class';
 /** Which annotations the pool's template put on the LB, so that one the admin removes is removed too. */
 export const TEMPLATE_ANNOTATIONS = 'sharedlb.io/template-annotations';
 
-export const USER_ANNOTATIONS: readonly string[] = [ENABLED, POOL, PORT_POLICY];
+export const USER_ANNOTATIONS: readonly string[] = [ENABLED, POOL, PORT_POLICY, MOVABLE];
 export const CONTROLLER_ANNOTATIONS: readonly string[] = [ADDRESS, LOAD_BALANCER];
 
 export const READY_CONDITION = 'sharedlb.io/Ready';

@@ -3,7 +3,7 @@
 // nothing is silently ignored, and one Service's mistake never reaches
 // another's placement.
 
-import { CONTROLLER_ANNOTATIONS, DEFAULT_CLASS, ENABLED, GROUP, PORT_POLICY, POOL, USER_ANNOTATIONS } from './annotations.ts';
+import { CONTROLLER_ANNOTATIONS, DEFAULT_CLASS, ENABLED, GROUP, MOVABLE, PORT_POLICY, POOL, USER_ANNOTATIONS } from './annotations.ts';
 import { classKey, declaredScope, memberClass, refusedDeclarations } from './classes.ts';
 import type { PoolSet } from './pools.ts';
 import { matchesSelector } from './selector.ts';
@@ -105,6 +105,8 @@ export function parseMember(svc: ServiceLike, pools: PoolSet, opts: ParseOptions
 
   const refused = refusedDeclarations(svc);
   if (refused !== null) return reject(refused);
+  const movable = annotations[MOVABLE];
+  if (movable !== undefined && movable !== 'true' && movable !== 'false') return reject(`${MOVABLE} must be "true" or "false", not ${JSON.stringify(movable)}`);
 
   const policyText = annotations[PORT_POLICY];
   let policy: PortPolicy = byClass ? 'preserve' : 'prefer';
@@ -161,7 +163,9 @@ export function parseMember(svc: ServiceLike, pools: PoolSet, opts: ParseOptions
   }
   const lbClass = memberClass(svc, pool, opts.defaultIPFamilies ?? ['IPv4']);
   if (!lbClass.ok) return reject(lbClass.message, lbClass.reason);
-  return { kind: 'member', request: { key, namespace, name, created, pool: pool.name, policy, ports, classKey: classKey(lbClass.lbClass) } };
+  const request: MemberRequest = { key, namespace, name, created, pool: pool.name, policy, ports, classKey: classKey(lbClass.lbClass) };
+  if (policy === 'any' || movable === 'true') request.movable = true;
+  return { kind: 'member', request };
 }
 
 /**

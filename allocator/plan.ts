@@ -3,6 +3,7 @@
 // made of, so the offline answer and the live one cannot drift apart.
 
 import { clusterIPFamilies, effectiveClass, type EffectiveClass } from './classes.ts';
+import { isSharedLBObject, readLoadBalancer } from './lb-record.ts';
 import { priceLayout, type CostReport } from './cost.ts';
 import { parseMember, type MemberParse } from './members.ts';
 import { allocate, type AllocationResult } from './placement/allocate.ts';
@@ -17,6 +18,10 @@ export interface PlanMember {
   message: string;
   loadBalancer: string | null;
   ports: Array<{ servicePort: string; protocol: Protocol; port: number; externalPort: number | null }>;
+  /** Where it was, when the plan moves it (the input held its shared LBs). */
+  moved: null | { from: string; to: string };
+  /** It accepts a new address in a repack. */
+  movable: boolean;
 }
 
 export interface PlanLoadBalancer {
@@ -52,17 +57,21 @@ export interface Plan {
 }
 
 export interface PlanInput {
+  /** Services; shared LB Services among them (kubectl get svc -A of a cluster running sharedlb) are read as the LBs that exist. */
   services: ServiceLike[];
   pools: PoolSet;
-  /** Shared LBs that already exist (the controller's view); empty for an offline plan. */
+  /** Shared LBs that already exist, besides those among `services`. */
   loadBalancers?: LoadBalancerState[];
+  /** Re-place movable members (see AllocationInput.repack). */
+  repack?: boolean;
   className?: string;
   namespaceLabels?: (namespace: string) => Record<string, string> | undefined;
 }
 
 export function plan(input: PlanInput): Plan {
   const defaultFamilies = clusterIPFamilies(input.services);
-  const parsed: MemberParse[] = input.services.map((s) =>
+  const existing = [...(input.loadBalancers ?? []), ...input.services.filter(isSharedLBObject).map((s) => readLoadBalancer(s).state)];
+  const parsed: MemberParse[] = input.services.filter((s) => !isSharedLBObject(s)).map((s) =>
     parseMember(s, input.pools, {
       className: input.className,
       namespaceLabels: input.namespaceLabels?.(s.metadata?.namespace ?? 'default'),
@@ -71,13 +80,13 @@ export function plan(input: PlanInput): Plan {
   );
   const requests = parsed.flatMap((p) => (p.kind === 'member' ? [p.request] : []));
   const pools = [...input.pools.pools.values()];
-  const result: AllocationResult = allocate({ pools, loadBalancers: input.loadBalancers ?? [], requests });
+  const result: AllocationResult = allocate({ pools, loadBalancers: existing, requests, repack: input.repack ?? false });
 
   const members: PlanMember[] = [];
   for (const p of parsed) {
     if (p.kind === 'ignored') continue;
     if (p.kind === 'rejected') {
-      members.push({ service: p.key, pool: p.pool, state: 'Rejected', reason: p.reason, message: p.message, loadBalancer: null, ports: [] });
+      members.push({ service: p.key, pool: p.pool, state: 'Rejected', reason: p.reason, message: p.message, loadBalancer: null, ports: [], moved: null, movable: false });
       continue;
     }
     const r = p.request;
@@ -91,6 +100,8 @@ export function plan(input: PlanInput): Plan {
       message: o?.message ?? '',
       loadBalancer: o?.loadBalancer ?? null,
       ports: r.ports.map((x) => ({ servicePort: x.name, protocol: x.protocol, port: x.port, externalPort: external.get(x.name) ?? null })),
+      moved: o?.moved ?? null,
+      movable: r.movable === true,
     });
   }
   members.sort((a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : 0));

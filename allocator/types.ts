@@ -85,6 +85,8 @@ export interface MemberRequest {
   ports: MemberPort[];
   /** The LB class it declared ('' = the pool's default): it lands only on LBs of exactly this class. */
   classKey: string;
+  /** It accepts a new address when an admin repacks its pool (port-policy any, or sharedlb.io/movable). */
+  movable?: boolean;
 }
 
 export type IPFamily = 'IPv4' | 'IPv6';

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import type { Assignment } from '../allocator/types.ts';
-import { lbPortName } from './shared-lb.ts';
+import { lbPortName } from '../allocator/lb-record.ts';
 
 export const MANAGED_BY_SLICE = 'endpointslice.kubernetes.io/managed-by';
 // A label value cannot hold '/', so not "sharedlb.io/controller" as DESIGN §2 has it; named like kube-controller-manager's endpointslice-controller.k8s.io.

@@ -49,8 +49,10 @@ describe('sharedlb plan', () => {
     assert.deepEqual(j.members.map((m: { service: string }) => m.service), ['data/kafka', 'edge/dns']);
     assert.deepEqual(j.members[0], {
       service: 'data/kafka', pool: 'default', state: 'Allocated', reason: 'Allocated', message: 'placed on shared LB default-1',
-      loadBalancer: 'default-1', ports: [{ servicePort: 'broker', protocol: 'TCP', port: 9092, externalPort: 9092 }],
+      loadBalancer: 'default-1', ports: [{ servicePort: 'broker', protocol: 'TCP', port: 9092, externalPort: 9092 }], moved: null, movable: false,
     });
+    // Each LB says what defines it (members of different classes never share one).
+    assert.deepEqual(j.loadBalancers[0].class, { scope: 'external', sourceRanges: [], externalTrafficPolicy: 'Cluster', sessionAffinity: 'None', ipFamilies: ['IPv4'] });
     assert.deepEqual(j.loadBalancers[0].ports, [
       { port: 53, protocol: 'UDP', member: 'edge/dns', servicePort: 'dns' },
       { port: 9092, protocol: 'TCP', member: 'data/kafka', servicePort: 'broker' },
@@ -118,5 +120,56 @@ spec: {default: true, provider: hetzner}
   it('--max-ports changes the packing', () => {
     const r = run(['-f', file('svc5.yaml', services), '--max-ports', '1', '-o', 'json']);
     assert.equal(JSON.parse(r.out).summary.loadBalancers, 2);
+  });
+});
+
+describe('sharedlb plan --repack', () => {
+  // A live cluster's dump: two shared LBs (pool "default"), each holding one
+  // movable member that arrived when the other's LB was full; and a fixed one.
+  const lb = (name: string, record: Record<string, string>) => `
+apiVersion: v1
+kind: Service
+metadata:
+  name: ${name}
+  namespace: sharedlb-system
+  labels: {app.kubernetes.io/managed-by: sharedlb.io, sharedlb.io/pool: default}
+  annotations: {sharedlb.io/allocations: '${JSON.stringify(record)}'}
+spec: {type: LoadBalancer, ports: [{name: x, port: 1}]}
+status: {loadBalancer: {ingress: [{ip: 198.51.100.7}]}}`;
+  const member = (ns: string, name: string, port: number, policy: string) => `
+apiVersion: v1
+kind: Service
+metadata: {name: ${name}, namespace: ${ns}, creationTimestamp: "2025-01-01T00:00:0${port % 10}Z", annotations: {sharedlb.io/enabled: "true", sharedlb.io/port-policy: ${policy}}}
+spec: {ports: [{name: p, port: ${port}}]}`;
+  const dump = file('live.yaml', [
+    lb('default-1', { 'tcp-5432': 'db/pg/p', 'tcp-10000': 'a/x/p' }),
+    lb('default-2', { 'tcp-10000': 'b/y/p' }),
+    member('db', 'pg', 5432, 'preserve'),
+    member('a', 'x', 8001, 'any'),
+    member('b', 'y', 8002, 'any'),
+  ].join('\n---'));
+
+  it('without --repack, a plan of a live dump keeps everyone where they are', () => {
+    const r = run(['-f', dump, '--provider', 'generic', '-o', 'json']);
+    assert.equal(r.code, 0, r.err);
+    const p = JSON.parse(r.out) as { summary: { loadBalancers: number }; members: Array<{ service: string; loadBalancer: string; moved: unknown }> };
+    assert.equal(p.summary.loadBalancers, 2);
+    assert.ok(p.members.every((m) => m.moved === null));
+    assert.equal(p.members.find((m) => m.service === 'b/y')?.loadBalancer, 'default-2');
+  });
+
+  it('shows how many LBs a repack saves and exactly which members would move, changing nothing', () => {
+    const r = run(['-f', dump, '--provider', 'generic', '--repack', '-o', 'json']);
+    assert.equal(r.code, 0, r.err);
+    const rep = JSON.parse(r.out) as { loadBalancersNow: number; loadBalancersAfter: number; movable: number; moves: Array<{ service: string; from: { loadBalancer: string }; to: { loadBalancer: string } }>; pools: string[] };
+    assert.equal(rep.loadBalancersNow, 2);
+    assert.equal(rep.loadBalancersAfter, 1);
+    assert.equal(rep.movable, 2);
+    assert.deepEqual(rep.moves.map((m) => [m.service, m.from.loadBalancer, m.to.loadBalancer]), [['b/y', 'default-2', 'default-1']]);
+    assert.deepEqual(rep.pools, ['default']);
+    const table = run(['-f', dump, '--provider', 'generic', '--repack']);
+    assert.match(table.out, /Shared LBs: +2 now, 1 after a repack/);
+    assert.match(table.out, /b\/y +default-2 10000\/TCP +default-1 10001\/TCP/);
+    assert.match(table.out, /kubectl annotate loadbalancerpool default sharedlb.io\/repack=/);
   });
 });

@@ -3,12 +3,13 @@
 import { plan, type Plan } from '../allocator/plan.ts';
 import { implicitPool, parsePool, poolSet, POOL_KIND, type PoolSet } from '../allocator/pools.ts';
 import { isProviderName, PROVIDER_NAMES } from '../allocator/profiles.ts';
+import { REPACK } from '../allocator/annotations.ts';
 import type { ServiceLike } from '../allocator/types.ts';
 import { commandArgs, type Io } from './command-args.ts';
 import { InputError, readObjects, readText } from './manifest-files.ts';
 import { money, table } from './text-table.ts';
 
-export const PLAN_USAGE = `usage: sharedlb plan -f FILE [-f FILE…] [--pools FILE] [--provider NAME] [--max-ports N] [-o table|json]
+export const PLAN_USAGE = `usage: sharedlb plan -f FILE [-f FILE…] [--pools FILE] [--provider NAME] [--max-ports N] [--repack] [-o table|json]
 
   -f, --filename FILE  Services as YAML or JSON: a v1 List (kubectl get svc -A -o yaml)
                        or multi-document manifests; "-" reads stdin. Repeatable.
@@ -16,6 +17,11 @@ export const PLAN_USAGE = `usage: sharedlb plan -f FILE [-f FILE…] [--pools FI
   --provider NAME      without --pools: one default pool of this provider's profile
                        (${PROVIDER_NAMES.join(', ')}; default aws-nlb).
   --max-ports N        override every pool's maxPortsPerLB.
+  --repack             with the shared LBs in the input (kubectl get svc -A of a cluster running
+                       sharedlb, and --pools from kubectl get loadbalancerpools -o yaml): how many
+                       LBs re-placing movable members (port-policy any, or sharedlb.io/movable:
+                       "true") would save, and exactly which of them would move. Nothing is
+                       changed: an admin applies it per pool with the annotation ${REPACK}.
   -o, --output FORMAT  table (default) or json.`;
 
 
@@ -25,6 +31,7 @@ export function planCommand(argv: string[], io: Io): number {
     pools: { type: 'string' },
     provider: { type: 'string' },
     'max-ports': { type: 'string' },
+    repack: { type: 'boolean', default: false },
     output: { type: 'string', short: 'o', default: 'table' },
     help: { type: 'boolean', short: 'h' },
   }, io);
@@ -61,6 +68,11 @@ export function planCommand(argv: string[], io: Io): number {
     }
     const pools = args.pools === undefined ? builtInPools(provider, maxPorts) : poolsFromFile(args.pools, stdin, maxPorts);
     const result = plan({ services, pools });
+    if (args.repack) {
+      const r = repackReport(result, plan({ services, pools, repack: true }));
+      io.stdout(args.output === 'json' ? `${JSON.stringify(r, null, 2)}\n` : renderRepack(r));
+      return 0;
+    }
     io.stdout(args.output === 'json' ? `${JSON.stringify(toJson(result), null, 2)}\n` : renderPlan(result));
     return 0;
   } catch (e) {
@@ -94,6 +106,56 @@ function toJson(p: Plan): unknown {
     summary: p.summary,
     cost: { pools: p.cost.pools, totals: p.cost.totals, assumptions: p.cost.assumptions, sources: p.cost.sources },
   };
+}
+
+interface Holding { loadBalancer: string | null; ports: Array<{ servicePort: string; protocol: string; externalPort: number | null }> }
+
+export interface RepackReport {
+  loadBalancersNow: number;
+  loadBalancersAfter: number;
+  lowerBound: number;
+  movable: number;
+  currency: string | null;
+  monthlyCostNow: number | null;
+  monthlyCostAfter: number | null;
+  /** Every member whose address would change, from where to where. */
+  moves: Array<{ service: string; from: Holding; to: Holding }>;
+  /** The pools an admin would annotate to apply it. */
+  pools: string[];
+}
+
+/** The layout as it stands against the same members with the movable ones re-placed. */
+export function repackReport(now: Plan, after: Plan): RepackReport {
+  const before = new Map(now.members.map((m) => [m.service, m]));
+  const holding = (m: Plan['members'][number]): Holding => ({ loadBalancer: m.loadBalancer, ports: m.ports.map(({ servicePort, protocol, externalPort }) => ({ servicePort, protocol, externalPort })) });
+  const moves = after.members.filter((m) => m.moved !== null).map((m) => ({ service: m.service, from: holding(before.get(m.service) ?? m), to: holding(m) }));
+  return {
+    loadBalancersNow: now.summary.loadBalancers,
+    loadBalancersAfter: after.summary.loadBalancers,
+    lowerBound: after.summary.lowerBound,
+    movable: after.members.filter((m) => m.movable).length,
+    currency: after.summary.currency,
+    monthlyCostNow: now.summary.monthlyCost,
+    monthlyCostAfter: after.summary.monthlyCost,
+    moves,
+    pools: [...new Set(moves.map((m) => after.members.find((x) => x.service === m.service)?.pool).filter((x): x is string => typeof x === 'string'))].sort(),
+  };
+}
+
+export function renderRepack(r: RepackReport): string {
+  const where = (h: Holding): string => `${h.loadBalancer ?? '(none)'} ${h.ports.map((p) => `${p.externalPort ?? '?'}/${p.protocol}`).join(',')}`;
+  const out = [
+    `Shared LBs:      ${r.loadBalancersNow} now, ${r.loadBalancersAfter} after a repack (lower bound ${r.lowerBound})`,
+    ...(r.currency !== null && r.monthlyCostNow !== null && r.monthlyCostAfter !== null
+      ? [`Monthly cost:    ${money(r.monthlyCostNow, r.currency)} now, ${money(r.monthlyCostAfter, r.currency)} after`] : []),
+    `Movable members: ${r.movable} (port-policy any, or sharedlb.io/movable: "true"); ${r.moves.length} would get a new address:`,
+  ];
+  if (r.moves.length > 0) out.push(table(['MEMBER', 'NOW', 'AFTER'], r.moves.map((m) => [m.service, where(m.from), where(m.to)]), [false, false, false]));
+  if (r.moves.length > 0) {
+    out.push('', 'Nothing was changed. To apply, per pool (each moved member gets an AddressChanged Warning event):');
+    for (const p of r.pools) out.push(`  kubectl annotate loadbalancerpool ${p} ${REPACK}=$(date +%s) --overwrite`);
+  }
+  return `${out.join('\n')}\n`;
 }
 
 export function renderPlan(p: Plan): string {

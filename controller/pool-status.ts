@@ -21,6 +21,8 @@ export interface PoolStatusInput {
   lbObject: (name: string) => V1Service | undefined;
   before: Record<string, unknown>;
   now: Date;
+  /** The value of the pool's sharedlb.io/repack annotation last acted on. */
+  lastRepack?: string | undefined;
 }
 
 export function poolStatus(i: PoolStatusInput): Record<string, unknown> {
@@ -42,6 +44,7 @@ export function poolStatus(i: PoolStatusInput): Record<string, unknown> {
     monthlyCost: money(pc?.monthlyCost),
     monthlySavings: money(pc?.monthlySavings),
     conditions: [ready],
+    ...(i.lastRepack !== undefined ? { lastRepack: i.lastRepack } : {}),
     loadBalancerStatus: cost.loadBalancers.map((c) => {
       const ingress = i.lbObject(c.name)?.status?.loadBalancer?.ingress?.[0];
       return {

@@ -4,7 +4,7 @@
 
 import type { V1Service } from '@kubernetes/client-node';
 import { allocate, type MemberOutcome } from '../allocator/placement/allocate.ts';
-import { EMPTY_SINCE, LOAD_BALANCER } from '../allocator/annotations.ts';
+import { EMPTY_SINCE, LOAD_BALANCER, REPACK } from '../allocator/annotations.ts';
 import type { LoadBalancerState, MemberRequest } from '../allocator/types.ts';
 import type { EventRecorder } from './events.ts';
 import { ApiError, type Rest } from './kube-rest.ts';
@@ -60,6 +60,12 @@ export async function reconcilePool(ctx: PoolContext, poolName: string): Promise
     return r?.state ?? { name: lb.metadata?.name as string, pool: poolName, classKey: '', assignments: [] };
   });
   const departed = departedMembers(ctx, requests, new Set(live.map((lb) => lb.metadata?.name as string)), lbObjects);
+  // An admin's repack: once per new value of the pool's annotation, never by itself.
+  const poolObj = state.pools.get(poolName);
+  const asked = poolObj?.metadata?.annotations?.[REPACK];
+  const repacked = typeof poolObj?.status?.lastRepack === 'string' ? poolObj.status.lastRepack : undefined;
+  const repack = pool !== null && asked !== undefined && asked !== repacked;
+  if (repack) log.info('repacking pool at an admin\'s request', { pool: poolName, [REPACK]: asked });
   const rangeSize = ctx.nodePortRange.to - ctx.nodePortRange.from + 1;
   const result = allocate({
     pools: pool === null ? [] : [pool],
@@ -68,6 +74,7 @@ export async function reconcilePool(ctx: PoolContext, poolName: string): Promise
     frozen,
     nodePortsFree: Math.max(0, rangeSize - nodePortsUsed),
     departed,
+    repack,
   });
 
   // Converge LB Services. Grace for empty ones: the pool's, or the default if the pool is gone.
@@ -110,7 +117,9 @@ export async function reconcilePool(ctx: PoolContext, poolName: string): Promise
     ctx.outcomes.set(key, o);
     if (o.moved !== null) {
       const [ns, name] = key.split('/') as [string, string];
-      const why = departed.has(key) ? `shared LB ${o.moved.from} was deleted` : 'its request could no longer be met where it was';
+      const why = departed.has(key)
+        ? `shared LB ${o.moved.from} was deleted`
+        : repack ? `an admin repacked pool ${poolName} (${REPACK}=${asked}) and this member is movable` : 'its request could no longer be met where it was';
       ctx.events.warning({ apiVersion: 'v1', kind: 'Service', namespace: ns, name, uid: state.services.get(name, ns)?.metadata?.uid },
         'AddressChanged', 'Allocate', `moved from shared LB ${o.moved.from} to ${o.moved.to}: ${why}; clients must use the new address`);
       log.warn('member moved', { member: key, from: o.moved.from, to: o.moved.to });
@@ -119,7 +128,7 @@ export async function reconcilePool(ctx: PoolContext, poolName: string): Promise
       ctx.enqueueMember(key);
     }
   }
-  await writePoolStatus(ctx, poolName, result.loadBalancers.filter((l) => l.assignments.length > 0), [...result.outcomes.values()], now);
+  await writePoolStatus(ctx, poolName, result.loadBalancers.filter((l) => l.assignments.length > 0), [...result.outcomes.values()], now, repack ? asked : repacked);
   return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
 }
 
@@ -141,7 +150,7 @@ function departedMembers(ctx: PoolContext, requests: MemberRequest[], live: Set<
   return departed;
 }
 
-async function writePoolStatus(ctx: PoolContext, poolName: string, lbs: LoadBalancerState[], outcomes: MemberOutcome[], now: Date): Promise<void> {
+async function writePoolStatus(ctx: PoolContext, poolName: string, lbs: LoadBalancerState[], outcomes: MemberOutcome[], now: Date, lastRepack: string | undefined): Promise<void> {
   const { state } = ctx;
   const obj = state.pools.get(poolName);
   if (obj === undefined) return;
@@ -155,6 +164,7 @@ async function writePoolStatus(ctx: PoolContext, poolName: string, lbs: LoadBala
     lbObject: (name) => state.lb(name),
     before,
     now,
+    lastRepack,
   });
   if (!poolStatusDiffers(before, status)) return;
   try {

@@ -7,7 +7,7 @@ import { liveReport, type LiveLoadBalancer, type LiveReport } from '../allocator
 import { restClient, type Rest } from './kube-rest.ts';
 import { commandArgs, type Io } from './command-args.ts';
 import { reportCsv, reportHtml, reportTable } from './report-render.ts';
-import { readLoadBalancer } from './shared-lb.ts';
+import { readLoadBalancer } from '../allocator/lb-record.ts';
 
 export const REPORT_USAGE = `usage: sharedlb report [--kubeconfig PATH] [--context NAME] [-o table|json|csv|html]`;
 

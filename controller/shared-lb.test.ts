@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { V1Service } from '@kubernetes/client-node';
 import { pool } from '../allocator/testing.ts';
-import { desiredLoadBalancer, lbDiffers, readLoadBalancer } from './shared-lb.ts';
+import { readLoadBalancer } from '../allocator/lb-record.ts';
+import { desiredLoadBalancer, lbDiffers } from './shared-lb.ts';
 
 const now = new Date('2026-01-01T00:00:00Z');
 const state = (classKey = '') => ({ name: 'p-1', pool: 'p', classKey, assignments: [{ port: 7000, protocol: 'TCP' as const, member: 'ns/a', servicePort: 'api' }] });

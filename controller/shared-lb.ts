@@ -1,59 +1,18 @@
-// The shared LB Service: how its record of "member X holds port P" is written
-// on the object itself (the only store), and what the object should look like
-// for a pool's template and a set of assignments.
+// The shared LB Service: what the object should look like for a pool's
+// template, its class and a set of assignments. How its record of "member X
+// holds port P" reads and writes is allocator/lb-record.ts (pure: the planner
+// reads it too).
 
 import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
 import { ALLOCATIONS, EMPTY_SINCE, LB_CLASS, LB_POOL_LABEL, MANAGED_BY, MANAGED_BY_LABEL, TEMPLATE_ANNOTATIONS } from '../allocator/annotations.ts';
 import { parseClassKey } from '../allocator/classes.ts';
-import { PROTOCOLS, type Assignment, type LoadBalancerState, type LoadBalancerTemplate, type Protocol } from '../allocator/types.ts';
-
-/** tcp-9092: a DNS label, unique per (port, protocol) on one LB. */
-export function lbPortName(a: { port: number; protocol: Protocol }): string {
-  return `${a.protocol.toLowerCase()}-${a.port}`;
-}
+import { encodeAllocations, isSharedLBObject, lbPortName } from '../allocator/lb-record.ts';
+import type { LoadBalancerState, LoadBalancerTemplate } from '../allocator/types.ts';
 
 export function isSharedLB(svc: V1Service, namespace: string): boolean {
-  return svc.metadata?.namespace === namespace && svc.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY && svc.metadata.labels[LB_POOL_LABEL] !== undefined;
+  return svc.metadata?.namespace === namespace && isSharedLBObject(svc);
 }
 
-/** {"tcp-9092": "ns/name/broker"}, sorted: a stable text so that unchanged means byte-equal. */
-export function encodeAllocations(assignments: Assignment[]): string {
-  const entries = [...assignments].sort((a, b) => a.port - b.port || (a.protocol < b.protocol ? -1 : 1)).map((a) => [lbPortName(a), `${a.member}/${a.servicePort}`]);
-  return JSON.stringify(Object.fromEntries(entries));
-}
-
-/** The LB's record; entries that cannot be read are reported, not guessed at. */
-export function readLoadBalancer(svc: V1Service): { state: LoadBalancerState; problems: string[] } {
-  const problems: string[] = [];
-  const assignments: Assignment[] = [];
-  const text = svc.metadata?.annotations?.[ALLOCATIONS];
-  let record: unknown = {};
-  if (text !== undefined) {
-    try {
-      record = JSON.parse(text);
-    } catch {
-      problems.push(`${ALLOCATIONS} is not JSON`);
-    }
-  }
-  if (record !== null && typeof record === 'object' && !Array.isArray(record)) {
-    for (const [portName, holder] of Object.entries(record)) {
-      const m = /^(tcp|udp|sctp)-(\d{1,5})$/.exec(portName);
-      const h = typeof holder === 'string' ? /^([^/]+)\/([^/]+)\/(.*)$/.exec(holder) : null;
-      const port = Number(m?.[2]);
-      if (m === null || h === null || port < 1 || port > 65535) {
-        problems.push(`unreadable entry ${JSON.stringify(portName)}: ${JSON.stringify(holder)}`);
-        continue;
-      }
-      const protocol = m[1]?.toUpperCase() as Protocol;
-      if (!PROTOCOLS.includes(protocol)) continue;
-      assignments.push({ port, protocol, member: `${h[1]}/${h[2]}`, servicePort: h[3] ?? '' });
-    }
-  } else {
-    problems.push(`${ALLOCATIONS} is not a JSON object`);
-  }
-  const classKey = svc.metadata?.annotations?.[LB_CLASS] ?? '';
-  return { state: { name: svc.metadata?.name ?? '', pool: svc.metadata?.labels?.[LB_POOL_LABEL] ?? '', classKey, assignments }, problems };
-}
 
 /**
  * The LB Service as it should be. Built on the existing object when there is

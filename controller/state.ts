@@ -13,12 +13,13 @@ import type { IPFamily, LoadBalancerState } from '../allocator/types.ts';
 import { ResilientInformer, trimMetadata, type InformerEvent } from './informer.ts';
 import type { Rest } from './kube-rest.ts';
 import { isSourceSlice, MANAGED_BY_SLICE, MEMBER_LABEL, SERVICE_NAME_LABEL, SLICE_MANAGER } from './mirror.ts';
-import { isSharedLB, readLoadBalancer } from './shared-lb.ts';
+import { readLoadBalancer } from '../allocator/lb-record.ts';
+import { isSharedLB } from './shared-lb.ts';
 
 export interface PoolObject {
   apiVersion?: string;
   kind?: string;
-  metadata?: { name?: string; resourceVersion?: string; generation?: number; uid?: string };
+  metadata?: { name?: string; resourceVersion?: string; generation?: number; uid?: string; annotations?: Record<string, string> };
   spec?: unknown;
   status?: Record<string, unknown>;
 }

@@ -168,4 +168,34 @@ describe('LB classes and the LB lifecycle', () => {
     assert.equal((await get(ctrlNs, lbName)).spec.loadBalancerClass, undefined);
     assert.equal(reason(await get(ns, 'holder')), 'Allocated');
   });
+
+  it('repacks a pool only when an admin asks, once per request: movable members move with a Warning, others stay', async () => {
+    await createPool('cls-pack', { provider: 'generic', maxPortsPerLB: 2, portRange: { from: 27000, to: 27100 }, emptyLoadBalancerGraceSeconds: 1 });
+    try {
+      const m = (name: string, policy: string) => svc(name, { 'sharedlb.io/pool': 'cls-pack', 'sharedlb.io/port-policy': policy });
+      await m('pk-fixed', 'preserve');
+      await until(ns, 'pk-fixed', 'Allocated');
+      await m('pk-filler', 'any');
+      await until(ns, 'pk-filler', 'Allocated');
+      await m('pk-late', 'any'); // the first LB is full: a second one opens
+      const late = await until(ns, 'pk-late', 'Allocated');
+      const fixedLB = lbOf(await get(ns, 'pk-fixed'));
+      assert.notEqual(lbOf(late), fixedLB);
+      await admin().delete(`/api/v1/namespaces/${ns}/services/pk-filler`); // room on the first LB now; nobody moves by itself
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(lbOf(await get(ns, 'pk-late')), lbOf(late));
+      await admin().patch('/apis/sharedlb.io/v1alpha1/loadbalancerpools/cls-pack', { metadata: { annotations: { 'sharedlb.io/repack': 'r1' } } }, 'merge');
+      const moved = await until(ns, 'pk-late', 'Allocated', (s) => lbOf(s) === fixedLB);
+      assert.equal(lbOf(await get(ns, 'pk-fixed')), fixedLB);
+      await eventually('an AddressChanged warning naming the repack', async () => (await warnings(ns, 'pk-late')).find((w) => /^AddressChanged: .*repacked pool cls-pack \(sharedlb.io\/repack=r1\)/.test(w)));
+      await eventually('the pool to record it', async () => (await admin().get<{ status?: { lastRepack?: string } }>('/apis/sharedlb.io/v1alpha1/loadbalancerpools/cls-pack')).status?.lastRepack === 'r1');
+      // Once per request: the same value again moves nobody.
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(lbOf(await get(ns, 'pk-late')), lbOf(moved));
+      assert.equal((await warnings(ns, 'pk-late')).filter((w) => w.startsWith('AddressChanged')).length, 1);
+    } finally {
+      for (const n of ['pk-fixed', 'pk-late']) await admin().delete(`/api/v1/namespaces/${ns}/services/${n}`).catch(() => undefined);
+      await deletePool('cls-pack');
+    }
+  });
 });

@@ -168,6 +168,32 @@ describe('allocate: packing', () => {
   });
 });
 
+describe('allocate: repack (an admin asks)', () => {
+  const p = pool({ maxPortsPerLB: 3 });
+  const fixed = request('a/pg', [[5432]], 'preserve', { created: '2020-01-01T00:00:00.000Z' });
+  const x = { ...request('a/x', [[8001]], 'any', { created: '2020-01-01T00:00:01.000Z' }), movable: true };
+  const y = { ...request('b/y', [[8002]], 'any', { created: '2020-01-01T00:00:02.000Z' }), movable: true };
+  // y landed on a second LB when the first was full; the member that filled it has left since.
+  const lbs: LoadBalancerState[] = [
+    { name: 'p-1', pool: 'p', classKey: '', assignments: [{ port: 5432, protocol: 'TCP', member: 'a/pg', servicePort: 'p0' }, { port: 10000, protocol: 'TCP', member: 'a/x', servicePort: 'p0' }] },
+    { name: 'p-2', pool: 'p', classKey: '', assignments: [{ port: 10000, protocol: 'TCP', member: 'b/y', servicePort: 'p0' }] },
+  ];
+
+  it('without it nothing moves', () => {
+    const r = allocate({ pools: [p], loadBalancers: lbs, requests: [fixed, x, y] });
+    assert.equal(used(r).length, 2);
+    assert.ok([...r.outcomes.values()].every((o) => o.moved === null));
+  });
+
+  it('re-places movable members only: sparse LBs empty out, each move is flagged, fixed members stay', () => {
+    const r = allocate({ pools: [p], loadBalancers: lbs, requests: [fixed, x, y], repack: true });
+    assert.equal(used(r).length, 1);
+    assert.equal(lbOf(r, 'a/pg'), 'p-1');
+    assert.equal(r.outcomes.get('a/pg')?.moved, null);
+    assert.deepEqual(r.outcomes.get('b/y')?.moved, { from: 'p-2', to: 'p-1' });
+  });
+});
+
 describe('allocate: stability', () => {
   const p = pool({ maxPortsPerLB: 3 });
   const a = request('ns/a', [[9092, 'TCP', 'broker'], [9093, 'TCP', 'tls']]);

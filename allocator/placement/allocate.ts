@@ -36,6 +36,12 @@ export interface AllocationInput {
    * finalizer): member → that LB. They are placed anew, and said to have moved.
    */
   departed?: Map<string, string>;
+  /**
+   * An admin's repack: movable members (MemberRequest.movable) give up what
+   * they hold and are placed again with everyone else kept, so that sparse
+   * LBs empty out. Never without an admin asking.
+   */
+  repack?: boolean;
 }
 
 export interface AllocationResult {
@@ -111,7 +117,7 @@ export function place(input: AllocationInput, requests: MemberRequest[], strateg
     kept: new Map(), outcomes: new Map(), messages: new Map(), batched: false,
   };
   prepare(p, demand ?? demandOf(layout.pools, requests));
-  retain(p, requests, [...(input.frozen ?? [])].sort(memberOrder));
+  retain(p, input.repack ? requests.filter((r) => !r.movable) : requests, [...(input.frozen ?? [])].sort(memberOrder));
   const unplaced = new Map<Group, MemberRequest[]>();
   for (const r of complete(p, requests)) {
     const g = layout.group(layout.pools.get(r.pool) as Pool, r.classKey);
