@@ -6,6 +6,7 @@
 // Creation order is random, as arrivals in a real cluster are.
 
 import type { ServiceLike } from '../allocator/types.ts';
+import { rng } from '../examples/workload.ts';
 
 export interface Family {
   name: string;
@@ -24,17 +25,6 @@ export interface Family {
 
 const WELL_KNOWN = [22, 25, 53, 389, 514, 587, 636, 1883, 2222, 3306, 3478, 4222, 5432, 5672, 6379, 7777, 8883, 9042, 9092, 9094, 9300, 25565, 27017, 51820, 11211, 1521, 5060];
 const PAIRS: Array<Array<[number, 'TCP' | 'UDP']>> = [[[25, 'TCP'], [587, 'TCP']], [[389, 'TCP'], [636, 'TCP']], [[9092, 'TCP'], [9094, 'TCP']], [[514, 'UDP'], [601, 'TCP']]];
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function generateFamily(f: Family, seed: number): ServiceLike[] {
   const rand = rng(seed);

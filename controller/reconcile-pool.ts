@@ -3,9 +3,9 @@
 // that changed, however many members changed; none when nothing did.
 
 import type { V1Service } from '@kubernetes/client-node';
-import { allocate, type MemberOutcome } from '../allocator/placement/allocate.ts';
+import { allocate, type AllocationInput, type AllocationResult, type MemberOutcome } from '../allocator/placement/allocate.ts';
 import { EMPTY_SINCE, LOAD_BALANCER, REPACK } from '../allocator/annotations.ts';
-import type { LoadBalancerState, MemberRequest } from '../allocator/types.ts';
+import type { LoadBalancerState, MemberRequest, Pool } from '../allocator/types.ts';
 import type { EventRecorder } from './events.ts';
 import { ApiError, type Rest } from './kube-rest.ts';
 import type { Logger } from './logger.ts';
@@ -28,28 +28,53 @@ export interface PoolContext {
 
 const svcPath = (ns: string, name?: string): string => `/api/v1/namespaces/${ns}/services${name ? `/${name}` : ''}`;
 
+/**
+ * gather (pure, over the caches) → allocate → converge the LB Services →
+ * publish outcomes (events, member wake-ups) → the pool's status.
+ */
 export async function reconcilePool(ctx: PoolContext, poolName: string): Promise<void | { requeueAfterMs: number }> {
-  const { state, log } = ctx;
   const now = ctx.now?.() ?? new Date();
-  const pools = state.poolSet();
-  const pool = pools.pools.get(poolName) ?? null;
+  const inputs = gatherInputs(ctx, poolName);
+  const result = allocate(inputs.allocation);
+  const requeueAfterMs = await convergeLoadBalancers(ctx, inputs, result, now);
+  publishOutcomes(ctx, inputs, result);
+  const used = result.loadBalancers.filter((l) => l.assignments.length > 0);
+  await writePoolStatus(ctx, poolName, used, [...result.outcomes.values()], now, inputs.repack.now ? inputs.repack.asked : inputs.repack.done);
+  return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
+}
 
+interface PoolInputs {
+  poolName: string;
+  pool: Pool | null;
+  allocation: AllocationInput;
+  /** member/servicePort → appProtocol, carried to the LB's ports. */
+  appProtocols: Map<string, string>;
+  /** An admin's repack: asked (the annotation's value), done (the one last acted on), now (act on it this time). */
+  repack: { asked: string | undefined; done: string | undefined; now: boolean };
+}
+
+/** What the allocator needs, read from the caches (and our own last writes). */
+function gatherInputs(ctx: PoolContext, poolName: string): PoolInputs {
+  const { state, log } = ctx;
+  const pool = state.poolSet().pools.get(poolName) ?? null;
   // Members: who asks for this pool, and who is frozen on its LBs (now invalid, placed before).
   const requests: MemberRequest[] = [];
   const frozen: Array<{ key: string; created: string }> = [];
   const appProtocols = new Map<string, string>();
-  const services = state.services.list().filter((s) => !isSharedLB(s, state.namespace));
   // NodePorts in use: other Services' from the cache, shared LBs' from our own
   // last writes too (the cache may not show them yet, and the range is cluster-wide).
   let nodePortsUsed = 0;
   for (const lb of state.lbs()) for (const p of lb.spec?.ports ?? []) if (p.nodePort) nodePortsUsed++;
-  for (const svc of services) {
+  for (const svc of state.services.list()) {
+    if (isSharedLB(svc, state.namespace)) continue;
     for (const p of svc.spec?.ports ?? []) if (p.nodePort) nodePortsUsed++;
     const parsed = state.member(svc, ctx.className);
     if (parsed.kind === 'member' && pool !== null && parsed.request.pool === poolName) {
       requests.push(parsed.request);
       for (const p of svc.spec?.ports ?? []) if (p.appProtocol) appProtocols.set(`${parsed.request.key}/${p.name ?? ''}`, p.appProtocol);
-    } else if (parsed.kind === 'rejected' && parsed.reason === 'Invalid' && state.holdings(parsed.key).length > 0) frozen.push({ key: parsed.key, created: parsed.created });
+    } else if (parsed.kind === 'rejected' && parsed.reason === 'Invalid' && state.holdings(parsed.key).length > 0) {
+      frozen.push({ key: parsed.key, created: parsed.created });
+    }
   }
   // An LB being deleted (by hand, or held by a cloud's finalizer) is not a place to be: its members are placed anew.
   const lbObjects = state.lbs(poolName);
@@ -59,25 +84,35 @@ export async function reconcilePool(ctx: PoolContext, poolName: string): Promise
     if (r !== undefined && r.problems.length > 0) log.warn('unreadable allocations on shared LB', { loadBalancer: `${state.namespace}/${lb.metadata?.name}`, problems: r.problems });
     return r?.state ?? { name: lb.metadata?.name as string, pool: poolName, classKey: '', assignments: [] };
   });
-  const departed = departedMembers(ctx, requests, new Set(live.map((lb) => lb.metadata?.name as string)), lbObjects);
   // An admin's repack: once per new value of the pool's annotation, never by itself.
   const poolObj = state.pools.get(poolName);
   const asked = poolObj?.metadata?.annotations?.[REPACK];
-  const repacked = typeof poolObj?.status?.lastRepack === 'string' ? poolObj.status.lastRepack : undefined;
-  const repack = pool !== null && asked !== undefined && asked !== repacked;
+  const done = typeof poolObj?.status?.lastRepack === 'string' ? poolObj.status.lastRepack : undefined;
+  const repack = pool !== null && asked !== undefined && asked !== done;
   if (repack) log.info('repacking pool at an admin\'s request', { pool: poolName, [REPACK]: asked });
   const rangeSize = ctx.nodePortRange.to - ctx.nodePortRange.from + 1;
-  const result = allocate({
-    pools: pool === null ? [] : [pool],
-    loadBalancers,
-    requests,
-    frozen,
-    nodePortsFree: Math.max(0, rangeSize - nodePortsUsed),
-    departed,
-    repack,
-  });
+  return {
+    poolName,
+    pool,
+    appProtocols,
+    repack: { asked, done, now: repack },
+    allocation: {
+      pools: pool === null ? [] : [pool],
+      loadBalancers,
+      requests,
+      frozen,
+      nodePortsFree: Math.max(0, rangeSize - nodePortsUsed),
+      departed: departedMembers(ctx, requests, new Set(live.map((lb) => lb.metadata?.name as string)), lbObjects),
+      repack,
+    },
+  };
+}
 
-  // Converge LB Services. Grace for empty ones: the pool's, or the default if the pool is gone.
+/** One write per LB that changed; empty LBs deleted after their grace. Returns when to look again, if an LB is waiting out its grace. */
+async function convergeLoadBalancers(ctx: PoolContext, inputs: PoolInputs, result: AllocationResult, now: Date): Promise<number | undefined> {
+  const { state, log } = ctx;
+  const { pool, poolName } = inputs;
+  // Grace for empty ones: the pool's, or the default if the pool is gone.
   const grace = (pool?.emptyLoadBalancerGraceSeconds ?? 300) * 1000;
   let requeueAfterMs: number | undefined;
   for (const lb of result.loadBalancers) {
@@ -97,7 +132,7 @@ export async function reconcilePool(ctx: PoolContext, poolName: string): Promise
       requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, Math.max(50, wait + 10));
     }
     // A pool that is gone or broken adds nothing to its LBs' template; what frozen members hold stays.
-    const desired = desiredLoadBalancer(poolName, pool?.template ?? { labels: {}, annotations: {} }, lb, state.namespace, existing, now, appProtocols);
+    const desired = desiredLoadBalancer(poolName, pool?.template ?? { labels: {}, annotations: {} }, lb, state.namespace, existing, now, inputs.appProtocols);
     if (existing === undefined) {
       const created = await ctx.rest.post<V1Service>(svcPath(state.namespace), desired);
       state.wrote(lb.name, null, created);
@@ -109,9 +144,13 @@ export async function reconcilePool(ctx: PoolContext, poolName: string): Promise
       log.info('updated shared LB', { loadBalancer: lbKey, pool: poolName, ports: lb.assignments.length, members: [...new Set(lb.assignments.map((a) => a.member))] });
     }
   }
+  return requeueAfterMs;
+}
 
-  // Outcomes: remember them, and wake members whose outcome changed (their LB's
-  // update wakes the rest).
+/** Remember each outcome, warn every member that moved (and why), and wake members whose outcome changed (their LB's update wakes the rest). */
+function publishOutcomes(ctx: PoolContext, inputs: PoolInputs, result: AllocationResult): void {
+  const { state, log } = ctx;
+  const departed = inputs.allocation.departed ?? new Map<string, string>();
   for (const [key, o] of result.outcomes) {
     const before = ctx.outcomes.get(key);
     ctx.outcomes.set(key, o);
@@ -119,7 +158,7 @@ export async function reconcilePool(ctx: PoolContext, poolName: string): Promise
       const [ns, name] = key.split('/') as [string, string];
       const why = departed.has(key)
         ? `shared LB ${o.moved.from} was deleted`
-        : repack ? `an admin repacked pool ${poolName} (${REPACK}=${asked}) and this member is movable` : 'its request could no longer be met where it was';
+        : inputs.repack.now ? `an admin repacked pool ${inputs.poolName} (${REPACK}=${inputs.repack.asked}) and this member is movable` : 'its request could no longer be met where it was';
       ctx.events.warning({ apiVersion: 'v1', kind: 'Service', namespace: ns, name, uid: state.services.get(name, ns)?.metadata?.uid },
         'AddressChanged', 'Allocate', `moved from shared LB ${o.moved.from} to ${o.moved.to}: ${why}; clients must use the new address`);
       log.warn('member moved', { member: key, from: o.moved.from, to: o.moved.to });
@@ -128,8 +167,6 @@ export async function reconcilePool(ctx: PoolContext, poolName: string): Promise
       ctx.enqueueMember(key);
     }
   }
-  await writePoolStatus(ctx, poolName, result.loadBalancers.filter((l) => l.assignments.length > 0), [...result.outcomes.values()], now, repack ? asked : repacked);
-  return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
 }
 
 /**

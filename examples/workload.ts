@@ -40,7 +40,7 @@ const KINDS: Kind[] = [
 const TEAMS = ['payments', 'search', 'iot', 'data', 'games', 'platform', 'identity', 'analytics', 'mail', 'edge'];
 
 /** mulberry32: small, fast, and the same sequence on every machine. */
-function rng(seed: number): () => number {
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
