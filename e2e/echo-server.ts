@@ -1,6 +1,7 @@
 // A backend for traffic tests, run inside a pod's network namespace: every
 // TCP connection first hears the pod's identity, then gets each line back
-// prefixed with it; every UDP datagram is answered with the identity.
+// prefixed with it (the line "peer" is answered with the address the
+// connection came from); every UDP datagram is answered with the identity.
 //   node e2e/echo-server.ts --id NAME --tcp 8080,8081 --udp 5353
 
 import { createSocket } from 'node:dgram';
@@ -19,7 +20,8 @@ for (const port of ports(values.tcp)) {
       buf += d.toString();
       let i;
       while ((i = buf.indexOf('\n')) >= 0) {
-        c.write(`${id}:${buf.slice(0, i)}\n`);
+        const line = buf.slice(0, i);
+        c.write(`${id}:${line === 'peer' ? (c.remoteAddress ?? '').replace(/^::ffff:/, '') : line}\n`);
         buf = buf.slice(i + 1);
       }
     });

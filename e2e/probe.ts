@@ -2,6 +2,7 @@
 //   node e2e/probe.ts tcp HOST PORT        prints the first line the server sends
 //   node e2e/probe.ts udp HOST PORT        prints the answer to one datagram
 //   node e2e/probe.ts session HOST PORT    stays connected: each stdin line is sent, each reply printed
+//   node e2e/probe.ts peer HOST PORT       prints "ID:ADDRESS": whom the server saw connect
 // Exit 1 with the error on stdout ("error: ...") when nothing answers within 2 s.
 
 import { createSocket } from 'node:dgram';
@@ -24,6 +25,19 @@ if (mode === 'udp') {
   });
   s.on('error', (e) => fail(e.message));
   s.send('hello', port, host);
+} else if (mode === 'peer') {
+  const c = createConnection(port, host as string);
+  c.on('error', (e) => fail((e as NodeJS.ErrnoException).code ?? e.message));
+  let text = '';
+  c.on('data', (d) => {
+    if (text === '') c.write('peer\n'); // after the greeting
+    text += d.toString();
+    const lines = text.split('\n');
+    if (lines.length > 2) {
+      process.stdout.write(`${lines[1]}\n`);
+      process.exit(0);
+    }
+  });
 } else {
   const c = createConnection(port, host as string);
   c.on('error', (e) => fail((e as NodeJS.ErrnoException).code ?? e.message));

@@ -26,7 +26,7 @@ describe('traffic through a shared LB', { timeout: 240_000 }, () => {
   const ips = new Map<string, string>(); // pod name → IP
 
   /** One probe from the client namespace. */
-  const probe = (mode: 'tcp' | 'udp', host: string, port: number): string => {
+  const probe = (mode: 'tcp' | 'udp' | 'peer', host: string, port: number): string => {
     const r = spawnSync('ip', ['netns', 'exec', lab.client, process.execPath, join(E2E, 'probe.ts'), mode, host, String(port)], { encoding: 'utf8' });
     return r.stdout.trim();
   };
@@ -75,7 +75,11 @@ describe('traffic through a shared LB', { timeout: 240_000 }, () => {
     await installCRD();
     await sweep();
     await admin().post('/api/v1/namespaces', { metadata: { name: ctrlNs, labels: { 'sharedlb.io/e2e': 'true' } } });
-    await createPool('e2e-traffic', { default: true, provider: 'generic', maxPortsPerLB: 20, portRange: { from: 20000, to: 20100 } });
+    // Local is honoured with an LB of the member's own where a pool allows it: this one does.
+    await createPool('e2e-traffic', {
+      default: true, provider: 'generic', maxPortsPerLB: 20, portRange: { from: 20000, to: 20100 },
+      classes: { allow: ['sourceRanges', 'sessionAffinity', 'ipFamilies', 'externalTrafficPolicy'], max: 8 },
+    });
     ns = await namespace('traffic');
     ctl = await startController(ctrlNs, ['--lease-duration=4', '--renew-deadline=3', '--retry-period=1']);
   });
@@ -222,4 +226,24 @@ describe('traffic through a shared LB', { timeout: 240_000 }, () => {
     }
   });
 
+
+  it('a Local member\'s pod sees the client\'s own address, a Cluster member\'s sees the node\'s; Local gets an LB of its own', async () => {
+    await pod('local-0', { app: 'local' }, '10.244.10.81');
+    const local = await classService('local', 9500, { type: 'LoadBalancer', externalTrafficPolicy: 'Local' });
+    await pod('cluster-0', { app: 'cluster' }, '10.244.10.82');
+    const cluster = await classService('cluster', 9501, { externalTrafficPolicy: 'Cluster' });
+    const l = endpointOf(local);
+    const c = endpointOf(cluster);
+    assert.notEqual(l.host, c.host, 'a Local member is not shared: one health check per LB');
+    const lb = await admin().get<{ spec: { externalTrafficPolicy?: string; healthCheckNodePort?: number } }>(
+      `/api/v1/namespaces/${ctrlNs}/services/${(local.metadata.annotations?.['sharedlb.io/load-balancer'] ?? '').split('/')[1]}`);
+    assert.equal(lb.spec.externalTrafficPolicy, 'Local');
+    assert.ok((lb.spec.healthCheckNodePort ?? 0) > 0, 'the LB has a health check node port of its own');
+    await eventually('local to answer with the client address', async () => probe('peer', l.host, l.port) === `local-0:${CLIENT_IP}`, 30_000);
+    const seen = await eventually('cluster to answer', async () => {
+      const a = probe('peer', c.host, c.port);
+      return a.startsWith('cluster-0:') ? a : undefined;
+    }, 30_000);
+    assert.notEqual(seen, `cluster-0:${CLIENT_IP}`, 'Cluster policy masquerades the client');
+  });
 });
