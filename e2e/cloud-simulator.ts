@@ -3,7 +3,9 @@
 //
 // Like a cloud, it serves `type: LoadBalancer` Services of the default class
 // (no spec.loadBalancerClass): after a delay it writes an address from
-// 198.51.100.0/24 (TEST-NET-2) into status.loadBalancer; the address stays
+// 198.51.100.0/24 (TEST-NET-2) into status.loadBalancer — and for each IPv6
+// family the Service has, the matching address of 2001:db8:100::/64 (the
+// IPv6 documentation range), in the Service's family order; the address stays
 // when the ports change; a Service with more ports than the listener limit
 // gets a Warning event and no address. It counts the LBs it would bill.
 //
@@ -17,6 +19,22 @@ import { ResilientInformer } from '../controller/informer.ts';
 import { ApiError, microTime, restClient } from '../controller/kube-rest.ts';
 
 const RANGE = '198.51.100.';
+const RANGE6 = '2001:db8:100::';
+
+/** The ingress a Service with address index `v4` gets: one address per IP family it has. */
+function ingressFor(s: V1Service, v4: string): Array<{ ip: string; ipMode: 'VIP' }> {
+  const families = s.spec?.ipFamilies ?? ['IPv4'];
+  return families.map((f) => ({ ip: f === 'IPv6' ? `${RANGE6}${v4.slice(RANGE.length)}` : v4, ipMode: 'VIP' }));
+}
+
+/** The address (by its IPv4 spelling) a Service's status shows it holds. */
+function heldAddress(s: V1Service): string | undefined {
+  for (const i of s.status?.loadBalancer?.ingress ?? []) {
+    if (i.ip?.startsWith(RANGE)) return i.ip;
+    if (i.ip?.startsWith(RANGE6)) return `${RANGE}${i.ip.slice(RANGE6.length)}`;
+  }
+  return undefined;
+}
 const CONFIG = '/api/v1/namespaces/kube-system/configmaps/cloud-simulator';
 const STATE = '/api/v1/namespaces/kube-system/configmaps/cloud-simulator-state';
 const DEFAULTS = { delayMs: 300, maxListeners: 50 };
@@ -56,7 +74,7 @@ function nextAddress(): string | null {
   // Addresses in Service status count too: after a restart they are the record.
   const used = new Set(addresses.values());
   for (const s of informer.list()) {
-    const ip = s.status?.loadBalancer?.ingress?.[0]?.ip;
+    const ip = heldAddress(s);
     if (served(s) && ip !== undefined) used.add(ip);
   }
   for (let i = 10; i < 255; i++) if (!used.has(`${RANGE}${i}`)) return `${RANGE}${i}`;
@@ -114,8 +132,9 @@ async function reconcile(k: string): Promise<void> {
   } else {
     refused.delete(k);
   }
-  const current = s.status?.loadBalancer?.ingress?.[0]?.ip;
-  if (current !== undefined && current.startsWith(RANGE)) {
+  const current = heldAddress(s);
+  const shown = (s.status?.loadBalancer?.ingress ?? []).map((i) => i.ip);
+  if (current !== undefined && JSON.stringify(shown) === JSON.stringify(ingressFor(s, current).map((i) => i.ip))) {
     if (addresses.get(k) !== current) {
       addresses.set(k, current);
       saveState();
@@ -135,7 +154,7 @@ async function reconcile(k: string): Promise<void> {
     return;
   }
   await rest.patch(`/api/v1/namespaces/${s.metadata?.namespace}/services/${s.metadata?.name}/status`, {
-    status: { loadBalancer: { ingress: [{ ip, ipMode: 'VIP' }] } },
+    status: { loadBalancer: { ingress: ingressFor(fresh, ip) } },
   }, 'merge');
   out('provisioned', { service: k, ip, ports });
   saveState();

@@ -31,7 +31,8 @@ const AUDIT_POLICY = join(ROOT, 'audit-policy.yaml');
 /** Whose requests are audited: ServiceAccounts of the namespace the install manifests use. */
 export const AUDITED_GROUP = 'system:serviceaccounts:sharedlb-system';
 export const KUBE_VERSION = 'v1.36.3';
-export const SERVICE_CIDR = '10.96.0.0/16';
+// Dual-stack, IPv4 first: a Service that asks for nothing gets IPv4; one that asks for IPv6 gets it.
+export const SERVICE_CIDR = '10.96.0.0/16,fd00:10:96::/112';
 export const NODE_NAME = 'e2e-node-1';
 export const NODE_IP = '10.200.0.2';
 

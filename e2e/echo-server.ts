@@ -26,7 +26,7 @@ for (const port of ports(values.tcp)) {
       }
     });
     c.on('error', () => undefined);
-  }).listen(port, '0.0.0.0');
+  }).listen(port, '::'); // IPv6 and (mapped) IPv4 both
 }
 for (const port of ports(values.udp)) {
   const s = createSocket('udp4');

@@ -74,6 +74,8 @@ export interface PodSpec {
   name: string;
   labels: Record<string, string>;
   ip: string;
+  /** A second, IPv6 address (the cluster is dual-stack). */
+  ip6?: string;
   ports?: Array<{ name?: string; containerPort: number; protocol?: string }>;
   ready?: boolean;
 }
@@ -88,11 +90,11 @@ export async function runPod(p: PodSpec): Promise<void> {
       containers: [{ name: 'app', image: 'registry.invalid/sharedlb-e2e:none', ports: p.ports ?? [] }],
     },
   });
-  await setPodStatus(p.namespace, p.name, p.ip, p.ready ?? true);
+  await setPodStatus(p.namespace, p.name, p.ip, p.ready ?? true, p.ip6);
 }
 
 /** What a kubelet would write: phase, IPs and the Ready condition. */
-export async function setPodStatus(namespace: string, name: string, ip: string, ready: boolean): Promise<void> {
+export async function setPodStatus(namespace: string, name: string, ip: string, ready: boolean, ip6?: string): Promise<void> {
   const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
   const cond = (type: string) => ({ type, status: ready ? 'True' : 'False', lastTransitionTime: now });
   const path = `/api/v1/namespaces/${namespace}/pods/${name}/status`;
@@ -104,7 +106,7 @@ export async function setPodStatus(namespace: string, name: string, ip: string, 
           hostIP: NODE_IP,
           hostIPs: [{ ip: NODE_IP }],
           podIP: ip,
-          podIPs: [{ ip }],
+          podIPs: [{ ip }, ...(ip6 !== undefined ? [{ ip: ip6 }] : [])],
           startTime: now,
           conditions: [cond('PodScheduled'), cond('Initialized'), cond('ContainersReady'), cond('Ready')].map((c) =>
             c.type === 'PodScheduled' || c.type === 'Initialized' ? { ...c, status: 'True' } : c,

@@ -16,6 +16,9 @@ import { NODE_IP, NODE_NAME, ROOT } from './cluster.ts';
 export const ROOT_IP = '10.200.0.1';
 const GATEWAY = '169.254.1.1';
 const CLIENT_IP = '10.201.0.2';
+// IPv6: the client's network, and the gateway every pod routes through (one address on each pod's node-side link).
+const CLIENT_IP6 = 'fd00:201::2';
+const GATEWAY6 = 'fd00:ffff::1';
 
 /** Run a command; on failure say exactly which command and what it printed. */
 export function run(cmd: string, args: string[]): string {
@@ -67,10 +70,15 @@ export class NetLab {
     run('ip', ['-n', this.client, 'addr', 'add', `${CLIENT_IP}/24`, 'dev', 'eth0']);
     run('ip', ['-n', this.client, 'link', 'set', 'eth0', 'up']);
     run('ip', ['-n', this.client, 'route', 'add', 'default', 'via', '10.201.0.1']);
+    // IPv6 beside it (nodad: usable at once, no duplicate-address wait).
+    run('ip', ['netns', 'exec', this.node, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
+    run('ip', ['-n', this.node, 'addr', 'add', 'fd00:201::1/64', 'dev', 'client0', 'nodad']);
+    run('ip', ['-n', this.client, 'addr', 'add', `${CLIENT_IP6}/64`, 'dev', 'eth0', 'nodad']);
+    run('ip', ['-n', this.client, '-6', 'route', 'add', 'default', 'via', 'fd00:201::1']);
   }
 
   /** A pod's network namespace with `ip`, routed through the node. Returns the namespace name. */
-  addPod(ip: string): string {
+  addPod(ip: string, ip6?: string): string {
     const i = ++this.pods;
     const name = `${this.tag}-pod${i}`;
     this.ns(name);
@@ -83,6 +91,13 @@ export class NetLab {
     run('ip', ['-n', name, 'link', 'set', 'eth0', 'up']);
     run('ip', ['-n', name, 'route', 'add', GATEWAY, 'dev', 'eth0']);
     run('ip', ['-n', name, 'route', 'add', 'default', 'via', GATEWAY, 'dev', 'eth0']);
+    if (ip6 !== undefined) {
+      run('ip', ['-n', this.node, 'addr', 'add', `${GATEWAY6}/128`, 'dev', nodeEnd, 'nodad']);
+      run('ip', ['-n', this.node, '-6', 'route', 'add', `${ip6}/128`, 'dev', nodeEnd]);
+      run('ip', ['-n', name, 'addr', 'add', `${ip6}/128`, 'dev', 'eth0', 'nodad']);
+      run('ip', ['-n', name, '-6', 'route', 'add', GATEWAY6, 'dev', 'eth0']);
+      run('ip', ['-n', name, '-6', 'route', 'add', 'default', 'via', GATEWAY6, 'dev', 'eth0']);
+    }
     return name;
   }
 
@@ -125,7 +140,7 @@ export class NetLab {
     }));
     return this.exec(this.node, bin, [
       'kube-proxy', `--kubeconfig=${kubeconfig}`, `--hostname-override=${NODE_NAME}`, `--proxy-mode=${mode}`,
-      '--cluster-cidr=10.244.0.0/16', `--bind-address=${NODE_IP}`, '--healthz-bind-address=127.0.0.1:10256',
+      '--cluster-cidr=10.244.0.0/16,fd00:10:244::/64', `--bind-address=${NODE_IP}`, '--healthz-bind-address=127.0.0.1:10256',
       '--metrics-bind-address=127.0.0.1:10249', '--conntrack-max-per-core=0', '--conntrack-tcp-timeout-established=0',
       '--conntrack-tcp-timeout-close-wait=0', '--v=2',
     ], 'kube-proxy.log');
@@ -139,4 +154,4 @@ export class NetLab {
   }
 }
 
-export { CLIENT_IP };
+export { CLIENT_IP, CLIENT_IP6 };

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { readState, ROOT } from './cluster.ts';
 import { createPool, deletePool, installCRD, startController, type RunningController } from './controller-harness.ts';
 import { admin, deleteNamespace, eventually, namespace, runPod, setPodStatus, sweep } from './kube.ts';
-import { CLIENT_IP, NetLab, run } from './netlab.ts';
+import { CLIENT_IP, CLIENT_IP6, NetLab, run } from './netlab.ts';
 
 const E2E = import.meta.dirname;
 const BIN = join(ROOT, 'bin', 'cluster');
@@ -30,10 +30,10 @@ describe('traffic through a shared LB', { timeout: 240_000 }, () => {
     const r = spawnSync('ip', ['netns', 'exec', lab.client, process.execPath, join(E2E, 'probe.ts'), mode, host, String(port)], { encoding: 'utf8' });
     return r.stdout.trim();
   };
-  const pod = async (name: string, labels: Record<string, string>, ip: string, ready = true): Promise<void> => {
-    const netns = lab.addPod(ip);
+  const pod = async (name: string, labels: Record<string, string>, ip: string, ready = true, ip6?: string): Promise<void> => {
+    const netns = lab.addPod(ip, ip6);
     lab.exec(netns, process.execPath, [join(E2E, 'echo-server.ts'), `--id=${name}`, '--tcp=8080,8081', '--udp=5353'], `pod-${name}.log`);
-    await runPod({ namespace: ns, name, labels, ip, ready, ports: [{ name: 'web', containerPort: 8081 }, { name: 'dns', containerPort: 5353, protocol: 'UDP' }] });
+    await runPod({ namespace: ns, name, labels, ip, ip6, ready, ports: [{ name: 'web', containerPort: 8081 }, { name: 'dns', containerPort: 5353, protocol: 'UDP' }] });
     ips.set(name, ip);
   };
   const service = async (name: string, ports: Array<{ name: string; port: number; targetPort: number | string; protocol?: string }>, annotations: Record<string, string> = {}) => {
@@ -245,5 +245,33 @@ describe('traffic through a shared LB', { timeout: 240_000 }, () => {
       return a.startsWith('cluster-0:') ? a : undefined;
     }, 30_000);
     assert.notEqual(seen, `cluster-0:${CLIENT_IP}`, 'Cluster policy masquerades the client');
+  });
+
+  it('an IPv6 member answers over IPv6, on an LB of its own family; an IPv4 member stays on IPv4', async () => {
+    await pod('six-0', { app: 'six' }, '10.244.10.91', true, 'fd00:10:244::91');
+    await admin().post(`/api/v1/namespaces/${ns}/services`, {
+      metadata: { name: 'six', annotations: { 'sharedlb.io/enabled': 'true' } },
+      spec: { ipFamilies: ['IPv6'], ipFamilyPolicy: 'SingleStack', selector: { app: 'six' }, ports: [{ name: 'api', port: 9600, targetPort: 8080 }] },
+    });
+    const six = await eventually('six Allocated with an IPv6 address', async () => {
+      const s = await admin().get<Svc>(`/api/v1/namespaces/${ns}/services/six`);
+      const ok = s.status?.conditions?.some((c) => c.type === 'sharedlb.io/Ready' && c.reason === 'Allocated');
+      return ok && /^\[2001:db8:100::/.test(s.metadata.annotations?.['sharedlb.io/address'] ?? '') ? s : undefined;
+    }, 30_000);
+    const m = /^\[([0-9a-f:]+)\]:(\d+)\/TCP$/.exec(six.metadata.annotations?.['sharedlb.io/address'] ?? '');
+    assert.ok(m, `an IPv6 address: ${six.metadata.annotations?.['sharedlb.io/address']}`);
+    const lbName = (six.metadata.annotations?.['sharedlb.io/load-balancer'] ?? '').split('/')[1];
+    const lb = await admin().get<{ spec: { ipFamilies?: string[] } }>(`/api/v1/namespaces/${ctrlNs}/services/${lbName}`);
+    assert.deepEqual(lb.spec.ipFamilies, ['IPv6']);
+    await answers('tcp', { host: m[1] as string, port: Number(m[2]) }, 'six-0', 30_000);
+    const peer = await eventually('six to say whom it saw', async () => {
+      const a = probe('peer', m[1] as string, Number(m[2]));
+      return a.startsWith('six-0:') ? a : undefined;
+    });
+    assert.match(peer, /^six-0:[0-9a-f:]+$/, 'the connection arrived over IPv6');
+    assert.notEqual(peer, `six-0:${CLIENT_IP6}`, 'Cluster policy: masqueraded, as over IPv4');
+    // The IPv4 members of this pool were never put on the IPv6 LB.
+    const alpha = await admin().get<Svc>(`/api/v1/namespaces/${ns}/services/alpha`);
+    assert.notEqual(alpha.metadata.annotations?.['sharedlb.io/load-balancer'], six.metadata.annotations?.['sharedlb.io/load-balancer']);
   });
 });
