@@ -62,4 +62,11 @@ describe('cost model', () => {
     assert.ok(r.assumptions.some((a) => /overridden by the admin \(monthly\)/.test(a)));
     assert.equal(r.loadBalancers[0]?.monthlyCost, 12);
   });
+
+  it('says what externalTrafficPolicy Local costs: an LB per member, no saving', () => {
+    const p = pool({ provider: 'digitalocean' });
+    const r = priceLayout([p], [{ ...lb('p-1', [[1, 'TCP', 'a/x']]), classKey: '{"externalTrafficPolicy":"Local"}' }], [{ key: 'a/x', pool: 'p', ports: [{ protocol: 'TCP' }] }]);
+    assert.ok(r.assumptions.some((a) => /1 member\(s\) with externalTrafficPolicy Local hold an LB each .* save nothing/.test(a)));
+    assert.equal(r.totals[0]?.monthlySavings, 0);
+  });
 });

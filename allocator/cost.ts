@@ -95,8 +95,8 @@ function billedLB(lb: LayoutLB): Billed {
  * that exist (empty ones still bill while they linger); `members` are the
  * members they serve, each of which would otherwise hold an LB of its own.
  */
-/** An LB as pricing sees it: its class does not change what it costs. */
-export type LayoutLB = Pick<LoadBalancerState, 'name' | 'pool' | 'assignments'>;
+/** An LB as pricing sees it: its class changes not what it costs, only what the report must say. */
+export type LayoutLB = Pick<LoadBalancerState, 'name' | 'pool' | 'assignments'> & { classKey?: string };
 
 export function priceLayout(pools: Pool[], loadBalancers: LayoutLB[], members: AllocatedMember[]): CostReport {
   const report: CostReport = { loadBalancers: [], pools: [], totals: [], assumptions: [], sources: [] };
@@ -136,6 +136,10 @@ export function priceLayout(pools: Pool[], loadBalancers: LayoutLB[], members: A
     t.dedicated += dedicated.total;
     totals.set(pc.currency, t);
     report.assumptions.push(...poolAssumptions(pool));
+    const local = lbs.filter((lb) => lb.classKey?.includes('"externalTrafficPolicy":"Local"') && lb.assignments.length > 0).length;
+    if (local > 0) {
+      report.assumptions.push(`pool ${pool.name}: ${local} member(s) with externalTrafficPolicy Local hold an LB each (a shared LB has one health check, which kube-proxy answers for all its members together): they cost what a dedicated LB costs and save nothing.`);
+    }
   }
   report.totals = [...totals.entries()]
     .sort(([a], [b]) => (a < b ? -1 : 1))

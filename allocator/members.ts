@@ -177,8 +177,12 @@ export function parseMember(svc: ServiceLike, pools: PoolSet, opts: ParseOptions
 function choosePool(annotations: Record<string, string>, pools: PoolSet, namespace: string, labels: Record<string, string>): { pool: Pool } | { reason: RejectReason; message: string } {
   const scope = declaredScope(annotations);
   const admits = (p: Pool): boolean => p.namespaceSelector === null || matchesSelector(p.namespaceSelector, labels);
-  const ofScope = [...pools.pools.values()].filter((p) => p.scope === scope && admits(p)).map((p) => p.name).sort();
-  const alternatives = ofScope.length > 0 ? `set ${POOL} to one of ${ofScope.join(', ')}` : `no pool that namespace ${namespace} may use builds ${scope} LBs: ask an admin for one`;
+  // Only a member that asks for a scope needs the pools of that scope (most ask for none).
+  const ofScope = (): string[] => [...pools.pools.values()].filter((p) => p.scope === scope && admits(p)).map((p) => p.name).sort();
+  const alternatives = (): string => {
+    const names = ofScope();
+    return names.length > 0 ? `set ${POOL} to one of ${names.join(', ')}` : `no pool that namespace ${namespace} may use builds ${scope} LBs: ask an admin for one`;
+  };
   let pool: Pool;
   const wanted = annotations[POOL];
   if (wanted !== undefined) {
@@ -190,16 +194,18 @@ function choosePool(annotations: Record<string, string>, pools: PoolSet, namespa
       return { reason: 'Invalid', message: `no LoadBalancerPool named ${JSON.stringify(wanted)}${names.length > 0 ? ` (pools: ${names.join(', ')})` : ''}` };
     }
     if (scope !== null && named.scope !== scope) {
-      return { reason: 'NoMatchingPool', message: `the Service asks for an ${scope} LB but pool ${named.name} builds ${named.scope} ones: ${alternatives}` };
+      return { reason: 'NoMatchingPool', message: `the Service asks for an ${scope} LB but pool ${named.name} builds ${named.scope} ones: ${alternatives()}` };
     }
     pool = named;
   } else if (scope === null || pools.defaultPool?.scope === scope) {
     if (pools.defaultPool === null) return { reason: 'Invalid', message: pools.noDefaultReason };
     pool = pools.defaultPool;
-  } else if (ofScope.length === 1) {
-    pool = pools.pools.get(ofScope[0] as string) as Pool;
   } else {
-    return { reason: 'NoMatchingPool', message: `the Service asks for an ${scope} LB and the default pool builds ${pools.defaultPool?.scope ?? 'no'} ones: ${alternatives}` };
+    const candidates = ofScope();
+    if (candidates.length !== 1) {
+      return { reason: 'NoMatchingPool', message: `the Service asks for an ${scope} LB and the default pool builds ${pools.defaultPool?.scope ?? 'no'} ones: ${alternatives()}` };
+    }
+    pool = pools.pools.get(candidates[0] as string) as Pool;
   }
   if (!admits(pool)) {
     return { reason: 'Forbidden', message: `namespace ${namespace} may not use LoadBalancerPool ${pool.name} (its namespaceSelector does not match): ask an admin, or choose another pool` };
