@@ -186,6 +186,7 @@ function modesOf(r: MemberRequest): Mode[] {
  * largest first, into the tightest room left. `prefer` keeps its own port
  * only on an LB that is there anyway, and only where fixed demand can spare it.
  */
+/** `members` in creation order. */
 export function placeBatch(p: Placement, g: Group, members: MemberRequest[]): void {
   p.batched = true;
   const contention = new Map<MemberRequest, number>();
@@ -196,8 +197,9 @@ export function placeBatch(p: Placement, g: Group, members: MemberRequest[]): vo
     contention.set(r, c);
   }
   const by = (r: MemberRequest): number => contention.get(r) ?? 0;
-  const fixed = members.filter((r) => r.policy === 'preserve').sort((a, b) => by(b) - by(a) || b.ports.length - a.ports.length || memberOrder(a, b));
-  const flexible = members.filter((r) => r.policy !== 'preserve').sort((a, b) => b.ports.length - a.ports.length || memberOrder(a, b));
+  // `members` come in creation order and sort is stable: ties stay in creation order without comparing it.
+  const fixed = members.filter((r) => r.policy === 'preserve').sort((a, b) => by(b) - by(a) || b.ports.length - a.ports.length);
+  const flexible = members.filter((r) => r.policy !== 'preserve').sort((a, b) => b.ports.length - a.ports.length);
   for (const r of fixed) placeOne(p, g, r, 'roomiest', 'batch');
   for (const r of flexible) placeOne(p, g, r, 'tightest', 'batch');
 }
