@@ -5,7 +5,7 @@
 // syslog 514/UDP+601/TCP); TCP+UDP on one port (DNS); a few bad inputs.
 // Creation order is random, as arrivals in a real cluster are.
 
-import type { ServiceLike } from '../allocator/types.ts';
+import type { ProviderName, ServiceLike } from '../allocator/types.ts';
 import { rng } from '../examples/workload.ts';
 
 export interface Family {
@@ -21,6 +21,8 @@ export interface Family {
   multiPort: number;
   /** Share of members with the same port under TCP and UDP. */
   tcpUdp: number;
+  /** The provider profile (default: the benchmark's). */
+  provider?: ProviderName;
 }
 
 const WELL_KNOWN = [22, 25, 53, 389, 514, 587, 636, 1883, 2222, 3306, 3478, 4222, 5432, 5672, 6379, 7777, 8883, 9042, 9092, 9094, 9300, 25565, 27017, 51820, 11211, 1521, 5060];

@@ -34,6 +34,10 @@ const FAMILIES: Family[] = [
   { name: 'multi-port 30%', ...BASE, multiPort: 0.3 },
   { name: 'TCP+UDP pairs 20%', ...BASE, tcpUdp: 0.2 },
   { name: '80% preserve, 100/port, 250/LB', ...BASE, preserve: 0.8, perPort: 100, portsPerLB: 250 },
+  // Other profiles' rules: GCP LBs carry one protocol each; Hetzner's carry TCP only, 5 ports; MetalLB's 250 ports, all protocols.
+  { name: 'gcp (one protocol per LB, 100/LB)', ...BASE, portsPerLB: 100, provider: 'gcp' },
+  { name: 'hetzner (TCP only, 5/LB)', ...BASE, portsPerLB: 5, provider: 'hetzner' },
+  { name: 'metallb (250/LB)', ...BASE, portsPerLB: 250, provider: 'metallb' },
 ];
 
 function used(r: AllocationResult): number {
@@ -64,7 +68,7 @@ function main(): void {
     const runs = [];
     for (let seed = 1; seed <= seeds; seed++) {
       const services = generateFamily(f, seed);
-      const pools = poolSet([{ ok: true, pool: implicitPool(provider, f.portsPerLB) }]);
+      const pools = poolSet([{ ok: true, pool: implicitPool(f.provider ?? provider, f.portsPerLB) }]);
       const t0 = performance.now();
       const p = plan({ services, pools });
       const batchMs = performance.now() - t0;
@@ -76,7 +80,7 @@ function main(): void {
       });
       const smallBound = allocate({ pools: [...pools.pools.values()], loadBalancers: [], requests }).lowerBound.get('default') ?? 0;
       const t1 = performance.now();
-      const r = replay(requests, provider, f.portsPerLB);
+      const r = replay(requests, f.provider ?? provider, f.portsPerLB);
       runs.push({
         seed, members: p.summary.members, batchLBs: p.summary.loadBalancers, bound: p.summary.lowerBound, batchPending: p.summary.pending,
         batchMs: Math.round(batchMs), replayMembers: requests.length, replayLBs: r.lbs, replayBound: smallBound, replayPending: r.pending,
@@ -97,9 +101,9 @@ function main(): void {
       `Batch: \`sharedlb plan\` on ${BASE.members} members at once. Replay: ${replayMembers} members of the same shape arriving one by one in creation order, each through the controller's allocator with the LBs the previous arrival left. Bound: the lower bound per LB class (total ports / capacity, the busiest fixed port, large members).`,
       'Columns give every seed as achieved/bound.',
     ],
-    columns: ['family', 'preserve', 'per fixed port', 'ports/LB', 'batch LBs/bound', 'worst batch − bound', 'replay LBs/bound', 'worst replay ratio'],
+    columns: ['family', 'profile', 'preserve', 'per fixed port', 'ports/LB', 'batch LBs/bound', 'worst batch − bound', 'replay LBs/bound', 'worst replay ratio'],
     rows: rows.map((r) => [
-      r.family, r.params.preserve, r.params.perPort, r.params.portsPerLB,
+      r.family, r.params.provider ?? provider, r.params.preserve, r.params.perPort, r.params.portsPerLB,
       r.runs.map((x) => `${x.batchLBs}/${x.bound}`).join(', '), r.worstBatchOverBound,
       r.runs.map((x) => `${x.replayLBs}/${x.replayBound}`).join(', '), r.worstReplayRatio,
     ]),

@@ -11,7 +11,7 @@
 
 import { memberOrder } from '../members.ts';
 import type { LoadBalancerState, MemberRequest, Pool } from '../types.ts';
-import { Layout, type Group, type LoadBalancerPlan } from './layout.ts';
+import { Layout, requestGroup, type Group, type LoadBalancerPlan } from './layout.ts';
 import { complete, demandOf, placeArrivals, placeBatch, prepare, previousHoldings, retain, type Demand, type MemberOutcome, type Placement, type Strategy } from './phases.ts';
 
 export type { LoadBalancerPlan } from './layout.ts';
@@ -120,7 +120,7 @@ export function place(input: AllocationInput, requests: MemberRequest[], strateg
   retain(p, input.repack ? requests.filter((r) => !r.movable) : requests, [...(input.frozen ?? [])].sort(memberOrder));
   const unplaced = new Map<Group, MemberRequest[]>();
   for (const r of complete(p, requests)) {
-    const g = layout.group(layout.pools.get(r.pool) as Pool, r.classKey);
+    const g = requestGroup(layout, layout.pools.get(r.pool) as Pool, r);
     let list = unplaced.get(g);
     if (list === undefined) unplaced.set(g, (list = []));
     list.push(r);

@@ -37,11 +37,16 @@ export interface WorkLB {
   heldCritical: number;
 }
 
-/** The LBs of one pool and one LB class: they are interchangeable for placement. */
+/**
+ * The LBs of one pool and one LB class (and, where the pool's LBs carry one
+ * protocol each, one protocol): they are interchangeable for placement.
+ */
 export interface Group {
   key: string;
   pool: Pool;
   classKey: string;
+  /** '' where the pool's LBs may mix protocols. */
+  protocol: Protocol | '';
   /** One member per LB (externalTrafficPolicy Local: one health check per LB). */
   exclusive: boolean;
   lbs: WorkLB[];
@@ -69,7 +74,12 @@ export interface LoadBalancerPlan extends LoadBalancerState {
   isNew: boolean;
 }
 
-export const groupKey = (pool: string, classKey: string): string => `${pool}\u0000${classKey}`;
+export const groupKey = (pool: string, classKey: string, protocol: Protocol | ''): string => `${pool}\u0000${classKey}\u0000${protocol}`;
+
+/** The group a request belongs to in its pool. */
+export function requestGroup(layout: Layout, pool: Pool, r: { classKey: string; ports: Array<{ protocol: Protocol }> }): Group {
+  return layout.group(pool, r.classKey, pool.mixedProtocol ? '' : (r.ports[0]?.protocol ?? ''));
+}
 
 export class Layout {
   readonly pools: Map<string, Pool>;
@@ -89,16 +99,16 @@ export class Layout {
     for (const lb of [...existing].sort((a, b) => lbNameOrder.compare(a.name, b.name))) {
       // LBs whose pool is gone keep their entries (nothing new lands on them) so frozen members still see them.
       const pool = this.pools.get(lb.pool) ?? { ...implicitPool('generic'), name: lb.pool, default: false, maxPortsPerLB: 0, maxLoadBalancers: 0 };
-      this.add(lb.name, this.group(pool, lb.classKey), false);
+      this.add(lb.name, this.group(pool, lb.classKey, pool.mixedProtocol ? '' : (lb.assignments[0]?.protocol ?? '')), false);
     }
   }
 
-  group(pool: Pool, classKey: string): Group {
-    const key = groupKey(pool.name, classKey);
+  group(pool: Pool, classKey: string, protocol: Protocol | ''): Group {
+    const key = groupKey(pool.name, classKey, protocol);
     let g = this.groups.get(key);
     if (g === undefined) {
       g = {
-        key, pool, classKey, exclusive: classKey.includes('"externalTrafficPolicy":"Local"'),
+        key, pool, classKey, protocol, exclusive: classKey.includes('"externalTrafficPolicy":"Local"'),
         lbs: [], byFree: new Map(), open: new Set(), without: new Map(), holders: new Map(),
         demand: new Map(), fixedPlaced: new Map(), critical: new Set(), bound: 0, reserved: new Set(pool.reservedPorts),
       };

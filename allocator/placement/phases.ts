@@ -8,9 +8,9 @@
 // Each step reads and changes only the Layout and the Placement it is given.
 
 import { memberOrder } from '../members.ts';
-import type { Assignment, MemberRequest, Pool, Reason } from '../types.ts';
+import type { Assignment, MemberRequest, Pool, Protocol, Reason } from '../types.ts';
 import { fixedDemand, lowerBoundOf } from './bounds.ts';
-import { conflictKey, groupKey, type Group, type Layout, type WorkLB } from './layout.ts';
+import { conflictKey, groupKey, requestGroup, type Group, type Layout, type WorkLB } from './layout.ts';
 import { carriesOnly, fit, ownAllowed, portFreeOn, type Mode } from './rules.ts';
 import { search, type Found } from './search.ts';
 
@@ -82,7 +82,7 @@ export function previousHoldings(layout: Layout, records: Array<{ name: string; 
 export function prepare(p: Placement, demand: Demand): void {
   if (p.strategy === 'sequential') return;
   for (const d of demand.values()) {
-    const g = p.layout.group(d.pool, d.classKey);
+    const g = p.layout.group(d.pool, d.classKey, d.protocol);
     g.demand = d.fixed;
     g.bound = d.bound;
     const contended = [...g.demand].filter(([, n]) => n >= 2 && n * 2 >= g.bound).map(([k]) => k);
@@ -91,20 +91,21 @@ export function prepare(p: Placement, demand: Demand): void {
 }
 
 /** Per (pool, class) group of requests: preserve members per port, and the lower bound. Computed once per allocation. */
-export type Demand = Map<string, { pool: Pool; classKey: string; fixed: Map<number, number>; bound: number }>;
+export type Demand = Map<string, { pool: Pool; classKey: string; protocol: Protocol | ''; fixed: Map<number, number>; bound: number }>;
 
 export function demandOf(pools: Map<string, Pool>, requests: MemberRequest[]): Demand {
-  const byGroup = new Map<string, { pool: Pool; classKey: string; rs: MemberRequest[] }>();
+  const byGroup = new Map<string, { pool: Pool; classKey: string; protocol: Protocol | ''; rs: MemberRequest[] }>();
   for (const r of requests) {
     const pool = pools.get(r.pool);
     if (pool === undefined) continue;
-    const key = groupKey(pool.name, r.classKey);
+    const protocol = pool.mixedProtocol ? '' : (r.ports[0]?.protocol ?? '');
+    const key = groupKey(pool.name, r.classKey, protocol);
     let e = byGroup.get(key);
-    if (e === undefined) byGroup.set(key, (e = { pool, classKey: r.classKey, rs: [] }));
+    if (e === undefined) byGroup.set(key, (e = { pool, classKey: r.classKey, protocol, rs: [] }));
     e.rs.push(r);
   }
   const out: Demand = new Map();
-  for (const [key, e] of byGroup) out.set(key, { pool: e.pool, classKey: e.classKey, fixed: fixedDemand(e.pool, e.rs), bound: lowerBoundOf(e.pool, e.rs) });
+  for (const [key, e] of byGroup) out.set(key, { pool: e.pool, classKey: e.classKey, protocol: e.protocol, fixed: fixedDemand(e.pool, e.rs), bound: lowerBoundOf(e.pool, e.rs) });
   return out;
 }
 
@@ -121,7 +122,9 @@ export function retain(p: Placement, requests: MemberRequest[], frozen: Array<{ 
       for (const { lb, a } of p.previous.get(key) ?? []) if (portFreeOn(lb, a.protocol, a.port)) p.layout.claim(lb, { ...a }, false);
       continue;
     }
-    const prior = (p.previous.get(r.key) ?? []).filter((x) => x.lb.group.pool.name === r.pool && x.lb.group.classKey === r.classKey);
+    const pool = p.layout.pools.get(r.pool);
+    const own = pool === undefined ? null : requestGroup(p.layout, pool, r);
+    const prior = (p.previous.get(r.key) ?? []).filter((x) => x.lb.group === own);
     if (prior.length === 0) continue;
     const counts = new Map<WorkLB, number>();
     for (const x of prior) counts.set(x.lb, (counts.get(x.lb) ?? 0) + 1);
