@@ -130,6 +130,14 @@ describe('allocate: LB classes', () => {
     assert.match(r.outcomes.get('a/y')?.message ?? '', /builds at most 1 LB classes and 1 are in use: .*spec.classes.max/);
   });
 
+  it('an empty LB\'s class still counts toward classes.max, so the limit holds and placement is a fixed point', () => {
+    const p = pool({ maxPortsPerLB: 1, classes: { max: 1 } });
+    const empty: LoadBalancerState[] = [{ name: 'p-1', pool: 'p', classKey: '', assignments: [] }];
+    const r = allocate({ pools: [p], loadBalancers: empty, requests: [request('a/x', [[1]], 'preserve', { classKey: AFFINITY }), request('a/y', [[1]], 'preserve')] });
+    assert.equal(r.outcomes.get('a/x')?.state, 'Pending');
+    assert.equal(r.outcomes.get('a/y')?.state, 'Allocated');
+  });
+
   it('a member whose LB is being deleted is placed anew and said to have moved', () => {
     const p = pool({});
     const r = allocate({ pools: [p], loadBalancers: [], requests: [request('a/x', [[1]])], departed: new Map([['a/x', 'p-1']]) });

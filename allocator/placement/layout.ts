@@ -121,10 +121,13 @@ export class Layout {
     return this.lbsPerPool.get(pool) ?? 0;
   }
 
-  /** Classes of a pool that have an LB carrying something. */
+  /**
+   * Classes of a pool that have an LB, empty ones included: an empty LB may
+   * take members again before its grace ends, so its class still counts.
+   */
   classesInUse(pool: string): Set<string> {
     const out = new Set<string>();
-    for (const g of this.groups.values()) if (g.pool.name === pool && g.lbs.some((lb) => lb.bySlot.size > 0)) out.add(g.classKey);
+    for (const g of this.groups.values()) if (g.pool.name === pool && g.lbs.length > 0) out.add(g.classKey);
     return out;
   }
 
@@ -280,7 +283,7 @@ function holdsKey(lb: WorkLB, key: number): boolean {
   return (key & 3) === 3 ? lb.byNumber.has(key >> 2) : lb.bySlot.has(key);
 }
 
-export function bump<K>(m: Map<K, number>, k: K, by: number): void {
+function bump<K>(m: Map<K, number>, k: K, by: number): void {
   const n = (m.get(k) ?? 0) + by;
   if (n === 0) m.delete(k);
   else m.set(k, n);

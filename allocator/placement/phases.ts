@@ -285,11 +285,11 @@ function explain(g: Group, r: MemberRequest, refusal: string | null): [Reason, s
   if (refusal === null) {
     return ['NoCapacity', `no port of pool ${pool.name}'s range ${pool.portRange.from}-${pool.portRange.to} is free for this member: widen spec.portRange or free reserved ports`];
   }
-  const withRoom = [...g.open].filter((lb) => lb.free >= r.ports.length);
-  if (withRoom.length > 0 && r.policy === 'preserve') {
-    const clash = r.ports.filter((w) => withRoom.every((lb) => !portFreeOn(lb, w.protocol, w.port)));
-    const shown = (clash.length > 0 ? clash : r.ports).map((w) => `${w.port}/${w.protocol}`).join(', ');
-    return ['PortConflict', `port ${shown} is taken on every LB of pool ${pool.name} with room, and ${refusal}: use port-policy prefer, free the port, or raise maxLoadBalancers`];
+  // Each LB with room says, by the placement rule itself, why the member's own ports do not go there.
+  const answers = [...g.open].filter((lb) => lb.free >= r.ports.length).map((lb) => fit(lb, r.ports, 'own', r.key));
+  if (r.policy === 'preserve' && answers.length > 0 && answers.every((f) => !f.ok && f.why === 'port-taken')) {
+    const taken = [...new Set(answers.flatMap((f) => (!f.ok && f.port ? [`${f.port.port}/${f.port.protocol}`] : [])))].sort();
+    return ['PortConflict', `port ${taken.join(', ')} is taken on every LB of pool ${pool.name} with room, and ${refusal}: use port-policy prefer, free the port, or raise maxLoadBalancers`];
   }
   if (refusal.includes('classes')) return ['NoCapacity', `${refusal}: declare what the pool's existing LBs offer, or ask an admin to raise spec.classes.max`];
   return ['NoCapacity', `every LB of pool ${pool.name} is full and ${refusal}: raise maxLoadBalancers or maxPortsPerLB`];
