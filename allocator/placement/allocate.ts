@@ -59,11 +59,13 @@ export function allocate(input: AllocationInput, strategy: 'planned' | 'sequenti
   for (const d of demand.values()) lowerBound.set(d.pool.name, (lowerBound.get(d.pool.name) ?? 0) + d.bound);
   let p = place(input, requests, strategy === 'planned' ? 'batch' : 'sequential', demand);
   // A batch packs best on the whole, but not on every input: the same members
-  // arriving one by one are the yardstick it must not lose to (unless it is at
-  // the lower bound already). A small plan from scratch replays them exactly;
-  // otherwise they arrive within this call.
+  // arriving one by one are the yardstick it must not lose to — unless it is
+  // at the lower bound, or served everyone on LBs that already carried kept
+  // members (any placement uses those). A small plan from scratch replays
+  // them exactly; otherwise they arrive within this call.
   const bound = [...lowerBound.values()].reduce((a, b) => a + b, 0);
-  if (p.batched && !(served(p) === requests.length && usedLBs(p) <= bound)) {
+  const unbeatable = served(p) === requests.length && (usedLBs(p) <= bound || !p.grew);
+  if (p.batched && !unbeatable) {
     const fromScratch = input.loadBalancers.length === 0 && (input.departed?.size ?? 0) === 0 && requests.length <= ONE_BY_ONE_MAX;
     for (const other of [place(input, requests, 'arrivals', demand), ...(fromScratch ? [oneByOne(input, requests)] : [])]) {
       if (served(other) > served(p) || (served(other) === served(p) && usedLBs(other) < usedLBs(p))) p = other;
@@ -114,7 +116,7 @@ export function place(input: AllocationInput, requests: MemberRequest[], strateg
   const layout = new Layout(input.pools, input.loadBalancers, input.nodePortsFree ?? null, input.departed?.values());
   const p: Placement = {
     layout, strategy, previous: previousHoldings(layout, input.loadBalancers), departed: input.departed ?? new Map(),
-    kept: new Map(), outcomes: new Map(), messages: new Map(), batched: false,
+    kept: new Map(), outcomes: new Map(), messages: new Map(), batched: false, grew: false,
   };
   prepare(p, demand ?? demandOf(layout.pools, requests));
   retain(p, input.repack ? requests.filter((r) => !r.movable) : requests, [...(input.frozen ?? [])].sort(memberOrder));

@@ -58,6 +58,8 @@ export interface Placement {
   messages: Map<string, string>;
   /** Some group was placed as a batch. */
   batched: boolean;
+  /** Some member landed on an LB that carried no one before (a new one, or an empty one revived). */
+  grew: boolean;
 }
 
 export function previousHoldings(layout: Layout, records: Array<{ name: string; assignments: Assignment[] }>): Placement['previous'] {
@@ -268,6 +270,7 @@ function mayOpen(p: Placement, g: Group): string | null {
 }
 
 function claimAll(p: Placement, r: MemberRequest, lb: WorkLB, ports: Assignment[]): void {
+  if (lb.bySlot.size === 0) p.grew = true;
   for (const a of ports) p.layout.claim(lb, a, r.policy === 'preserve');
   if (p.layout.nodePortsFree !== null && lb.group.pool.usesNodePorts) p.layout.nodePortsFree -= ports.length;
 }
