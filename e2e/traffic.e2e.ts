@@ -274,4 +274,26 @@ describe('traffic through a shared LB', { timeout: 240_000 }, () => {
     const alpha = await admin().get<Svc>(`/api/v1/namespaces/${ns}/services/alpha`);
     assert.notEqual(alpha.metadata.annotations?.['sharedlb.io/load-balancer'], six.metadata.annotations?.['sharedlb.io/load-balancer']);
   });
+
+  it('a dual-stack member gets a dual-stack LB and answers over IPv4 and IPv6', async () => {
+    await pod('dual-0', { app: 'dual' }, '10.244.10.95', true, 'fd00:10:244::95');
+    await admin().post(`/api/v1/namespaces/${ns}/services`, {
+      metadata: { name: 'dual', annotations: { 'sharedlb.io/enabled': 'true' } },
+      spec: { ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack', selector: { app: 'dual' }, ports: [{ name: 'api', port: 9700, targetPort: 8080 }] },
+    });
+    const dual = await eventually('dual Allocated with both addresses', async () => {
+      const s = await admin().get<Svc>(`/api/v1/namespaces/${ns}/services/dual`);
+      const ok = s.status?.conditions?.some((c) => c.type === 'sharedlb.io/Ready' && c.reason === 'Allocated');
+      return ok && (s.metadata.annotations?.['sharedlb.io/address'] ?? '').split(',').length === 2 ? s : undefined;
+    }, 30_000);
+    const lbName = (dual.metadata.annotations?.['sharedlb.io/load-balancer'] ?? '').split('/')[1];
+    const lb = await admin().get<{ spec: { ipFamilies?: string[]; ipFamilyPolicy?: string } }>(`/api/v1/namespaces/${ctrlNs}/services/${lbName}`);
+    assert.deepEqual(lb.spec.ipFamilies, ['IPv4', 'IPv6']);
+    assert.equal(lb.spec.ipFamilyPolicy, 'RequireDualStack');
+    for (const a of (dual.metadata.annotations?.['sharedlb.io/address'] ?? '').split(',')) {
+      const m = /^\[?([0-9a-f.:]+?)\]?:(\d+)\/TCP$/.exec(a);
+      assert.ok(m, a);
+      await answers('tcp', { host: m[1] as string, port: Number(m[2]) }, 'dual-0', 30_000);
+    }
+  });
 });
