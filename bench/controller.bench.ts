@@ -10,7 +10,7 @@
 
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
-import { createPool, deploymentNodeOptions, startController } from '../e2e/controller-harness.ts';
+import { createPool, deploymentMemoryLimit, deploymentNodeOptions, startController } from '../e2e/controller-harness.ts';
 import { admin, deleteNamespace, eventually, namespace, sweep } from '../e2e/kube.ts';
 import { inBatches, procMB, quietCluster, record } from './lib.ts';
 
@@ -38,7 +38,7 @@ async function throughput(n: number, concurrency: number): Promise<{ ms: number;
   const ctrlNs = await namespace('bench-ctrl');
   // Pod-IP targeting, as clouds do at this scale: LB ports take no NodePorts (5000 would not fit the 2768 of the default range).
   await createPool('bench', { default: true, provider: 'generic', maxPortsPerLB: 50, portRange: { from: 10000, to: 60000 }, template: { allocateLoadBalancerNodePorts: false } });
-  const ctl = await startController(ctrlNs, ['--no-leader-elect', '--qps=1000', '--concurrency=16'], { env: { NODE_OPTIONS: deploymentNodeOptions() }, bundle: true });
+  const ctl = await startController(ctrlNs, ['--no-leader-elect', '--qps=1000', '--concurrency=16'], { deployment: true });
   const ns = await namespace('bench');
   const r0 = await ctl.requests();
   const t0 = performance.now();
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
   record('controller', result, {
     title: 'Controller throughput',
     about: [
-      `${result.date}, Node ${result.node}, controller run as the image runs it: dist/sharedlb.mjs with NODE_OPTIONS="${nodeOptions}" from manifests/deployment.yaml, ${result.cpus} CPUs, everything (etcd, kube-apiserver, kube-controller-manager, cloud simulator, controller, load) on this machine.`,
+      `${result.date}, Node ${result.node}, controller run as the image runs it: dist/sharedlb.mjs with NODE_OPTIONS="${nodeOptions}" from manifests/deployment.yaml, in a memory cgroup with its memory limit (${deploymentMemoryLimit() / 2 ** 20} MiB, so V8 sizes its heap as in the pod), ${result.cpus} CPUs, everything (etcd, kube-apiserver, kube-controller-manager, cloud simulator, controller, load) on this machine.`,
       'N member Services (one port each, no pods) created at once by a client at the stated concurrency; time to the last member Ready. Floor: the same client making 3 × N plain writes of the kinds every member needs (Service create — the same Service, selector included, so kube-controller-manager writes its EndpointSlice in both runs — annotation patch, status patch). API writes per member count every non-GET request the controller made, events included.',
     ],
     columns: ['members', 'floor ms', 'controller ms', 'ratio', 'API writes per member', 'controller peak RSS MB'],

@@ -11,7 +11,7 @@
 
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
-import { createPool, deploymentNodeOptions, startController } from '../e2e/controller-harness.ts';
+import { createPool, deploymentMemoryLimit, deploymentNodeOptions, startController } from '../e2e/controller-harness.ts';
 import { admin, eventually, namespace, sweep } from '../e2e/kube.ts';
 import { inBatches, procMB, quietCluster, record } from './lib.ts';
 
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
 
   const t0 = performance.now();
   // --trace-gc only adds a log line per GC: the heap left after each full GC is the live heap.
-  const ctl = await startController(ctrlNs, ['--no-leader-elect', '--qps=1000', '--concurrency=16'], { env: { NODE_OPTIONS: deploymentNodeOptions() }, nodeArgs: ['--trace-gc'], bundle: true });
+  const ctl = await startController(ctrlNs, ['--no-leader-elect', '--qps=1000', '--concurrency=16'], { deployment: true, nodeArgs: ['--trace-gc'] });
   const afterSync = procMB(ctl.process.pid as number, 'VmRSS');
   await eventually('every member Ready and mirrored', async () => {
     const svcs = await admin().get<{ items: Array<{ status?: { conditions?: Array<{ type: string; status: string }> } }> }>(`/api/v1/namespaces/${ns}/services`);
@@ -86,7 +86,7 @@ async function main(): Promise<void> {
   record('memory', result, {
     title: 'Controller memory',
     about: [
-      `${result.date}, Node ${result.node}, controller run as the image runs it: dist/sharedlb.mjs with NODE_OPTIONS="${nodeOptions}" from manifests/deployment.yaml, ${result.cpus} CPUs.`,
+      `${result.date}, Node ${result.node}, controller run as the image runs it: dist/sharedlb.mjs with NODE_OPTIONS="${nodeOptions}" from manifests/deployment.yaml, in a memory cgroup with its memory limit (${deploymentMemoryLimit() / 2 ** 20} MiB, so V8 sizes its heap as in the pod), ${result.cpus} CPUs.`,
       `${n} member Services with ${perMember} endpoints each (${n * perMember} endpoints, EndpointSlices shaped as kube-controller-manager writes them) in the cluster before the controller starts; it lists everything, places every member, mirrors every slice. RSS from /proc: right after the caches synced, peak (VmHWM) and 10 s after convergence. Live heap: what V8 kept after its full GCs (the last one, and the largest), from --trace-gc, which the benchmark adds.`,
     ],
     columns: ['members', 'endpoints', 'converged ms', 'RSS after sync MB', 'peak RSS MB', 'steady RSS MB', 'heap used MB', 'live heap last/max MB'],

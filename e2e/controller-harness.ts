@@ -2,7 +2,7 @@
 // installing what an admin would: the CRD and pools.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
@@ -54,14 +54,52 @@ export interface RunningController {
   logText(): string;
 }
 
-/** NODE_OPTIONS as manifests/deployment.yaml runs the controller: benchmarks measure that process. */
-export function deploymentNodeOptions(): string {
+/** The controller container as manifests/deployment.yaml declares it: benchmarks measure that process. */
+function deploymentContainer(): { env?: Array<{ name: string; value?: string }>; resources?: { limits?: { memory?: string } } } {
   const d = parse(readFileSync(join(REPO, 'manifests', 'deployment.yaml'), 'utf8').split(/^---$/m)[0] as string) as {
-    spec: { template: { spec: { containers: Array<{ env?: Array<{ name: string; value?: string }> }> } } };
+    spec: { template: { spec: { containers: Array<ReturnType<typeof deploymentContainer>> } } };
   };
-  const v = d.spec.template.spec.containers[0]?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
+  const c = d.spec.template.spec.containers[0];
+  if (c === undefined) throw new Error('manifests/deployment.yaml has no container');
+  return c;
+}
+
+export function deploymentNodeOptions(): string {
+  const v = deploymentContainer().env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
   if (v === undefined) throw new Error('manifests/deployment.yaml sets no NODE_OPTIONS');
   return v;
+}
+
+/** The container's memory limit in bytes (a quantity such as 512Mi). */
+export function deploymentMemoryLimit(): number {
+  const q = deploymentContainer().resources?.limits?.memory ?? '';
+  const m = /^(\d+)(Ki|Mi|Gi)?$/.exec(q);
+  if (m === null) throw new Error(`manifests/deployment.yaml: memory limit ${JSON.stringify(q)} is not a quantity this harness reads`);
+  return Number(m[1]) * ({ Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30 }[m[2] as 'Ki' | 'Mi' | 'Gi'] ?? 1);
+}
+
+/**
+ * A memory cgroup with this limit, as a pod's container gets: Node sizes its
+ * heap from it (--max-old-space-size-percentage), and the kernel kills past
+ * it. cgroup v2 (memory.max) or v1 (memory.limit_in_bytes).
+ */
+function memoryCgroup(limit: number): { procs: string; remove: () => void } {
+  const name = `sharedlb-bench-${process.pid}-${runs}`;
+  const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
+  const dir = v2 ? join('/sys/fs/cgroup', name) : join('/sys/fs/cgroup/memory', name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, v2 ? 'memory.max' : 'memory.limit_in_bytes'), String(limit));
+  return {
+    procs: join(dir, 'cgroup.procs'),
+    // A cgroup goes with rmdir (its files cannot be unlinked), once its process has exited.
+    remove: () => {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // already gone
+      }
+    },
+  };
 }
 
 /** The bundle the image runs (`npm run build`), for tests and benchmarks that must measure what ships. */
@@ -71,21 +109,30 @@ export interface ControllerRun {
   env?: Record<string, string>;
   /** Run dist/sharedlb.mjs instead of the sources. */
   bundle?: boolean;
+  /** As the Deployment runs it: the bundle, its NODE_OPTIONS, inside a memory cgroup with its memory limit. */
+  deployment?: boolean;
   /** Flags for node itself (those NODE_OPTIONS refuses, e.g. --trace-gc). */
   nodeArgs?: string[];
 }
 
 export async function startController(namespace: string, extra: string[] = [], run: ControllerRun = {}): Promise<RunningController> {
-  if (run.bundle && !existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing: run \`npm run build\` first`);
+  const bundle = run.bundle === true || run.deployment === true;
+  if (bundle && !existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing: run \`npm run build\` first`);
   mkdirSync(join(ROOT, 'logs'), { recursive: true });
   const log = join(ROOT, 'logs', `controller-${process.pid}-${++runs}.log`);
   const out = openSync(log, 'a');
   const port = await freePort();
-  const child = spawn(process.execPath, [...(run.nodeArgs ?? []), run.bundle ? BUNDLE : join(REPO, 'controller', 'cli.ts'), 'controller', `--kubeconfig=${KUBECONFIG}`, `--namespace=${namespace}`, `--listen=127.0.0.1:${port}`, '--resync=30', ...extra], {
-    stdio: ['ignore', out, out],
-    env: { ...process.env, SHAREDLB_LOG_LEVEL: process.env.SHAREDLB_LOG_LEVEL ?? 'info', ...run.env },
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const args = [...(run.nodeArgs ?? []), bundle ? BUNDLE : join(REPO, 'controller', 'cli.ts'), 'controller', `--kubeconfig=${KUBECONFIG}`, `--namespace=${namespace}`, `--listen=127.0.0.1:${port}`, '--resync=30', ...extra];
+  const env = { ...process.env, SHAREDLB_LOG_LEVEL: process.env.SHAREDLB_LOG_LEVEL ?? 'info', ...(run.deployment ? { NODE_OPTIONS: deploymentNodeOptions() } : {}), ...run.env };
+  // In the cgroup before node starts: V8 sizes its heap once, at start.
+  const cgroup = run.deployment ? memoryCgroup(deploymentMemoryLimit()) : null;
+  const child = cgroup === null
+    ? spawn(process.execPath, args, { stdio: ['ignore', out, out], env })
+    : spawn('sh', ['-c', 'echo $$ > "$0" && exec "$@"', cgroup.procs, process.execPath, ...args], { stdio: ['ignore', out, out], env });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => {
+    cgroup?.remove();
+    resolve();
+  }));
   const ctl: RunningController = {
     process: child,
     log,
