@@ -19,7 +19,7 @@
 import ipaddr from 'ipaddr.js';
 import type { ClassAttribute, IPFamily, LBClass, LoadBalancerTemplate, Pool, ProviderName, ServiceLike } from './types.ts';
 
-export const SOURCE_RANGES_ANNOTATION = 'service.beta.kubernetes.io/load-balancer-source-ranges';
+const SOURCE_RANGES_ANNOTATION = 'service.beta.kubernetes.io/load-balancer-source-ranges';
 const DEFAULT_AFFINITY_TIMEOUT = 10800;
 
 /**
@@ -27,7 +27,7 @@ const DEFAULT_AFFINITY_TIMEOUT = 10800;
  * the value that means internal (case-insensitive) and, where the provider
  * has one, the value that means external.
  */
-export const SCOPE_ANNOTATIONS: ReadonlyArray<{ annotation: string; internal: (v: string) => boolean; external?: (v: string) => boolean; providers: ProviderName[] }> = [
+const SCOPE_ANNOTATIONS: ReadonlyArray<{ annotation: string; internal: (v: string) => boolean; external?: (v: string) => boolean; providers: ProviderName[] }> = [
   // AWS Load Balancer Controller: scheme internal unless internet-facing (its default is internal).
   { annotation: 'service.beta.kubernetes.io/aws-load-balancer-scheme', internal: (v) => v === 'internal', external: (v) => v === 'internet-facing', providers: ['aws-nlb'] },
   // In-tree AWS provider: any value but "false" means internal.
@@ -41,7 +41,7 @@ export const SCOPE_ANNOTATIONS: ReadonlyArray<{ annotation: string; internal: (v
 ];
 
 /** Annotations that ask for a particular address: a shared LB's address is its pool's, so these are refused. */
-export const ADDRESS_ANNOTATIONS: readonly string[] = [
+const ADDRESS_ANNOTATIONS: readonly string[] = [
   'metallb.universe.tf/loadBalancerIPs', 'metallb.io/loadBalancerIPs', 'metallb.universe.tf/address-pool', 'metallb.io/address-pool',
   'metallb.universe.tf/allow-shared-ip', 'metallb.io/allow-shared-ip',
   'service.beta.kubernetes.io/aws-load-balancer-eip-allocations', 'service.beta.kubernetes.io/aws-load-balancer-private-ipv4-addresses',
@@ -54,7 +54,7 @@ export const ADDRESS_ANNOTATIONS: readonly string[] = [
  * they would configure nothing (its LB is shared and built from the pool's
  * template), so any we do not honour is refused rather than ignored.
  */
-export const PROVIDER_PREFIXES: readonly string[] = [
+const PROVIDER_PREFIXES: readonly string[] = [
   'service.beta.kubernetes.io/', 'networking.gke.io/', 'cloud.google.com/', 'load-balancer.hetzner.cloud/',
   'oci.oraclecloud.com/', 'oci-network-load-balancer.oraclecloud.com/', 'metallb.universe.tf/', 'metallb.io/',
   'kubernetes.digitalocean.com/', 'service.kubernetes.io/linode-', 'loadbalancer.openstack.org/',

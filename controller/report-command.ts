@@ -14,12 +14,14 @@ export const REPORT_USAGE = `usage: sharedlb report [--kubeconfig PATH] [--conte
 /** A shared LB Service as the report sees it. */
 export function liveLoadBalancer(svc: V1Service): LiveLoadBalancer {
   const ingress = svc.status?.loadBalancer?.ingress?.[0];
+  const { classKey, assignments } = readLoadBalancer(svc).state;
   return {
     name: svc.metadata?.name ?? '',
     namespace: svc.metadata?.namespace ?? '',
     pool: svc.metadata?.labels?.[LB_POOL_LABEL] ?? '',
     address: ingress?.ip ?? ingress?.hostname ?? '',
-    ...(({ classKey, assignments }) => ({ classKey, assignments }))(readLoadBalancer(svc).state),
+    classKey,
+    assignments,
   };
 }
 

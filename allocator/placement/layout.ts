@@ -7,7 +7,7 @@ import { implicitPool } from '../pools.ts';
 import type { Assignment, LoadBalancerState, Pool, Protocol } from '../types.ts';
 
 const PROTO_INDEX: Record<Protocol, number> = { TCP: 0, UDP: 1, SCTP: 2 };
-export const protoOrder = (a: Protocol, b: Protocol): number => PROTO_INDEX[a] - PROTO_INDEX[b];
+const protoOrder = (a: Protocol, b: Protocol): number => PROTO_INDEX[a] - PROTO_INDEX[b];
 export const slot = (protocol: Protocol, port: number): number => port * 4 + PROTO_INDEX[protocol];
 
 /** Ports that cannot share an LB map to one key: (port, protocol), or the bare number where protocols cannot share it. */
@@ -76,9 +76,14 @@ export interface LoadBalancerPlan extends LoadBalancerState {
 
 export const groupKey = (pool: string, classKey: string, protocol: Protocol | ''): string => `${pool}\u0000${classKey}\u0000${protocol}`;
 
+/** A group's protocol: '' where the pool's LBs may mix them, else the one its ports (a member's, an LB's) use. */
+export function groupProtocol(pool: Pool, ports: Array<{ protocol: Protocol }>): Protocol | '' {
+  return pool.mixedProtocol ? '' : (ports[0]?.protocol ?? '');
+}
+
 /** The group a request belongs to in its pool. */
 export function requestGroup(layout: Layout, pool: Pool, r: { classKey: string; ports: Array<{ protocol: Protocol }> }): Group {
-  return layout.group(pool, r.classKey, pool.mixedProtocol ? '' : (r.ports[0]?.protocol ?? ''));
+  return layout.group(pool, r.classKey, groupProtocol(pool, r.ports));
 }
 
 export class Layout {
@@ -99,7 +104,7 @@ export class Layout {
     for (const lb of [...existing].sort((a, b) => lbNameOrder.compare(a.name, b.name))) {
       // LBs whose pool is gone keep their entries (nothing new lands on them) so frozen members still see them.
       const pool = this.pools.get(lb.pool) ?? { ...implicitPool('generic'), name: lb.pool, default: false, maxPortsPerLB: 0, maxLoadBalancers: 0 };
-      this.add(lb.name, this.group(pool, lb.classKey, pool.mixedProtocol ? '' : (lb.assignments[0]?.protocol ?? '')), false);
+      this.add(lb.name, this.group(pool, lb.classKey, groupProtocol(pool, lb.assignments)), false);
     }
   }
 

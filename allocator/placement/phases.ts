@@ -10,7 +10,7 @@
 import { memberOrder } from '../members.ts';
 import type { Assignment, MemberRequest, Pool, Protocol, Reason } from '../types.ts';
 import { fixedDemand, lowerBoundOf } from './bounds.ts';
-import { conflictKey, groupKey, requestGroup, type Group, type Layout, type WorkLB } from './layout.ts';
+import { conflictKey, groupKey, groupProtocol, requestGroup, type Group, type Layout, type WorkLB } from './layout.ts';
 import { carriesOnly, fit, ownAllowed, portFreeOn, type Mode } from './rules.ts';
 import { search, type Found } from './search.ts';
 
@@ -78,7 +78,7 @@ export function previousHoldings(layout: Layout, records: Array<{ name: string; 
 /**
  * Per group: how many preserve members want each port, the lower bound, and
  * which ports are so contended (wanted by at least half the LBs the group
- * needs) that flexible arrivals must leave room for them. Sequential
+ * needs) that arrivals must leave room for them. Sequential
  * placement knows none of this: it sees members only one by one.
  */
 export function prepare(p: Placement, demand: Demand): void {
@@ -100,7 +100,7 @@ export function demandOf(pools: Map<string, Pool>, requests: MemberRequest[]): D
   for (const r of requests) {
     const pool = pools.get(r.pool);
     if (pool === undefined) continue;
-    const protocol = pool.mixedProtocol ? '' : (r.ports[0]?.protocol ?? '');
+    const protocol = groupProtocol(pool, r.ports);
     const key = groupKey(pool.name, r.classKey, protocol);
     let e = byGroup.get(key);
     if (e === undefined) byGroup.set(key, (e = { pool, classKey: r.classKey, protocol, rs: [] }));
@@ -190,8 +190,8 @@ function modesOf(r: MemberRequest): Mode[] {
  * one LB holds one member per contended port); then flexible members,
  * largest first, into the tightest room left. `prefer` keeps its own port
  * only on an LB that is there anyway, and only where fixed demand can spare it.
+ * `members` come in creation order.
  */
-/** `members` in creation order. */
 export function placeBatch(p: Placement, g: Group, members: MemberRequest[]): void {
   p.batched = true;
   const contention = new Map<MemberRequest, number>();
@@ -227,7 +227,6 @@ function placeOne(p: Placement, g: Group, r: MemberRequest, order: 'tightest' | 
   const home = p.kept.get(r.key);
   if (nodePortShortage(p, r, g.pool, r.ports.length)) return;
   const arrivals = how === 'arrival';
-  const keepReserve = arrivals;
   const tries: Mode[] = r.policy === 'preserve' ? ['own'] : r.policy === 'any' ? ['range'] : r.ports.every((w) => ownAllowed(g, w.protocol, w.port, arrivals)) ? ['own', 'prefer-own'] : ['prefer-own'];
   const find = (reserve: boolean): Found | null => {
     for (const mode of tries) {
@@ -238,7 +237,7 @@ function placeOne(p: Placement, g: Group, r: MemberRequest, order: 'tightest' | 
     }
     return null;
   };
-  let found = find(keepReserve);
+  let found = find(arrivals);
   const refusal = mayOpen(p, g);
   if (found === null && refusal === null) {
     // An LB that must exist anyway: a preserve member's own ports, a prefer member's where fixed demand can spare them.
@@ -246,7 +245,7 @@ function placeOne(p: Placement, g: Group, r: MemberRequest, order: 'tightest' | 
     const f = fit(p.layout.probe(g), r.ports, mode, r.key, arrivals);
     if (f.ok) found = { lb: p.layout.open(g), ports: f.ports.map((a) => ({ ...a })) };
   }
-  if (found === null && keepReserve) found = find(false);
+  if (found === null && arrivals) found = find(false);
   if (found === null) {
     pending(p, r, ...explain(g, r, refusal));
     return;
@@ -257,14 +256,14 @@ function placeOne(p: Placement, g: Group, r: MemberRequest, order: 'tightest' | 
 }
 
 /** Why the group may not open another LB, or null if it may. */
-function mayOpen(p: Placement, g: Group): string | null {
+function mayOpen(p: Placement, g: Group): { limit: 'maxLoadBalancers' | 'classes'; text: string } | null {
   const pool = g.pool;
   if (pool.maxLoadBalancers !== null && p.layout.lbCount(pool.name) >= pool.maxLoadBalancers) {
-    return `pool ${pool.name} may not open another LB (maxLoadBalancers ${pool.maxLoadBalancers})`;
+    return { limit: 'maxLoadBalancers', text: `pool ${pool.name} may not open another LB (maxLoadBalancers ${pool.maxLoadBalancers})` };
   }
   const inUse = p.layout.classesInUse(pool.name);
   if (!inUse.has(g.classKey) && inUse.size >= pool.classes.max) {
-    return `pool ${pool.name} builds at most ${pool.classes.max} LB classes and ${inUse.size} are in use`;
+    return { limit: 'classes', text: `pool ${pool.name} builds at most ${pool.classes.max} LB classes and ${inUse.size} are in use` };
   }
   return null;
 }
@@ -283,7 +282,7 @@ function nodePortShortage(p: Placement, r: MemberRequest, pool: Pool, ports: num
 }
 
 /** Why nothing fits, said so an admin or the member's owner can act. */
-function explain(g: Group, r: MemberRequest, refusal: string | null): [Reason, string] {
+function explain(g: Group, r: MemberRequest, refusal: ReturnType<typeof mayOpen>): [Reason, string] {
   const pool = g.pool;
   if (refusal === null) {
     return ['NoCapacity', `no port of pool ${pool.name}'s range ${pool.portRange.from}-${pool.portRange.to} is free for this member: widen spec.portRange or free reserved ports`];
@@ -292,13 +291,13 @@ function explain(g: Group, r: MemberRequest, refusal: string | null): [Reason, s
   const answers = [...g.open].filter((lb) => lb.free >= r.ports.length).map((lb) => fit(lb, r.ports, 'own', r.key));
   if (r.policy === 'preserve' && answers.length > 0 && answers.every((f) => !f.ok && f.why === 'port-taken')) {
     const taken = [...new Set(answers.flatMap((f) => (!f.ok && f.port ? [`${f.port.port}/${f.port.protocol}`] : [])))].sort();
-    return ['PortConflict', `port ${taken.join(', ')} is taken on every LB of pool ${pool.name} with room, and ${refusal}: use port-policy prefer, free the port, or raise maxLoadBalancers`];
+    return ['PortConflict', `port ${taken.join(', ')} is taken on every LB of pool ${pool.name} with room, and ${refusal.text}: use port-policy prefer, free the port, or raise maxLoadBalancers`];
   }
-  if (refusal.includes('classes')) return ['NoCapacity', `${refusal}: declare what the pool's existing LBs offer, or ask an admin to raise spec.classes.max`];
-  return ['NoCapacity', `every LB of pool ${pool.name} is full and ${refusal}: raise maxLoadBalancers or maxPortsPerLB`];
+  if (refusal.limit === 'classes') return ['NoCapacity', `${refusal.text}: declare what the pool's existing LBs offer, or ask an admin to raise spec.classes.max`];
+  return ['NoCapacity', `every LB of pool ${pool.name} is full and ${refusal.text}: raise maxLoadBalancers or maxPortsPerLB`];
 }
 
-export function finish(p: Placement, r: MemberRequest, lb: WorkLB, assignments: Assignment[], state: MemberOutcome['state'] = 'Allocated', reason: Reason = 'Allocated', message?: string): void {
+function finish(p: Placement, r: MemberRequest, lb: WorkLB, assignments: Assignment[], state: MemberOutcome['state'] = 'Allocated', reason: Reason = 'Allocated', message?: string): void {
   const ports: PortOutcome[] = [];
   for (const w of r.ports) {
     const a = assignments.find((x) => x.servicePort === w.name);

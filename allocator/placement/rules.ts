@@ -31,7 +31,7 @@ export function portFreeOn(lb: WorkLB, protocol: Protocol, port: number): boolea
 }
 
 /** Room on `lb` for `member`: an exclusive LB has room only for the member already there. */
-export function roomFor(lb: WorkLB, member: string): number {
+function roomFor(lb: WorkLB, member: string): number {
   const g = lb.group;
   if (g.exclusive && lb.members.size > 0 && !(lb.members.size === 1 && lb.members.has(member))) return 0;
   return g.pool.maxPortsPerLB - lb.bySlot.size;

@@ -27,8 +27,8 @@ export interface SearchOptions {
   patience?: number;
 }
 
-/** Room on an LB that flexible members leave for the group's contended fixed ports it lacks. */
-export function reserveOf(lb: WorkLB): number {
+/** Room on an LB that arrivals leave for the group's contended fixed ports it lacks. */
+function reserveOf(lb: WorkLB): number {
   return lb.group.critical.size - lb.heldCritical;
 }
 
