@@ -1,14 +1,21 @@
 // A cache of one resource kept by list+watch, robust where client-node's
-// ListWatch is not: that one stops for good on the first non-410 error and
-// never notices objects deleted while it was away. Here:
-//   - any error restarts it with capped exponential backoff;
-//   - every restart, and a periodic relist, lists afresh and emits a delete
-//     for every object that vanished meanwhile;
-//   - every restart and relist is counted and reported, so a stuck watch is
-//     visible rather than silent.
+// ListWatch is not (it stops for good on the first non-410 error, never
+// notices objects deleted while it was away, and holds a second copy of
+// every object and, while relisting, of the whole list). Here:
+//   - lists come in pages and each object replaces its old version as it
+//     arrives, so a relist costs one page of memory, not a second cache;
+//   - any error restarts it with capped exponential backoff; a watch that
+//     ends or goes silent past its server timeout resumes from the last
+//     resourceVersion; 410 Gone lists afresh;
+//   - every restart, and a periodic relist, emits a delete for every object
+//     that vanished meanwhile;
+//   - restarts and relists are counted and reported, so a stuck watch is
+//     visible rather than silent;
+//   - `cacheForm` decides what is kept of each object (client-go's
+//     SetTransform): objects the controller does not manage cost a stub.
 // Handlers get (event, object) and should only enqueue.
 
-import { makeInformer, type Informer, type KubeConfig, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import { Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Rest } from './kube-rest.ts';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
@@ -24,9 +31,11 @@ export interface InformerOptions<T extends KubernetesObject> {
   /** A full relist this often, whatever the watch says (0: never). */
   relistSeconds?: number;
   onRestart?: (informer: string, reason: string, error: unknown) => void;
+  /** A periodic relist began. */
+  onRelist?: (informer: string) => void;
   maxBackoffMs?: number;
-  /** Drops what no reconcile reads before the object is cached (client-go's SetTransform); must be cheap when there is nothing to drop. */
-  trim?: (obj: T) => void;
+  /** What is cached of an object (it may return the object itself, trimmed, or a stub); must be cheap. Default: trimMetadata. */
+  cacheForm?: (obj: T) => T;
 }
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
@@ -48,69 +57,63 @@ export function trimMetadata(obj: KubernetesObject): void {
   obj.metadata = m;
 }
 
-/**
- * A full list in pages of 500, as client-go's pager makes it: one response
- * of every Service or EndpointSlice in a big cluster is tens of MB held at
- * once, as bytes, as text and as objects; each page is trimmed as it comes.
- * All pages are one snapshot (the continue token pins the resourceVersion);
- * an expired token fails the list and the informer lists again.
- */
-async function listInPages<T>(rest: Rest, path: string, trim: (o: T) => void): Promise<{ items: T[]; metadata: { resourceVersion: string } }> {
-  const items: T[] = [];
-  let resourceVersion = '';
-  let next = '';
-  do {
-    const page = await rest.get<{ items: T[]; metadata: { resourceVersion: string; continue?: string } }>(`${path}?limit=500${next ? `&continue=${encodeURIComponent(next)}` : ''}`);
-    for (const o of page.items) {
-      trim(o);
-      items.push(o);
-    }
-    resourceVersion ||= page.metadata.resourceVersion;
-    next = page.metadata.continue ?? '';
-  } while (next !== '');
-  return { items, metadata: { resourceVersion } };
+interface Page<T> {
+  items: T[];
+  metadata: { resourceVersion: string; continue?: string };
 }
+
+/** The API server's way of saying a resourceVersion is too old to watch from: list afresh. */
+class Gone extends Error {}
 
 const keyOf = (o: KubernetesObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
 
+/** As client-go's reflector: a server-side watch timeout of 5 to 10 minutes, so that many watches do not end together. */
+const watchTimeoutSeconds = (): number => 300 + Math.floor(Math.random() * 300);
+
 export class ResilientInformer<T extends KubernetesObject> {
-  private inner: (Informer<T> & ObjectCache<T>) | null = null;
   private stopped = false;
   private backoffMs = 0;
   private relistTimer: NodeJS.Timeout | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
-  /** The last known objects, carried across restarts to find deletions. */
+  private watching: AbortController | null = null;
+  /** The cached objects, carried across restarts to find deletions. */
   private known = new Map<string, T>();
   /** The same objects by namespace: reconciles list one namespace (the shared LBs') far more often than all. */
   private byNamespace = new Map<string, Map<string, T>>();
+  /** Bumped by every restart and relist: callbacks of an older connection are ignored. */
   private generation = 0;
+  private resourceVersion = '';
   restarts = 0;
   relists = 0;
+  /** Watches that went silent past their own server timeout and were resumed (the watchdog). */
+  silentWatches = 0;
   synced = false;
   private readonly opts: InformerOptions<T>;
+  private readonly cacheForm: (obj: T) => T;
   private onSynced: () => void = () => undefined;
   private readonly firstSync: Promise<void>;
 
   constructor(opts: InformerOptions<T>) {
     this.opts = opts;
+    this.cacheForm = opts.cacheForm ?? ((o) => (trimMetadata(o), o));
     this.firstSync = new Promise((resolve) => (this.onSynced = resolve));
   }
 
   /** Resolves once a first list has been delivered, however many retries that takes. */
   async start(): Promise<void> {
     this.stopped = false;
-    await this.connect().catch((e: unknown) => this.restart('list failed', e));
+    void this.run(++this.generation, true);
     this.scheduleRelist();
     await this.firstSync;
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.generation++;
     clearTimeout(this.relistTimer);
     clearTimeout(this.restartTimer);
-    const inner = this.inner;
-    this.inner = null;
-    await inner?.stop();
+    this.watching?.abort();
+    this.watching = null;
   }
 
   get(name: string, namespace?: string): T | undefined {
@@ -119,6 +122,25 @@ export class ResilientInformer<T extends KubernetesObject> {
 
   list(namespace?: string): T[] {
     return [...(namespace === undefined ? this.known : (this.byNamespace.get(namespace) ?? [])).values()];
+  }
+
+  get size(): number {
+    return this.known.size;
+  }
+
+  /**
+   * Replace a cached object with a fuller version of it fetched by the
+   * caller, if `still(cached)` says the cache has not moved on meanwhile;
+   * handlers see an update.
+   */
+  refresh(obj: T, still: (cached: T) => boolean): boolean {
+    const k = keyOf(obj);
+    const cached = this.known.get(k);
+    if (cached === undefined || !still(cached)) return false;
+    const form = this.cacheForm(obj);
+    this.put(k, form);
+    this.opts.onEvent('update', form);
+    return true;
   }
 
   private put(k: string, obj: T): void {
@@ -137,65 +159,122 @@ export class ResilientInformer<T extends KubernetesObject> {
     if (m?.size === 0) this.byNamespace.delete(ns);
   }
 
-  private async connect(): Promise<void> {
-    const gen = ++this.generation;
-    const trim = this.opts.trim ?? trimMetadata;
-    const inf = makeInformer<T>(this.opts.kc, this.opts.path, () => listInPages(this.opts.rest, this.opts.path, trim));
+  private upsert(obj: T): string {
+    const k = keyOf(obj);
+    const form = this.cacheForm(obj);
+    const before = this.known.get(k);
+    this.put(k, form);
+    if (before === undefined) this.opts.onEvent('add', form);
+    else if (before.metadata?.resourceVersion !== form.metadata?.resourceVersion) this.opts.onEvent('update', form);
+    return k;
+  }
+
+  private drop(obj: T): void {
+    const k = keyOf(obj);
+    const had = this.known.get(k);
+    if (had !== undefined) this.remove(k, had);
+    this.opts.onEvent('delete', had ?? this.cacheForm(obj));
+  }
+
+  /** List (when asked, or when there is nothing to resume from), then watch until the watch ends; resume or restart. */
+  private async run(gen: number, relist: boolean): Promise<void> {
     const current = (): boolean => gen === this.generation && !this.stopped;
+    try {
+      if (relist || this.resourceVersion === '') await this.listAll(current);
+      if (!current()) return;
+      const started = Date.now();
+      await this.watch(current);
+      if (!current()) return;
+      // A watch the server ends at once, again and again, is a fault, not a timeout.
+      if (Date.now() - started < 1000) throw new Error('watch ended as soon as it started');
+      void this.run(gen, false);
+    } catch (e) {
+      if (!current()) return;
+      if (e instanceof Gone) {
+        this.resourceVersion = '';
+        this.restart('resourceVersion too old', e, 0);
+      } else {
+        this.restart(relist ? 'list failed' : 'watch failed', e);
+      }
+    }
+  }
+
+  /**
+   * A full list in pages of 500, as client-go's pager makes it; each object
+   * replaces its cached version as its page arrives. All pages are one
+   * snapshot (the continue token pins the resourceVersion); an expired token
+   * fails the list and it is made again.
+   */
+  private async listAll(current: () => boolean): Promise<void> {
     const seen = new Set<string>();
-    const upsert = (obj: T): void => {
+    let resourceVersion = '';
+    let next = '';
+    do {
+      const page = await this.opts.rest.get<Page<T>>(`${this.opts.path}?limit=500${next ? `&continue=${encodeURIComponent(next)}` : ''}`);
       if (!current()) return;
-      trim(obj); // a listed object was trimmed page by page: this only checks
-      const k = keyOf(obj);
-      seen.add(k);
-      const before = this.known.get(k);
-      this.put(k, obj);
-      if (before === undefined) this.opts.onEvent('add', obj);
-      else if (before.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.opts.onEvent('update', obj);
-    };
-    inf.on('add', upsert);
-    inf.on('update', upsert);
-    inf.on('delete', (obj: T) => {
-      if (!current()) return;
-      const k = keyOf(obj);
-      const had = this.known.get(k);
-      if (had !== undefined) this.remove(k, had);
-      this.opts.onEvent('delete', obj);
-    });
-    inf.on('error', (err: unknown) => {
-      if (current()) this.restart('watch error', err);
-    });
-    this.inner = inf;
-    await inf.start();
-    // A failed list reports through 'error' (which restarts and bumps the
-    // generation) and resolves start() anyway: never take it for an empty list.
-    if (!current() || (inf as unknown as { latestResourceVersion(): string }).latestResourceVersion() === '') return;
-    // Objects that vanished while the previous connection was away.
+      for (const o of page.items) seen.add(this.upsert(o));
+      resourceVersion ||= page.metadata.resourceVersion;
+      next = page.metadata.continue ?? '';
+    } while (next !== '');
     for (const [k, obj] of [...this.known]) {
       if (!seen.has(k)) {
         this.remove(k, obj);
         this.opts.onEvent('delete', obj);
       }
     }
+    this.resourceVersion = resourceVersion;
     this.synced = true;
     this.backoffMs = 0;
     this.onSynced();
   }
 
-  private restart(reason: string, err: unknown): void {
+  /** Resolves when the watch ends (server timeout, or silence beyond it), rejects on errors (Gone for 410). */
+  private watch(current: () => boolean): Promise<void> {
+    const timeout = watchTimeoutSeconds();
+    const w = new Watch(this.opts.kc);
+    // The watchdog: the server ends the watch at its timeout, so silence past that means a dead connection.
+    // Watch's own inactivity limit (30 s, private) would cut every quiet watch short.
+    (w as unknown as { requestTimeoutMs: number }).requestTimeoutMs = (timeout + 60) * 1000;
+    return new Promise((resolve, reject) => {
+      let failure: unknown = null;
+      const onEvent = (type: string, obj: T & { code?: number; message?: string }): void => {
+        if (!current()) return;
+        if (type === 'ERROR') {
+          failure = obj.code === 410 ? new Gone(obj.message) : new Error(`watch error ${obj.code ?? ''}: ${obj.message ?? ''}`);
+          return;
+        }
+        if (type === 'ADDED' || type === 'MODIFIED') this.upsert(obj);
+        else if (type === 'DELETED') this.drop(obj);
+        this.resourceVersion = obj.metadata?.resourceVersion || this.resourceVersion;
+      };
+      const onDone = (err: unknown): void => {
+        const e = err as { statusCode?: number; name?: string } | null;
+        if (failure !== null) reject(failure);
+        else if (e?.statusCode === 410) reject(new Gone('410 Gone'));
+        else if (e?.name === 'TimeoutError') {
+          this.silentWatches++;
+          resolve();
+        } else if (err) reject(err);
+        else resolve();
+      };
+      w.watch(this.opts.path, { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds: timeout }, onEvent, onDone).then((ac) => {
+        if (current()) this.watching = ac;
+        else ac.abort();
+      }, reject);
+    });
+  }
+
+  private restart(reason: string, err: unknown, waitMs?: number): void {
     if (this.stopped) return;
     this.restarts++;
     this.opts.onRestart?.(this.opts.name, reason, err);
-    this.generation++; // silence the old connection at once
-    const old = this.inner;
-    this.inner = null;
-    void old?.stop().catch(() => undefined);
+    const gen = ++this.generation; // silence the old connection at once
+    this.watching?.abort();
+    this.watching = null;
     const max = this.opts.maxBackoffMs ?? 30_000;
-    this.backoffMs = Math.min(max, this.backoffMs === 0 ? 250 : this.backoffMs * 2);
+    this.backoffMs = waitMs ?? Math.min(max, this.backoffMs === 0 ? 250 : this.backoffMs * 2);
     clearTimeout(this.restartTimer);
-    this.restartTimer = setTimeout(() => {
-      this.connect().catch((e: unknown) => this.restart('relist failed', e));
-    }, this.backoffMs);
+    this.restartTimer = setTimeout(() => void this.run(gen, false), this.backoffMs);
   }
 
   private scheduleRelist(): void {
@@ -203,13 +282,12 @@ export class ResilientInformer<T extends KubernetesObject> {
     if (s <= 0 || this.stopped) return;
     this.relistTimer = setTimeout(() => {
       this.relists++;
-      this.generation++;
-      const old = this.inner;
-      this.inner = null;
-      void old?.stop().catch(() => undefined);
-      this.connect()
-        .catch((e: unknown) => this.restart('relist failed', e))
-        .finally(() => this.scheduleRelist());
+      this.opts.onRelist?.(this.opts.name);
+      const gen = ++this.generation;
+      this.watching?.abort();
+      this.watching = null;
+      void this.run(gen, true);
+      this.scheduleRelist();
     }, s * 1000);
     this.relistTimer.unref();
   }

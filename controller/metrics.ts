@@ -5,6 +5,7 @@ import client from 'prom-client';
 import type { LiveReport } from '../allocator/report.ts';
 import { resourceOf } from './kube-rest.ts';
 import type { QueueMetrics } from './workqueue.ts';
+import type { MemorySample } from './memory-watch.ts';
 
 export const registry = new client.Registry();
 client.collectDefaultMetrics({ register: registry });
@@ -22,6 +23,7 @@ const requests = new client.Counter({ name: 'rest_client_requests_total', help: 
 export function countRequest(method: string, path: string, status: number): void {
   requests.inc({ method, resource: resourceOf(path), code: String(status) });
 }
+export const informerRelists = new client.Counter({ name: 'sharedlb_informer_relists_total', help: 'Periodic full relists per informer', labelNames: ['informer'], registers: [registry] });
 export const informerRestarts = new client.Counter({ name: 'sharedlb_informer_restarts_total', help: 'Informer restarts after watch or list errors', labelNames: ['informer'], registers: [registry] });
 
 export function queueMetrics(name: string): QueueMetrics {
@@ -73,4 +75,26 @@ export function costGauges(report: () => LiveReport): void {
   gauge('sharedlb_pool_members', 'Allocated members of a pool', poolLabels, perPool((p) => p.members));
   gauge('sharedlb_pool_monthly_cost', "Monthly list cost of a pool's shared LBs", poolLabels, perPool((p) => p.monthlyCost));
   gauge('sharedlb_pool_monthly_savings', 'Monthly saving of a pool against dedicated LBs', poolLabels, perPool((p) => p.monthlySavings));
+}
+
+/** What the memory watch last saw: an alert on sharedlb_memory_pressure fires before the OOM killer does. */
+export function memoryGauges(last: () => MemorySample | null, pressured: () => boolean): void {
+  const gauge = (name: string, help: string, read: (s: MemorySample) => number): void => {
+    new client.Gauge({
+      name, help, registers: [registry],
+      collect() {
+        const s = last();
+        if (s !== null) this.set(read(s));
+      },
+    });
+  };
+  gauge('sharedlb_heap_live_bytes', 'V8 heap in use right after the last full garbage collection', (s) => s.liveHeapBytes);
+  gauge('sharedlb_heap_limit_bytes', "V8's heap limit (derived from the container's memory limit)", (s) => s.heapLimitBytes);
+  gauge('sharedlb_memory_limit_bytes', "The container's memory limit (0: none)", (s) => s.containerLimitBytes);
+  new client.Gauge({
+    name: 'sharedlb_memory_pressure', help: '1 while the heap or the process is close to its limit', registers: [registry],
+    collect() {
+      this.set(pressured() ? 1 : 0);
+    },
+  });
 }

@@ -63,16 +63,25 @@ export function desiredSlices(lb: V1Service, member: string, assignments: Assign
   return out;
 }
 
-function comparable(s: V1EndpointSlice): unknown {
-  return {
+function comparable(s: V1EndpointSlice): string {
+  return JSON.stringify({
     labels: s.metadata?.labels ?? {},
     owner: s.metadata?.ownerReferences?.map((o) => o.uid) ?? [],
     addressType: s.addressType,
     endpoints: (s.endpoints ?? []).map((e) => [e.addresses, e.conditions?.ready ?? null, e.conditions?.serving ?? null, e.conditions?.terminating ?? null, e.nodeName ?? null, e.zone ?? null, e.hostname ?? null]),
     ports: (s.ports ?? []).map((p) => [p.name, p.port, p.protocol ?? 'TCP', p.appProtocol ?? null]),
-  };
+  });
+}
+
+const digests = new WeakMap<object, string>();
+const digestOf = (s: V1EndpointSlice): string => digests.get(s) ?? createHash('sha256').update(comparable(s)).digest('base64');
+
+/** `kept` stands for `full` in a cache: it compares as `full` does, without its endpoints. */
+export function mirrorDigest(full: V1EndpointSlice, kept: V1EndpointSlice): V1EndpointSlice {
+  digests.set(kept, digestOf(full));
+  return kept;
 }
 
 export function sliceDiffers(actual: V1EndpointSlice, desired: V1EndpointSlice): boolean {
-  return JSON.stringify(comparable(actual)) !== JSON.stringify(comparable(desired));
+  return digestOf(actual) !== digestOf(desired);
 }

@@ -48,6 +48,8 @@ export async function reconcileMember(ctx: MemberContext, key: string): Promise<
   // A frozen (now invalid) member keeps serving; opted-out and forbidden ones are released by the pool reconcile.
   const serving = lb !== undefined && assignments.length > 0 && (parsed.kind === 'member' || (parsed.kind === 'rejected' && parsed.reason === 'Invalid'));
 
+  // Slices of a Service that has just opted in may still be stubs: mirror only whole ones.
+  if (serving && !(await state.fillSlices(key))) return { requeueAfterMs: 500 };
   await mirror(ctx, key, serving ? lb : undefined, serving ? assignments : [], svc === undefined ? [] : state.sourceSlices(key));
   if (svc === undefined) {
     ctx.waitingSince.delete(key);

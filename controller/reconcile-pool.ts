@@ -63,11 +63,10 @@ function gatherInputs(ctx: PoolContext, poolName: string): PoolInputs {
   const appProtocols = new Map<string, string>();
   // NodePorts in use: other Services' from the cache, shared LBs' from our own
   // last writes too (the cache may not show them yet, and the range is cluster-wide).
-  let nodePortsUsed = 0;
+  let nodePortsUsed = state.nodePortsInUse();
   for (const lb of state.lbs()) for (const p of lb.spec?.ports ?? []) if (p.nodePort) nodePortsUsed++;
-  for (const svc of state.services.list()) {
+  for (const svc of state.sharingServices()) {
     if (isSharedLB(svc, state.namespace)) continue;
-    for (const p of svc.spec?.ports ?? []) if (p.nodePort) nodePortsUsed++;
     const parsed = state.member(svc, ctx.className);
     if (parsed.kind === 'member' && pool !== null && parsed.request.pool === poolName) {
       requests.push(parsed.request);

@@ -13,7 +13,8 @@ import { restClient, type Rest } from './kube-rest.ts';
 import { startLeaderElection, type Elector } from './leader.ts';
 import { makeLogger } from './logger.ts';
 import { currentCondition } from './member-status.ts';
-import { costGauges, countRequest, informerRestarts, queueMetrics, registry } from './metrics.ts';
+import { costGauges, countRequest, informerRelists, informerRestarts, memoryGauges, queueMetrics, registry } from './metrics.ts';
+import { watchMemory } from './memory-watch.ts';
 import { MANAGED_BY_SLICE, MEMBER_ANNOTATION, SERVICE_NAME_LABEL, SLICE_MANAGER } from './mirror.ts';
 import { reconcileMember } from './reconcile-member.ts';
 import { liveReport } from '../allocator/report.ts';
@@ -105,7 +106,7 @@ export interface ControllerOptions {
   concurrency: number;
   qps: number;
   resyncSeconds: number;
-  /** A full relist costs every object of the cluster twice in memory for a moment: not often. */
+  /** A full relist reads every object of the cluster again (a page at a time): not often. */
   relistSeconds: number;
   /** Replicas take turns on a Lease; without it, run exactly one replica. */
   leaderElect: boolean;
@@ -168,12 +169,12 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     return currentCondition(svc) !== undefined || state.holdings(key).length > 0;
   };
   const enqueueMembers = (filter: (svc: V1Service) => boolean = () => true): void => {
-    for (const svc of state.services.list()) {
+    for (const svc of state.sharingServices()) {
       if (!isSharedLB(svc, o.namespace) && touchesSharing(svc) && filter(svc)) queue.add(`member:${svc.metadata?.namespace}/${svc.metadata?.name}`);
     }
   };
 
-  state = new ClusterState(o.kc, raw, o.namespace, {
+  state = new ClusterState(o.kc, raw, o.namespace, o.className, {
     service: (_e, svc, members) => {
       if (isSharedLB(svc, o.namespace)) {
         queue.add(`pool:${svc.metadata?.labels?.[LB_POOL_LABEL]}`);
@@ -203,6 +204,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       enqueuePools();
       enqueueMembers((svc) => svc.metadata?.namespace === n.metadata?.name);
     },
+    relist: (informer) => informerRelists.inc({ informer }),
     restart: (informer, reason, error) => {
       informerRestarts.inc({ informer });
       log.warn('informer restarted', { informer, reason, error: error instanceof Error ? error.message : String(error) });
@@ -211,6 +213,21 @@ export async function startController(o: ControllerOptions): Promise<Controller>
 
   const report = () => liveReport([...state.poolSet().pools.values()], state.lbs().map(liveLoadBalancer));
   costGauges(report);
+  let pressured = false;
+  const memory = watchMemory((why, sample) => {
+    pressured = why !== null;
+    const cached = { services: state.services.size, servicesKeptWhole: state.sharingServices().length, endpointSlices: state.slices.size };
+    if (why === null) {
+      log.info('memory pressure over', { ...cached, liveHeapBytes: sample.liveHeapBytes, heapLimitBytes: sample.heapLimitBytes });
+      return;
+    }
+    const note = `${instance} is short of memory: ${why}. Raise the Deployment's memory limit (docs/sizing.md); the heap limit follows it.`;
+    log.warn('memory pressure', { ...cached, ...sample, instance });
+    for (const p of state.pools.list()) {
+      events.warning({ apiVersion: 'sharedlb.io/v1alpha1', kind: 'LoadBalancerPool', name: p.metadata?.name as string, uid: p.metadata?.uid }, 'MemoryPressure', 'Watch', note);
+    }
+  });
+  memoryGauges(memory.last, () => pressured);
 
   const poolCtx = { rest, log, state, events, className: o.className, nodePortRange: o.nodePortRange, outcomes, enqueueMember: (k: string) => queue.add(`member:${k}`) };
   const memberCtx = { rest, log, state, events, className: o.className, outcomes, waitingSince: new Map<string, number>() };
@@ -247,7 +264,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
 
   log.info('starting', { namespace: o.namespace, class: o.className, instance });
   await state.start();
-  log.info('caches synced', { services: state.services.list().length, endpointSlices: state.slices.list().length, pools: state.pools.list().length });
+  log.info('caches synced', { services: state.services.size, servicesKeptWhole: state.sharingServices().length, endpointSlices: state.slices.size, pools: state.pools.size });
   enqueuePools();
   enqueueMembers();
   if (o.leaderElect) {
@@ -281,6 +298,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     },
     async stop() {
       clearInterval(resync);
+      memory.stop();
       await queue.shutdown();
       await events.flush();
       await elector?.stop();

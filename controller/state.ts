@@ -10,6 +10,7 @@ import { parseMember, type MemberParse } from '../allocator/members.ts';
 import { parsePool, poolSet, type PoolSet } from '../allocator/pools.ts';
 import { clusterIPFamilies } from '../allocator/classes.ts';
 import type { IPFamily, LoadBalancerState } from '../allocator/types.ts';
+import { isStub, serviceForm, sliceForm } from './cache-forms.ts';
 import { ResilientInformer, trimMetadata, type InformerEvent } from './informer.ts';
 import type { Rest } from './kube-rest.ts';
 import { isSourceSlice, MANAGED_BY_SLICE, MEMBER_LABEL, SERVICE_NAME_LABEL, SLICE_MANAGER } from './mirror.ts';
@@ -31,17 +32,10 @@ export interface StateHandlers {
   pool(event: InformerEvent, pool: PoolObject): void;
   namespace(event: InformerEvent, ns: V1Namespace): void;
   restart(informer: string, reason: string, error: unknown): void;
+  relist(informer: string): void;
 }
 
 const POOLS_PATH = '/apis/sharedlb.io/v1alpha1/loadbalancerpools';
-
-/** Mirrors copy addresses, conditions, node, zone, hostname and hints; a pod reference per endpoint is most of a slice. */
-function trimSlice(s: V1EndpointSlice): void {
-  trimMetadata(s);
-  if (s.endpoints?.some((e) => e.targetRef !== undefined || e.deprecatedTopology !== undefined)) {
-    s.endpoints = s.endpoints.map(({ targetRef: _t, deprecatedTopology: _d, ...e }) => e);
-  }
-}
 
 export class ClusterState {
   readonly namespace: string;
@@ -59,14 +53,23 @@ export class ClusterState {
   private readonly mirrors = new Map<string, Set<string>>();
   private poolCache: { key: string; set: PoolSet } | null = null;
   private readonly parsed = new Map<string, { stamp: string; result: MemberParse }>();
+  /** Services kept whole (see cache-forms.ts): the only ones that can be members. */
+  private readonly concerned = new Set<string>();
+  /** NodePorts each Service (not a shared LB) takes from the cluster's range. */
+  private readonly nodePortsOf = new Map<string, number>();
+  private nodePortsTotal = 0;
+  private readonly rest: Rest;
 
-  constructor(kc: KubeConfig, rest: Rest, namespace: string, h: StateHandlers, relistSeconds = 300) {
+  constructor(kc: KubeConfig, rest: Rest, namespace: string, className: string, h: StateHandlers, relistSeconds = 300) {
     this.namespace = namespace;
+    this.rest = rest;
     this.services = new ResilientInformer<V1Service>({
-      name: 'services', kc, rest, path: '/api/v1/services', relistSeconds, onRestart: h.restart,
+      name: 'services', kc, rest, path: '/api/v1/services', relistSeconds, onRestart: h.restart, onRelist: h.relist,
+      cacheForm: (svc) => serviceForm(svc, namespace, className),
       onEvent: (e, svc) => {
         const key = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
         if (e === 'delete') this.parsed.delete(key);
+        this.track(key, e === 'delete' ? undefined : svc);
         // The cache has moved past the version our write was made over: it shows our write, or something newer.
         const x = this.expected.get(key);
         if (x !== undefined && (e === 'delete' ? null : (svc.metadata?.resourceVersion ?? null)) !== x.from) this.expected.delete(key);
@@ -76,22 +79,70 @@ export class ClusterState {
     });
     this.slices = new ResilientInformer<V1EndpointSlice>({
       name: 'endpointslices', kc, rest, path: '/apis/discovery.k8s.io/v1/endpointslices',
-      relistSeconds, onRestart: h.restart, trim: trimSlice,
+      relistSeconds, onRestart: h.restart, onRelist: h.relist,
+      cacheForm: (s) => sliceForm(s, namespace, (svc) => this.concerned.has(svc)),
       onEvent: (e, s) => {
         this.indexSlice(e, s);
         h.slice(e, s);
       },
     });
     this.pools = new ResilientInformer<PoolObject>({
-      name: 'loadbalancerpools', kc, rest, path: POOLS_PATH, relistSeconds, onRestart: h.restart, onEvent: h.pool,
+      name: 'loadbalancerpools', kc, rest, path: POOLS_PATH, relistSeconds, onRestart: h.restart, onRelist: h.relist, onEvent: h.pool,
     });
     this.namespaces = new ResilientInformer<V1Namespace>({
-      name: 'namespaces', kc, rest, path: '/api/v1/namespaces', relistSeconds, onRestart: h.restart, onEvent: h.namespace,
+      name: 'namespaces', kc, rest, path: '/api/v1/namespaces', relistSeconds, onRestart: h.restart, onRelist: h.relist, onEvent: h.namespace,
     });
   }
 
+  /** Slices after Services: what is kept of a slice depends on its Service. */
   async start(): Promise<void> {
-    await Promise.all([this.pools.start(), this.namespaces.start(), this.services.start(), this.slices.start()]);
+    await Promise.all([this.pools.start(), this.namespaces.start(), this.services.start()]);
+    await this.slices.start();
+  }
+
+  /** Keep the index of whole Services and the NodePort count; a Service no longer concerned lets its slices go. */
+  private track(key: string, svc: V1Service | undefined): void {
+    const was = this.concerned.has(key);
+    if (svc !== undefined && !isStub(svc)) this.concerned.add(key);
+    else this.concerned.delete(key);
+    if (was && svc !== undefined && isStub(svc)) {
+      for (const s of this.sourceSlices(key)) this.slices.refresh(s, (cached) => cached === s);
+    }
+    this.nodePortsTotal -= this.nodePortsOf.get(key) ?? 0;
+    this.nodePortsOf.delete(key);
+    const n = svc === undefined || isSharedLB(svc, this.namespace) ? 0 : (svc.spec?.ports ?? []).filter((p) => p.nodePort).length;
+    if (n > 0) this.nodePortsOf.set(key, n);
+    this.nodePortsTotal += n;
+  }
+
+  /** NodePorts the cluster's Services other than the shared LBs hold. */
+  nodePortsInUse(): number {
+    return this.nodePortsTotal;
+  }
+
+  /** Services that may be members (or were, and are to be released), whole. */
+  sharingServices(): V1Service[] {
+    return [...this.concerned].flatMap((k) => {
+      const [ns, name] = k.split('/') as [string, string];
+      const svc = this.services.get(name, ns);
+      return svc === undefined || isStub(svc) ? [] : [svc];
+    });
+  }
+
+  /**
+   * A Service that has just come to concern sharing may have slices cached
+   * as stubs: fetch them whole. A stub is replaced only by the version it
+   * stands for; anything newer arrives through the watch. Returns whether
+   * every source slice of the member is now whole.
+   */
+  async fillSlices(member: string): Promise<boolean> {
+    if (!this.sourceSlices(member).some(isStub)) return true;
+    const [ns, name] = member.split('/') as [string, string];
+    const list = await this.rest.get<{ items: V1EndpointSlice[] }>(`/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices?labelSelector=${encodeURIComponent(`${SERVICE_NAME_LABEL}=${name}`)}`);
+    for (const s of list.items) {
+      this.slices.refresh(s, (cached) => isStub(cached) && cached.metadata?.resourceVersion === s.metadata?.resourceVersion);
+    }
+    return !this.sourceSlices(member).some(isStub);
   }
 
   async stop(): Promise<void> {
@@ -114,6 +165,7 @@ export class ClusterState {
    * its namespace: pool reconciles read every Service, and most have not changed.
    */
   member(svc: V1Service, className: string): MemberParse {
+    if (isStub(svc)) return { kind: 'ignored' };
     const ns = svc.metadata?.namespace ?? '';
     const key = `${ns}/${svc.metadata?.name}`;
     const pools = this.poolSet();

@@ -148,8 +148,9 @@ export async function startController(namespace: string, extra: string[] = [], r
     },
     async metric(name) {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      const line = text.split('\n').find((l) => l.startsWith(`${name} `) || (!name.includes('{') && l.startsWith(`${name}{`)));
-      return Number(line?.split(' ').pop() ?? NaN);
+      // A metric named without labels: the sum over its label sets.
+      const lines = text.split('\n').filter((l) => l.startsWith(`${name} `) || (!name.includes('{') && l.startsWith(`${name}{`)));
+      return lines.length === 0 ? NaN : lines.reduce((a, l) => a + Number(l.split(' ').pop()), 0);
     },
     async requests() {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
