@@ -54,6 +54,9 @@ interface Row {
   steadyRssMB: number;
   liveHeapLastMB: number;
   liveHeapMaxMB: number;
+  /** V8's heap limit and whether the controller reported memory pressure, from its metrics. */
+  heapLimitMB: number;
+  pressure: boolean;
 }
 
 async function writeServices(ns: string, count: number, perService: number, member: boolean, offset: number): Promise<void> {
@@ -107,6 +110,8 @@ async function measure(members: number, others: number, perMember: number): Prom
     peakAfterRelistMB: Math.round(procMB(pid, 'VmHWM')),
     steadyRssMB: Math.round(procMB(pid, 'VmRSS')),
     ...liveHeap(ctl.logText()),
+    heapLimitMB: Math.round((await ctl.metric('sharedlb_heap_limit_bytes')) / 2 ** 20),
+    pressure: ctl.logText().includes('"memory pressure"'),
   };
   process.stderr.write(`${JSON.stringify(row)}\n`);
   await ctl.stop();
@@ -141,8 +146,8 @@ async function main(): Promise<void> {
       `${result.date}, Node ${result.node}, controller run as the image runs it: dist/sharedlb.mjs with NODE_OPTIONS="${nodeOptions}" from manifests/deployment.yaml, in a memory cgroup with its memory limit (${limitMiB} MiB, so V8 sizes its heap as in the pod), ${result.cpus} CPUs.`,
       `Member Services with ${perMember} endpoints each, and in some cases other Services (not members) with as many, in EndpointSlices shaped as kube-controller-manager writes them, all in the cluster before the controller starts; it lists everything, places every member, mirrors every slice. Relists every 60 s. RSS from /proc: right after the caches synced, peak (VmHWM) at convergence, peak after one more relist of every informer, and 10 s after that. Live heap: what V8 kept after its full GCs (the last one, and the largest), from --trace-gc, which the benchmark adds. A controller that dies (out of memory or otherwise) fails the benchmark.`,
     ],
-    columns: ['members', 'other Services', 'endpoints', 'converged ms', 'RSS after sync MB', 'peak RSS MB', 'peak after relist MB', 'steady RSS MB', 'live heap last/max MB', 'relists'],
-    rows: rows.map((r) => [r.members, r.others, r.endpoints, r.convergedMs, r.rssAfterSyncMB, r.peakRssMB, r.peakAfterRelistMB, r.steadyRssMB, `${r.liveHeapLastMB}/${r.liveHeapMaxMB}`, r.relists]),
+    columns: ['members', 'other Services', 'endpoints', 'converged ms', 'RSS after sync MB', 'peak RSS MB', 'peak after relist MB', 'steady RSS MB', 'live heap last/max MB', 'heap limit MB', 'memory pressure reported', 'relists'],
+    rows: rows.map((r) => [r.members, r.others, r.endpoints, r.convergedMs, r.rssAfterSyncMB, r.peakRssMB, r.peakAfterRelistMB, r.steadyRssMB, `${r.liveHeapLastMB}/${r.liveHeapMaxMB}`, r.heapLimitMB, r.pressure ? 'yes' : 'no', r.relists]),
     after: [`Goals: ${result.goals.join('; ')}.`, ...(perTenThousand === null ? [] : [`Peak RSS per 10 000 other Services (with as many slices): ${perTenThousand} MB.`])],
   });
   process.exit(0);

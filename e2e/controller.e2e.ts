@@ -269,6 +269,24 @@ describe('sharedlb controller', () => {
     await eventually('its LB port released', async () => !(await get(ctrlNs, lbName).catch(() => null))?.spec.ports.some((p) => p.port === 6100));
   });
 
+  it('mirrors the endpoints of a Service that opts in after its pods were ready, and again after it opted out and back in', async () => {
+    // Until it opts in, the controller caches the Service and its slices as stubs (cache-forms.ts): opting in must fetch them whole.
+    await runPod({ namespace: ns, name: 'late-0', labels: { app: 'late' }, ip: '10.244.1.40' });
+    await admin().post(`/api/v1/namespaces/${ns}/services`, { metadata: { name: 'late' }, spec: { selector: { app: 'late' }, ports: [{ name: 'l', port: 6200, targetPort: 16200 }] } });
+    await eventually('its own slice to hold the pod', async () => (await admin().get<{ items: Slice[] }>(`/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dlate`)).items.some((x) => x.endpoints?.length === 1));
+    await sleep(1000); // the controller's watch has seen the slice, as a stub
+    const mirrored = async (): Promise<string[]> => (await admin().get<{ items: Array<Slice & { metadata: { annotations?: Record<string, string> } }> }>(`/apis/discovery.k8s.io/v1/namespaces/${ctrlNs}/endpointslices`)).items
+      .filter((x) => x.metadata.annotations?.['sharedlb.io/member'] === `${ns}/late`).flatMap((x) => (x.endpoints ?? []).flatMap((e) => e.addresses));
+    for (const round of ['opted in', 'opted in again']) {
+      await admin().patch(`/api/v1/namespaces/${ns}/services/late`, { metadata: { annotations: { 'sharedlb.io/enabled': 'true' } } }, 'merge');
+      await untilReason(ns, 'late', 'Allocated');
+      await eventually(`the pod mirrored once ${round}`, async () => (await mirrored()).join() === '10.244.1.40');
+      await admin().patch(`/api/v1/namespaces/${ns}/services/late`, { metadata: { annotations: { 'sharedlb.io/enabled': null } } }, 'merge');
+      await eventually('released', async () => cond(await get(ns, 'late')) === undefined && (await mirrored()).length === 0);
+      await sleep(500);
+    }
+  });
+
   it('puts back a shared LB an admin edited by hand', async () => {
     const lb = await get(ctrlNs, 'e2e-main-1');
     const ports = lb.spec.ports;
