@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 DEPS := node_modules/.installed
 
-.PHONY: demo plan system-deps test test-unit test-e2e typecheck build deps cluster-up cluster-down cluster-binary bench clean
+.PHONY: demo plan install-plugin system-deps test test-unit test-e2e typecheck build deps cluster-up cluster-down cluster-binary bench clean
 
 # The live demo: local control plane, controller, ~50 members, cost report. Ctrl-C stops it.
 demo: $(DEPS)
@@ -16,7 +16,7 @@ demo: $(DEPS)
 
 # The offline planner on the shipped sample of ~200 Services.
 plan: $(DEPS)
-	node controller/cli.ts plan -f examples/services.yaml
+	bin/sharedlb plan -f examples/services.yaml
 
 test: $(DEPS) system-deps
 	npm test
@@ -49,6 +49,15 @@ $(DEPS): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@node --version | grep -q '^v24\.' || { echo "node_modules/.bin/node is not Node 24" >&2; exit 1; }
 	touch $@
+
+# `sharedlb` and `kubectl sharedlb` on PATH: links to bin/sharedlb, which runs
+# this clone's sources on its own Node 24.
+BINDIR ?= $(HOME)/.local/bin
+install-plugin: $(DEPS)
+	mkdir -p "$(BINDIR)"
+	ln -sf "$(CURDIR)/bin/sharedlb" "$(BINDIR)/sharedlb"
+	ln -sf "$(CURDIR)/bin/sharedlb" "$(BINDIR)/kubectl-sharedlb"
+	@case ":$$PATH:" in *":$(BINDIR):"*) ;; *) echo "add $(BINDIR) to PATH to run sharedlb and kubectl sharedlb";; esac
 
 cluster-binary: $(DEPS)
 	node e2e/cluster.ts build

@@ -94,7 +94,10 @@ async function measure(members: number, others: number, perMember: number): Prom
   const convergedMs = performance.now() - t0;
   const peakRssMB = procMB(pid, 'VmHWM');
   // One more relist of every informer after convergence, then a quiet moment.
-  const relisted = async (): Promise<number> => (await ctl.metric('sharedlb_informer_relists_total')) ?? 0;
+  const relisted = async (): Promise<number> => {
+    const n = await ctl.metric('sharedlb_informer_relists_total');
+    return Number.isNaN(n) ? 0 : n; // no line before the first relist
+  };
   const before = await relisted();
   await eventually('a relist of every informer after convergence', async () => (alive(), (await relisted()) >= before + 4), 180_000, 2000);
   await new Promise((r) => setTimeout(r, 10_000));

@@ -20,6 +20,16 @@ function stub<T extends object>(o: T): T {
   return o;
 }
 
+/** One copy of each namespace's name for all the stubs in it (there are few namespaces, and many stubs). */
+const namespaces = new Map<string, string>();
+function intern(ns: string | undefined): string | undefined {
+  if (ns === undefined) return undefined;
+  const known = namespaces.get(ns);
+  if (known !== undefined) return known;
+  namespaces.set(ns, ns);
+  return ns;
+}
+
 /**
  * Whether a Service has, or may have, anything to do with sharing: the
  * controller's own (shared LBs), the API server's (its IP families are the
@@ -42,8 +52,8 @@ export function serviceForm(svc: V1Service, namespace: string, className: string
   const m = svc.metadata;
   const nodePorts = (svc.spec?.ports ?? []).filter((p) => p.nodePort !== undefined).map((p) => ({ port: p.port, nodePort: p.nodePort }));
   return stub({
-    metadata: { name: m?.name, namespace: m?.namespace, resourceVersion: m?.resourceVersion, uid: m?.uid },
-    spec: { type: svc.spec?.type, ...(nodePorts.length > 0 ? { ports: nodePorts } : {}) },
+    metadata: { name: m?.name, namespace: intern(m?.namespace), resourceVersion: m?.resourceVersion },
+    ...(nodePorts.length > 0 ? { spec: { ports: nodePorts } } : {}),
   });
 }
 
@@ -64,13 +74,8 @@ export function sliceForm(s: V1EndpointSlice, namespace: string, concerned: (ser
   }
   const service = labels[SERVICE_NAME_LABEL];
   if (service === undefined || !concerned(`${m?.namespace}/${service}`)) {
-    const kept: Record<string, string> = { [SERVICE_NAME_LABEL]: service as string };
-    if (labels[MANAGED_BY_SLICE] !== undefined) kept[MANAGED_BY_SLICE] = labels[MANAGED_BY_SLICE];
-    return stub({
-      metadata: { name: m?.name, namespace: m?.namespace, resourceVersion: m?.resourceVersion, ...(service === undefined ? {} : { labels: kept }) },
-      addressType: s.addressType,
-      endpoints: [],
-    });
+    // No address type and no ports: a stub can never be mirrored by mistake.
+    return stub({ metadata: { name: m?.name, namespace: intern(m?.namespace), resourceVersion: m?.resourceVersion, ...(service === undefined ? {} : { labels: { [SERVICE_NAME_LABEL]: service } }) } } as V1EndpointSlice);
   }
   trimMetadata(s);
   if (s.endpoints?.some((e) => e.targetRef !== undefined || e.deprecatedTopology !== undefined)) {

@@ -79,3 +79,16 @@ ${chart(r)}
 </body></html>
 `;
 }
+
+export function renderReport(r: LiveReport, format: string): string {
+  switch (format) {
+    case 'json':
+      return `${JSON.stringify(r, null, 2)}\n`;
+    case 'csv':
+      return reportCsv(r);
+    case 'html':
+      return reportHtml(r);
+    default:
+      return reportTable(r);
+  }
+}

@@ -1,13 +1,12 @@
-// `sharedlb controller`: informers → keyed work queue → pool and member
+// The running controller: informers → keyed work queue → pool and member
 // reconciles. Event handlers only enqueue keys; every reconcile reads the
 // caches and converges.
 
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
-import { KubeConfig, type V1Service } from '@kubernetes/client-node';
-import { DEFAULT_CLASS, GROUP, LB_POOL_LABEL } from '../allocator/annotations.ts';
+import type { KubeConfig, V1Service } from '@kubernetes/client-node';
+import { GROUP, LB_POOL_LABEL } from '../allocator/annotations.ts';
 import type { MemberOutcome } from '../allocator/placement/allocate.ts';
-import { commandArgs } from './command-args.ts';
 import { eventRecorder } from './events.ts';
 import { restClient, type Rest } from './kube-rest.ts';
 import { startLeaderElection, type Elector } from './leader.ts';
@@ -18,83 +17,17 @@ import { watchMemory } from './memory-watch.ts';
 import { MANAGED_BY_SLICE, MEMBER_ANNOTATION, SERVICE_NAME_LABEL, SLICE_MANAGER } from './mirror.ts';
 import { reconcileMember } from './reconcile-member.ts';
 import { liveReport } from '../allocator/report.ts';
-import { liveLoadBalancer, renderReport } from './report-command.ts';
+import { liveLoadBalancer } from './cluster-read.ts';
+import { renderReport } from './report-render.ts';
 import { reconcilePool } from './reconcile-pool.ts';
 import { isSharedLB } from './shared-lb.ts';
 import { ClusterState } from './state.ts';
 import { WorkQueue } from './workqueue.ts';
 
-export const CONTROLLER_USAGE = `usage: sharedlb controller [--kubeconfig PATH] [--context NAME] [--namespace NS] [--class NAME]
-                           [--node-port-range FROM-TO] [--listen ADDR:PORT] [--concurrency N] [--qps N] [--resync SECONDS] [--relist SECONDS]
-
-  --kubeconfig PATH    kubeconfig to use (default: in-cluster, then $KUBECONFIG / ~/.kube/config)
-  --namespace NS       where shared LB Services live (default: $POD_NAMESPACE or sharedlb-system)
-  --class NAME         loadBalancerClass that opts LoadBalancer Services in (default ${DEFAULT_CLASS})
-  --node-port-range    the API server's --service-node-port-range (default 30000-32767)
-  --listen ADDR:PORT   /healthz, /readyz, /metrics, /report and /report.json (default :8080; "off" to disable)
-  --no-leader-elect    do not take a Lease (only when exactly one replica runs)
-  --lease-duration S, --renew-deadline S, --retry-period S   leader election timing (15, 10, 2)
-  --resync S           reconcile every member and pool this often from the caches (default 300)
-  --relist S           list everything from the API server afresh this often, whatever the watches say (default 600)
-  --event-series-interval S   a repeating event's count is written at most this often (default 60)`;
-
 export interface Controller {
   readonly leading: boolean;
   stop(): Promise<void>;
   server: Server | null;
-}
-
-export async function runController(argv: string[]): Promise<number> {
-  const io = { stdout: (t: string) => void process.stdout.write(t), stderr: (t: string) => void process.stderr.write(t) };
-  const values = commandArgs('controller', CONTROLLER_USAGE, argv, {
-    kubeconfig: { type: 'string' },
-    context: { type: 'string' },
-    namespace: { type: 'string' },
-    class: { type: 'string', default: DEFAULT_CLASS },
-    'node-port-range': { type: 'string', default: '30000-32767' },
-    listen: { type: 'string', default: ':8080' },
-    concurrency: { type: 'string', default: '8' },
-    qps: { type: 'string', default: '200' },
-    resync: { type: 'string', default: '300' },
-    relist: { type: 'string', default: '600' },
-    'leader-elect': { type: 'boolean', default: true },
-    'no-leader-elect': { type: 'boolean', default: false },
-    'lease-duration': { type: 'string', default: '15' },
-    'renew-deadline': { type: 'string', default: '10' },
-    'retry-period': { type: 'string', default: '2' },
-    'event-series-interval': { type: 'string', default: '60' },
-    help: { type: 'boolean', short: 'h' },
-  }, io);
-  if (typeof values === 'number') return values;
-  const range = /^(\d+)-(\d+)$/.exec(values['node-port-range']);
-  if (range === null) {
-    process.stderr.write(`--node-port-range must be FROM-TO\n${CONTROLLER_USAGE}\n`);
-    return 2;
-  }
-  const kc = new KubeConfig();
-  if (values.kubeconfig) kc.loadFromFile(values.kubeconfig);
-  else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
-  else kc.loadFromDefault();
-  if (values.context) kc.setCurrentContext(values.context);
-  const ctl = await startController({
-    kc,
-    namespace: values.namespace ?? process.env.POD_NAMESPACE ?? 'sharedlb-system',
-    className: values.class,
-    nodePortRange: { from: Number(range[1]), to: Number(range[2]) },
-    listen: values.listen === 'off' ? null : values.listen,
-    concurrency: Number(values.concurrency),
-    qps: Number(values.qps),
-    resyncSeconds: Number(values.resync),
-    relistSeconds: Number(values.relist),
-    leaderElect: values['leader-elect'] && !values['no-leader-elect'],
-    lease: { durationSeconds: Number(values['lease-duration']), renewDeadlineSeconds: Number(values['renew-deadline']), retrySeconds: Number(values['retry-period']) },
-    eventSeriesSeconds: Number(values['event-series-interval']),
-  });
-  await new Promise<void>((resolve) => {
-    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
-  });
-  await ctl.stop();
-  return 0;
 }
 
 export interface ControllerOptions {

@@ -105,7 +105,11 @@ export class ClusterState {
     const was = this.concerned.has(key);
     if (svc !== undefined && !isStub(svc)) this.concerned.add(key);
     else this.concerned.delete(key);
-    if (was && svc !== undefined && isStub(svc)) {
+    if (!was && this.concerned.has(key)) {
+      // Its slices were kept as stubs and left out of the index: index them, for fillSlices to find.
+      const [ns, name] = key.split('/') as [string, string];
+      for (const sl of this.slices.list(ns)) if (sl.metadata?.labels?.[SERVICE_NAME_LABEL] === name) this.indexSlice('update', sl, true);
+    } else if (was && svc !== undefined && isStub(svc)) {
       for (const s of this.sourceSlices(key)) this.slices.refresh(s, (cached) => cached === s);
     }
     this.nodePortsTotal -= this.nodePortsOf.get(key) ?? 0;
@@ -265,7 +269,12 @@ export class ClusterState {
     return new Set([...before, ...after]);
   }
 
-  private indexSlice(e: InformerEvent, s: V1EndpointSlice): void {
+  /**
+   * Index a member's own slices and our mirrors by owner. Slices kept as
+   * stubs stay out (most of a big cluster's are), unless `stub` says their
+   * Service has just come to concern sharing and they are to be fetched.
+   */
+  private indexSlice(e: InformerEvent, s: V1EndpointSlice, stub = false): void {
     const key = `${s.metadata?.namespace}/${s.metadata?.name}`;
     let index: Map<string, Set<string>>;
     let owner: string | undefined;
@@ -280,7 +289,7 @@ export class ClusterState {
     }
     if (owner === undefined) return;
     let set = index.get(owner);
-    if (e === 'delete') {
+    if (e === 'delete' || (isStub(s) && index === this.sources && !stub)) {
       set?.delete(key);
       if (set?.size === 0) index.delete(owner);
       return;

@@ -21,6 +21,8 @@ export const ROOT = join(E2E, '.cluster');
 const SRC = join(E2E, 'cluster');
 const BIN = join(ROOT, 'bin', 'cluster');
 const BIN_STAMP = join(ROOT, 'bin', 'source.sha256');
+/** kubectl, from the same binary: a directory to put first on PATH, so that `kubectl` (and its plugin lookup) works as on a workstation. */
+export const KUBECTL_DIR = join(ROOT, 'bin', 'kubectl-only');
 const PKI = join(ROOT, 'pki');
 const LOGS = join(ROOT, 'logs');
 const STATE = join(ROOT, 'state.json');
@@ -60,9 +62,17 @@ function sourceHash(): string {
   return h.digest('hex');
 }
 
+function writeKubectl(): void {
+  mkdirSync(KUBECTL_DIR, { recursive: true });
+  writeFileSync(join(KUBECTL_DIR, 'kubectl'), `#!/bin/sh\nexec "${BIN}" kubectl "$@"\n`, { mode: 0o755 });
+}
+
 export function build(): { built: boolean; seconds: number } {
   const want = sourceHash();
-  if (existsSync(BIN) && existsSync(BIN_STAMP) && readFileSync(BIN_STAMP, 'utf8') === want) return { built: false, seconds: 0 };
+  if (existsSync(BIN) && existsSync(BIN_STAMP) && readFileSync(BIN_STAMP, 'utf8') === want) {
+    if (!existsSync(join(KUBECTL_DIR, 'kubectl'))) writeKubectl();
+    return { built: false, seconds: 0 };
+  }
   const go = spawnSync('go', ['version'], { encoding: 'utf8' });
   if (go.error !== undefined || go.status !== 0) {
     throw new Error('the Go toolchain is needed to build the local Kubernetes components (e2e/cluster) and was not found on PATH');
@@ -86,6 +96,7 @@ export function build(): { built: boolean; seconds: number } {
   });
   if (r.status !== 0) throw new Error(`go build of e2e/cluster failed (exit ${r.status ?? r.signal})`);
   writeFileSync(BIN_STAMP, want);
+  writeKubectl();
   const seconds = (Date.now() - started) / 1000;
   log(`built ${BIN} in ${seconds.toFixed(1)}s`);
   return { built: true, seconds };

@@ -122,14 +122,18 @@ export async function startController(namespace: string, extra: string[] = [], r
   const log = join(ROOT, 'logs', `controller-${process.pid}-${++runs}.log`);
   const out = openSync(log, 'a');
   const port = await freePort();
-  const args = [...(run.nodeArgs ?? []), bundle ? BUNDLE : join(REPO, 'controller', 'cli.ts'), 'controller', `--kubeconfig=${KUBECONFIG}`, `--namespace=${namespace}`, `--listen=127.0.0.1:${port}`, '--resync=30', ...extra];
+  const args = [...(run.nodeArgs ?? []), bundle ? BUNDLE : join(REPO, 'cli', 'main.ts'), 'controller', `--kubeconfig=${KUBECONFIG}`, `--namespace=${namespace}`, `--listen=127.0.0.1:${port}`, '--resync=30', ...extra];
   const env = { ...process.env, SHAREDLB_LOG_LEVEL: process.env.SHAREDLB_LOG_LEVEL ?? 'info', ...(run.deployment ? { NODE_OPTIONS: deploymentNodeOptions() } : {}), ...run.env };
   // In the cgroup before node starts: V8 sizes its heap once, at start.
   const cgroup = run.deployment ? memoryCgroup(deploymentMemoryLimit()) : null;
   const child = cgroup === null
     ? spawn(process.execPath, args, { stdio: ['ignore', out, out], env })
     : spawn('sh', ['-c', 'echo $$ > "$0" && exec "$@"', cgroup.procs, process.execPath, ...args], { stdio: ['ignore', out, out], env });
+  // A test or benchmark that dies must not leave its controller reconciling the next run's objects.
+  const orphan = (): void => void child.kill('SIGKILL');
+  process.once('exit', orphan);
   const exited = new Promise<void>((resolve) => child.once('exit', () => {
+    process.off('exit', orphan);
     cgroup?.remove();
     resolve();
   }));

@@ -348,7 +348,7 @@ describe('sharedlb controller', () => {
     const html = await (await fetch(`http://127.0.0.1:${ctl.port}/report`)).text();
     assert.match(html, /<svg role="img"/);
     assert.match(html, /e2e-main-1/);
-    const cli = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'controller', 'cli.ts'), 'report', `--kubeconfig=${KUBECONFIG}`, '-o', 'json'], { encoding: 'utf8' });
+    const cli = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'cli', 'main.ts'), 'report', `--kubeconfig=${KUBECONFIG}`, '-o', 'json'], { encoding: 'utf8' });
     assert.equal(cli.status, 0, cli.stderr);
     const metrics = await (await fetch(`http://127.0.0.1:${ctl.port}/metrics`)).text();
     assert.match(metrics, new RegExp(`sharedlb_ports_used\\{pool="e2e-main",load_balancer="${ctrlNs}/e2e-main-1",currency="USD"\\} \\d+`));

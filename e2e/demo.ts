@@ -6,7 +6,7 @@
 
 import { KubeConfig } from '@kubernetes/client-node';
 import type { ServiceLike } from '../allocator/types.ts';
-import { fetchLiveReport } from '../controller/report-command.ts';
+import { fetchLiveReport } from '../controller/cluster-read.ts';
 import { reportTable } from '../controller/report-render.ts';
 import { startController } from '../controller/run.ts';
 import { generateServices } from '../examples/workload.ts';

@@ -11,12 +11,14 @@ import (
 	"k8s.io/component-base/cli"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	kubectl "k8s.io/kubectl/pkg/cmd"
+	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
 	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: cluster etcd|pki|kube-apiserver|kube-controller-manager|kube-proxy|version [flags...]")
+		fmt.Fprintln(os.Stderr, "usage: cluster etcd|pki|kube-apiserver|kube-controller-manager|kube-proxy|kubectl|version [flags...]")
 		os.Exit(2)
 	}
 	component, args := os.Args[1], os.Args[2:]
@@ -28,6 +30,13 @@ func main() {
 		os.Exit(runPKI(args))
 	case "version":
 		fmt.Println(kubeVersion())
+		return
+	case "kubectl":
+		// kubectl reads os.Args itself (plugin lookup, verbosity): give it what a kubectl binary sees.
+		os.Args = append([]string{"kubectl"}, args...)
+		if err := cli.RunNoErrOutput(kubectl.NewDefaultKubectlCommand()); err != nil {
+			kubectlutil.CheckErr(err)
+		}
 		return
 	case "kube-apiserver":
 		cmd = apiserver.NewAPIServerCommand()

@@ -5,14 +5,23 @@ import { implicitPool, parsePool, poolSet, POOL_KIND, type PoolSet } from '../al
 import { isProviderName, PROVIDER_NAMES } from '../allocator/profiles.ts';
 import { REPACK } from '../allocator/annotations.ts';
 import type { ServiceLike } from '../allocator/types.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { ClusterProblem, ensureServed, readPools, readServices } from '../controller/cluster-read.ts';
+import { restClient } from '../controller/kube-rest.ts';
 import { commandArgs, type Io } from './command-args.ts';
+import { clusterFailure, loadKubeConfig } from './kubeconfig.ts';
 import { InputError, readObjects, readText } from './manifest-files.ts';
-import { money, table } from './text-table.ts';
+import { money, table } from '../controller/text-table.ts';
 
-export const PLAN_USAGE = `usage: sharedlb plan -f FILE [-f FILE…] [--pools FILE] [--provider NAME] [--max-ports N] [--repack] [-o table|json]
+export const PLAN_USAGE = `usage: sharedlb plan (-f FILE [-f FILE…] | --from-cluster [--kubeconfig PATH] [--context NAME])
+                    [--pools FILE] [--provider NAME] [--max-ports N] [--repack] [-o table|json]
 
   -f, --filename FILE  Services as YAML or JSON: a v1 List (kubectl get svc -A -o yaml)
                        or multi-document manifests; "-" reads stdin. Repeatable.
+  --from-cluster       read every Service of the cluster the kubeconfig points at, and its
+                       LoadBalancerPools if sharedlb is installed there (nothing is written).
+  --kubeconfig PATH    with --from-cluster: kubeconfig to use (default: $KUBECONFIG, then ~/.kube/config)
+  --context NAME       with --from-cluster: kubeconfig context to use (default: its current-context)
   --pools FILE         LoadBalancerPool manifests (sharedlb.io/v1alpha1) to plan with.
   --provider NAME      without --pools: one default pool of this provider's profile
                        (${PROVIDER_NAMES.join(', ')}; default aws-nlb).
@@ -24,10 +33,19 @@ export const PLAN_USAGE = `usage: sharedlb plan -f FILE [-f FILE…] [--pools FI
                        changed: an admin applies it per pool with the annotation ${REPACK}.
   -o, --output FORMAT  table (default) or json.`;
 
+/** What to plan: Services, and pools if they come from the same place. */
+interface PlanInput {
+  services: ServiceLike[];
+  pools: PoolSet | null;
+}
 
-export function planCommand(argv: string[], io: Io): number {
+
+export async function planCommand(argv: string[], io: Io): Promise<number> {
   const args = commandArgs('plan', PLAN_USAGE, argv, {
     filename: { type: 'string', short: 'f', multiple: true },
+    'from-cluster': { type: 'boolean', default: false },
+    kubeconfig: { type: 'string' },
+    context: { type: 'string' },
     pools: { type: 'string' },
     provider: { type: 'string' },
     'max-ports': { type: 'string' },
@@ -40,7 +58,10 @@ export function planCommand(argv: string[], io: Io): number {
     io.stderr(`sharedlb plan: ${msg}\n${PLAN_USAGE}\n`);
     return 2;
   };
-  if (!args.filename || args.filename.length === 0) return usage('at least one -f FILE is required');
+  const fromCluster = args['from-cluster'];
+  if (fromCluster && (args.filename ?? []).length > 0) return usage('-f and --from-cluster do not mix: plan files or a cluster');
+  if (!fromCluster && (args.filename ?? []).length === 0) return usage('at least one -f FILE, or --from-cluster, is required');
+  if (!fromCluster && (args.kubeconfig !== undefined || args.context !== undefined)) return usage('--kubeconfig and --context go with --from-cluster');
   if (args.output !== 'table' && args.output !== 'json') return usage(`-o must be table or json, not ${args.output}`);
   if (args.provider !== undefined && args.pools !== undefined) return usage('--provider sets up a default pool; with --pools, set provider in the pool manifests');
   const provider = args.provider ?? 'aws-nlb';
@@ -51,22 +72,25 @@ export function planCommand(argv: string[], io: Io): number {
     if (!Number.isInteger(maxPorts) || maxPorts < 1 || maxPorts > 65535) return usage('--max-ports must be an integer from 1 to 65535');
   }
 
-  try {
-    let stdinUsed = false;
-    const stdin = (): string => {
-      if (stdinUsed) throw new InputError('"-" may be given only once');
-      stdinUsed = true;
-      return io.stdin();
-    };
-    const services: ServiceLike[] = [];
-    for (const file of args.filename) {
-      const { objects, skipped } = readObjects(file, readText(file, stdin), ['Service']);
-      services.push(...(objects as ServiceLike[]));
-      if (skipped.size > 0) {
-        io.stderr(`${file}: skipped ${[...skipped].map(([k, n]) => `${n} ${k}`).join(', ')} (only Services are planned)\n`);
-      }
+  let stdinUsed = false;
+  const stdin = (): string => {
+    if (stdinUsed) throw new InputError('"-" may be given only once');
+    stdinUsed = true;
+    return io.stdin();
+  };
+  let input: PlanInput | undefined;
+  if (fromCluster) {
+    const kc = loadKubeConfig({ path: args.kubeconfig, context: args.context });
+    try {
+      input = await readCluster(kc, args.pools === undefined && args.provider === undefined, io);
+    } catch (e) {
+      return clusterFailure(io, 'sharedlb plan', e, kc);
     }
-    const pools = args.pools === undefined ? builtInPools(provider, maxPorts) : poolsFromFile(args.pools, stdin, maxPorts);
+  }
+  try {
+    input ??= { services: readServiceFiles(args.filename ?? [], stdin, io), pools: null };
+    const { services } = input;
+    const pools = args.pools !== undefined ? poolsFromFile(args.pools, stdin, maxPorts) : input.pools !== null ? withMaxPorts(input.pools, maxPorts) : builtInPools(provider, maxPorts);
     const result = plan({ services, pools });
     if (args.repack) {
       const r = repackReport(result, plan({ services, pools, repack: true }));
@@ -82,6 +106,43 @@ export function planCommand(argv: string[], io: Io): number {
     }
     throw e;
   }
+}
+
+function readServiceFiles(files: string[], stdin: () => string, io: Io): ServiceLike[] {
+  const services: ServiceLike[] = [];
+  for (const file of files) {
+    const { objects, skipped } = readObjects(file, readText(file, stdin), ['Service']);
+    services.push(...(objects as ServiceLike[]));
+    if (skipped.size > 0) {
+      io.stderr(`${file}: skipped ${[...skipped].map(([k, n]) => `${n} ${k}`).join(', ')} (only Services are planned)\n`);
+    }
+  }
+  return services;
+}
+
+/** Every Service of the cluster, and (when no pools were given) its pools, or a note that it has none. */
+async function readCluster(kc: KubeConfig, wantPools: boolean, io: Io): Promise<PlanInput> {
+  const rest = restClient(kc, { userAgent: 'sharedlb-plan' });
+  try {
+    const services = await readServices(rest);
+    if (!wantPools) return { services, pools: null };
+    try {
+      await ensureServed(rest, 0);
+    } catch (e) {
+      if (!(e instanceof ClusterProblem)) throw e;
+      io.stderr(`sharedlb plan: no pools in the cluster (${e.message.split(';')[0]}): planning with one default pool of the aws-nlb profile (--provider or --pools to choose)\n`);
+      return { services, pools: null };
+    }
+    const pools = await readPools(rest);
+    return { services, pools: pools.pools.size > 0 ? pools : null };
+  } finally {
+    rest.close();
+  }
+}
+
+function withMaxPorts(pools: PoolSet, maxPorts: number | undefined): PoolSet {
+  if (maxPorts === undefined) return pools;
+  return poolSet([...pools.pools.values()].map((pool) => ({ ok: true as const, pool: { ...pool, maxPortsPerLB: maxPorts } })));
 }
 
 function builtInPools(provider: Parameters<typeof implicitPool>[0], maxPorts: number | undefined): PoolSet {

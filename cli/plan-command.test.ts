@@ -11,10 +11,10 @@ function file(name: string, text: string): string {
   writeFileSync(p, text);
   return p;
 }
-function run(args: string[], stdin = ''): { code: number; out: string; err: string } {
+async function run(args: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = planCommand(args, { stdout: (s) => void (out += s), stderr: (s) => void (err += s), stdin: () => stdin });
+  const code = await planCommand(args, { stdout: (s) => void (out += s), stderr: (s) => void (err += s), stdin: () => stdin });
   return { code, out, err };
 }
 
@@ -40,8 +40,8 @@ metadata: {name: web, namespace: edge}
 `;
 
 describe('sharedlb plan', () => {
-  it('prints the documented JSON shape; Services that did not opt in are absent', () => {
-    const r = run(['-f', file('svc.yaml', services), '-o', 'json']);
+  it('prints the documented JSON shape; Services that did not opt in are absent', async () => {
+    const r = await run(['-f', file('svc.yaml', services), '-o', 'json']);
     assert.equal(r.code, 0, r.err);
     assert.match(r.err, /skipped 1 Deployment/);
     const j = JSON.parse(r.out);
@@ -63,15 +63,15 @@ describe('sharedlb plan', () => {
     assert.ok(j.cost.assumptions.length > 0);
   });
 
-  it('reads a v1 List from stdin, as kubectl get svc -A -o json prints it', () => {
+  it('reads a v1 List from stdin, as kubectl get svc -A -o json prints it', async () => {
     const list = { apiVersion: 'v1', kind: 'List', items: [{ apiVersion: 'v1', kind: 'Service', metadata: { name: 'a', namespace: 'n', annotations: { 'sharedlb.io/enabled': 'true' } }, spec: { ports: [{ port: 1 }] } }] };
-    const r = run(['-f', '-', '-o', 'json', '--provider', 'gcp'], JSON.stringify(list));
+    const r = await run(['-f', '-', '-o', 'json', '--provider', 'gcp'], JSON.stringify(list));
     assert.equal(r.code, 0, r.err);
     assert.equal(JSON.parse(r.out).summary.allocated, 1);
   });
 
-  it('prints a table with totals and assumptions', () => {
-    const r = run(['-f', file('svc2.yaml', services)]);
+  it('prints a table with totals and assumptions', async () => {
+    const r = await run(['-f', file('svc2.yaml', services)]);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /LOAD BALANCER\s+POOL\s+MEMBERS\s+PORTS\s+MONTHLY/);
     assert.match(r.out, /default-1\s+default\s+2\s+2\/50\s+\$27\.38/);
@@ -80,45 +80,45 @@ describe('sharedlb plan', () => {
     assert.match(r.out, /Assumptions:/);
   });
 
-  it('plans with LoadBalancerPool manifests', () => {
+  it('plans with LoadBalancerPool manifests', async () => {
     const pools = file('pools.yaml', `apiVersion: sharedlb.io/v1alpha1
 kind: LoadBalancerPool
 metadata: {name: edge}
 spec: {default: true, provider: hetzner}
 `);
-    const r = run(['-f', file('svc3.yaml', services), '--pools', pools, '-o', 'json']);
+    const r = await run(['-f', file('svc3.yaml', services), '--pools', pools, '-o', 'json']);
     assert.equal(r.code, 0, r.err);
     const j = JSON.parse(r.out);
     assert.equal(j.members.find((m: { service: string }) => m.service === 'edge/dns').state, 'Rejected');
     assert.equal(j.summary.currency, 'EUR');
   });
 
-  it('fails with file and line on input that is not YAML or not Kubernetes objects', () => {
-    const bad = run(['-f', file('bad.yaml', 'apiVersion: v1\nkind: Service\nmetadata: {name: [oops\n')]);
+  it('fails with file and line on input that is not YAML or not Kubernetes objects', async () => {
+    const bad = await run(['-f', file('bad.yaml', 'apiVersion: v1\nkind: Service\nmetadata: {name: [oops\n')]);
     assert.equal(bad.code, 1);
     assert.match(bad.err, /bad\.yaml:\d+:\d+: not valid YAML or JSON/);
-    const notK8s = run(['-f', file('plain.yaml', 'apiVersion: v1\nkind: Service\n---\nfoo: bar\n')]);
+    const notK8s = await run(['-f', file('plain.yaml', 'apiVersion: v1\nkind: Service\n---\nfoo: bar\n')]);
     assert.equal(notK8s.code, 1);
     assert.match(notK8s.err, /plain\.yaml:4: the document has no apiVersion and kind/);
-    const item = run(['-f', file('list.yaml', 'apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Service\n- 42\n')]);
+    const item = await run(['-f', file('list.yaml', 'apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Service\n- 42\n')]);
     assert.match(item.err, /list\.yaml:6: items\[1\] is not a Kubernetes object/);
-    assert.equal(run(['-f', join(dir, 'missing.yaml')]).code, 1);
+    assert.equal((await run(['-f', join(dir, 'missing.yaml')])).code, 1);
   });
 
-  it('refuses broken pools and bad flags with usage', () => {
+  it('refuses broken pools and bad flags with usage', async () => {
     const pools = file('badpool.yaml', 'apiVersion: sharedlb.io/v1alpha1\nkind: LoadBalancerPool\nmetadata: {name: x}\nspec: {provider: aws}\n');
-    const r = run(['-f', file('svc4.yaml', services), '--pools', pools]);
+    const r = await run(['-f', file('svc4.yaml', services), '--pools', pools]);
     assert.equal(r.code, 1);
     assert.match(r.err, /LoadBalancerPool x: spec\.provider must be one of/);
-    assert.equal(run([]).code, 2);
-    assert.equal(run(['-f', 'x', '--provider', 'aws']).code, 2);
-    assert.equal(run(['-f', 'x', '-o', 'yaml']).code, 2);
-    assert.equal(run(['-f', 'x', '--max-ports', '0']).code, 2);
-    assert.equal(run(['-f', 'x', '--bogus']).code, 2);
+    assert.equal((await run([])).code, 2);
+    assert.equal((await run(['-f', 'x', '--provider', 'aws'])).code, 2);
+    assert.equal((await run(['-f', 'x', '-o', 'yaml'])).code, 2);
+    assert.equal((await run(['-f', 'x', '--max-ports', '0'])).code, 2);
+    assert.equal((await run(['-f', 'x', '--bogus'])).code, 2);
   });
 
-  it('--max-ports changes the packing', () => {
-    const r = run(['-f', file('svc5.yaml', services), '--max-ports', '1', '-o', 'json']);
+  it('--max-ports changes the packing', async () => {
+    const r = await run(['-f', file('svc5.yaml', services), '--max-ports', '1', '-o', 'json']);
     assert.equal(JSON.parse(r.out).summary.loadBalancers, 2);
   });
 });
@@ -149,8 +149,8 @@ spec: {ports: [{name: p, port: ${port}}]}`;
     member('b', 'y', 8002, 'any'),
   ].join('\n---'));
 
-  it('without --repack, a plan of a live dump keeps everyone where they are', () => {
-    const r = run(['-f', dump, '--provider', 'generic', '-o', 'json']);
+  it('without --repack, a plan of a live dump keeps everyone where they are', async () => {
+    const r = await run(['-f', dump, '--provider', 'generic', '-o', 'json']);
     assert.equal(r.code, 0, r.err);
     const p = JSON.parse(r.out) as { summary: { loadBalancers: number }; members: Array<{ service: string; loadBalancer: string; moved: unknown }> };
     assert.equal(p.summary.loadBalancers, 2);
@@ -158,8 +158,8 @@ spec: {ports: [{name: p, port: ${port}}]}`;
     assert.equal(p.members.find((m) => m.service === 'b/y')?.loadBalancer, 'default-2');
   });
 
-  it('shows how many LBs a repack saves and exactly which members would move, changing nothing', () => {
-    const r = run(['-f', dump, '--provider', 'generic', '--repack', '-o', 'json']);
+  it('shows how many LBs a repack saves and exactly which members would move, changing nothing', async () => {
+    const r = await run(['-f', dump, '--provider', 'generic', '--repack', '-o', 'json']);
     assert.equal(r.code, 0, r.err);
     const rep = JSON.parse(r.out) as { loadBalancersNow: number; loadBalancersAfter: number; movable: number; moves: Array<{ service: string; from: { loadBalancer: string }; to: { loadBalancer: string } }>; pools: string[] };
     assert.equal(rep.loadBalancersNow, 2);
@@ -167,7 +167,7 @@ spec: {ports: [{name: p, port: ${port}}]}`;
     assert.equal(rep.movable, 2);
     assert.deepEqual(rep.moves.map((m) => [m.service, m.from.loadBalancer, m.to.loadBalancer]), [['b/y', 'default-2', 'default-1']]);
     assert.deepEqual(rep.pools, ['default']);
-    const table = run(['-f', dump, '--provider', 'generic', '--repack']);
+    const table = await run(['-f', dump, '--provider', 'generic', '--repack']);
     assert.match(table.out, /Shared LBs: +2 now, 1 after a repack/);
     assert.match(table.out, /b\/y +default-2 10000\/TCP +default-1 10001\/TCP/);
     assert.match(table.out, /kubectl annotate loadbalancerpool default sharedlb.io\/repack=/);

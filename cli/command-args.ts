@@ -6,6 +6,8 @@ export interface Io {
   stdout: (s: string) => void;
   stderr: (s: string) => void;
   stdin: () => string;
+  /** --debug: a failure also prints its stack. */
+  debug?: boolean;
 }
 
 /**

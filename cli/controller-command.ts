@@ -1,0 +1,69 @@
+// `sharedlb controller`: flags and kubeconfig in, the running controller out.
+
+import { DEFAULT_CLASS } from '../allocator/annotations.ts';
+import { startController } from '../controller/run.ts';
+import { commandArgs, type Io } from './command-args.ts';
+import { loadKubeConfig } from './kubeconfig.ts';
+
+export const CONTROLLER_USAGE = `usage: sharedlb controller [--kubeconfig PATH] [--context NAME] [--namespace NS] [--class NAME]
+                           [--node-port-range FROM-TO] [--listen ADDR:PORT] [--concurrency N] [--qps N] [--resync SECONDS] [--relist SECONDS]
+
+  --kubeconfig PATH    kubeconfig to use (default: in-cluster, then $KUBECONFIG / ~/.kube/config)
+  --namespace NS       where shared LB Services live (default: $POD_NAMESPACE or sharedlb-system)
+  --class NAME         loadBalancerClass that opts LoadBalancer Services in (default ${DEFAULT_CLASS})
+  --node-port-range    the API server's --service-node-port-range (default 30000-32767)
+  --listen ADDR:PORT   /healthz, /readyz, /metrics, /report and /report.json (default :8080; "off" to disable)
+  --no-leader-elect    do not take a Lease (only when exactly one replica runs)
+  --lease-duration S, --renew-deadline S, --retry-period S   leader election timing (15, 10, 2)
+  --resync S           reconcile every member and pool this often from the caches (default 300)
+  --relist S           list everything from the API server afresh this often, whatever the watches say (default 600)
+  --event-series-interval S   a repeating event's count is written at most this often (default 60)`;
+
+export async function controllerCommand(argv: string[], io: Io): Promise<number> {
+  const values = commandArgs('controller', CONTROLLER_USAGE, argv, {
+    kubeconfig: { type: 'string' },
+    context: { type: 'string' },
+    namespace: { type: 'string' },
+    class: { type: 'string', default: DEFAULT_CLASS },
+    'node-port-range': { type: 'string', default: '30000-32767' },
+    listen: { type: 'string', default: ':8080' },
+    concurrency: { type: 'string', default: '8' },
+    qps: { type: 'string', default: '200' },
+    resync: { type: 'string', default: '300' },
+    relist: { type: 'string', default: '600' },
+    'leader-elect': { type: 'boolean', default: true },
+    'no-leader-elect': { type: 'boolean', default: false },
+    'lease-duration': { type: 'string', default: '15' },
+    'renew-deadline': { type: 'string', default: '10' },
+    'retry-period': { type: 'string', default: '2' },
+    'event-series-interval': { type: 'string', default: '60' },
+    help: { type: 'boolean', short: 'h' },
+  }, io);
+  if (typeof values === 'number') return values;
+  const range = /^(\d+)-(\d+)$/.exec(values['node-port-range']);
+  if (range === null) {
+    io.stderr(`sharedlb controller: --node-port-range must be FROM-TO\n${CONTROLLER_USAGE}\n`);
+    return 2;
+  }
+  const kc = loadKubeConfig({ path: values.kubeconfig, context: values.context, inCluster: true });
+  const ctl = await startController({
+    kc,
+    namespace: values.namespace ?? process.env.POD_NAMESPACE ?? 'sharedlb-system',
+    className: values.class,
+    nodePortRange: { from: Number(range[1]), to: Number(range[2]) },
+    listen: values.listen === 'off' ? null : values.listen,
+    concurrency: Number(values.concurrency),
+    qps: Number(values.qps),
+    resyncSeconds: Number(values.resync),
+    relistSeconds: Number(values.relist),
+    leaderElect: values['leader-elect'] && !values['no-leader-elect'],
+    lease: { durationSeconds: Number(values['lease-duration']), renewDeadlineSeconds: Number(values['renew-deadline']), retrySeconds: Number(values['retry-period']) },
+    eventSeriesSeconds: Number(values['event-series-interval']),
+  });
+  await new Promise<void>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
+  });
+  await ctl.stop();
+  return 0;
+}
+
