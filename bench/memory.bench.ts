@@ -17,7 +17,7 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createPool, deploymentMemoryLimit, deploymentNodeOptions, startController } from '../e2e/controller-harness.ts';
 import { admin, eventually, namespace, sweep } from '../e2e/kube.ts';
-import { inBatches, procMB, quietCluster, record } from './lib.ts';
+import { deleteServices, inBatches, procMB, quietCluster, record } from './lib.ts';
 
 function slice(ns: string, svc: string, i: number, endpoints: number): unknown {
   return {
@@ -72,7 +72,8 @@ async function measure(members: number, others: number, perMember: number): Prom
   await createPool('bench-mem', { default: true, provider: 'generic', maxPortsPerLB: 50, portRange: { from: 10000, to: 60000 }, template: { allocateLoadBalancerNodePorts: false } });
   const ns = await namespace('bench-mem');
   await writeServices(ns, members, perMember, true, 0);
-  if (others > 0) await writeServices(await namespace('bench-mem-other'), others, perMember, false, members);
+  const otherNs = others > 0 ? await namespace('bench-mem-other') : null;
+  if (otherNs !== null) await writeServices(otherNs, others, perMember, false, members);
   process.stderr.write(`# ${members} members and ${others} other Services, ${(members + others) * perMember} endpoints written\n`);
 
   const t0 = performance.now();
@@ -118,6 +119,7 @@ async function measure(members: number, others: number, perMember: number): Prom
   };
   process.stderr.write(`${JSON.stringify(row)}\n`);
   await ctl.stop();
+  for (const n of [ns, ...(otherNs === null ? [] : [otherNs])]) await deleteServices(n);
   await sweep();
   return row;
 }

@@ -281,6 +281,8 @@ export async function restartApiServer(): Promise<number> {
 
 export async function up(): Promise<ClusterState> {
   const existing = readState();
+  // Even for a cluster that is reused: kubectl comes from this binary too (a running process keeps the file it started from).
+  build();
   if (await healthy(existing)) {
     log(`reusing the healthy cluster at ${existing?.server}`);
     return existing as ClusterState;
@@ -289,7 +291,6 @@ export async function up(): Promise<ClusterState> {
     log('a previous cluster is not healthy: stopping it');
     await down();
   }
-  build();
   const t0 = Date.now();
   rmSync(join(ROOT, 'etcd'), { recursive: true, force: true });
   rmSync(LOGS, { recursive: true, force: true });
