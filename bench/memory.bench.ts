@@ -13,7 +13,9 @@
 //   node bench/memory.bench.ts [--cases 500,500+29500,1000,5000,20000] [--endpoints 10]
 //   (a case is members[+other Services])
 
+import { existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createPool, deploymentMemoryLimit, deploymentNodeOptions, startController } from '../e2e/controller-harness.ts';
 import { admin, eventually, namespace, sweep } from '../e2e/kube.ts';
@@ -43,6 +45,8 @@ function liveHeap(log: string): { liveHeapLastMB: number; liveHeapMaxMB: number 
 }
 
 interface Row {
+  /** When this case ran: a run of some cases keeps the other cases' rows from earlier runs. */
+  date: string;
   members: number;
   others: number;
   endpoints: number;
@@ -104,6 +108,7 @@ async function measure(members: number, others: number, perMember: number): Prom
   await new Promise((r) => setTimeout(r, 10_000));
   alive();
   const row: Row = {
+    date: new Date().toISOString(),
     members,
     others,
     endpoints: (members + others) * perMember,
@@ -124,21 +129,23 @@ async function measure(members: number, others: number, perMember: number): Prom
   return row;
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { cases: { type: 'string', default: '500,500+29500,1000,5000,20000' }, endpoints: { type: 'string', default: '10' } } });
-  const perMember = Number(values.endpoints);
-  const cases = values.cases.split(',').map((c) => c.split('+').map(Number) as [number, number?]);
-  await quietCluster();
-  const rows: Row[] = [];
-  for (const [members, others = 0] of cases) rows.push(await measure(members, others, perMember));
+const RESULT = join(import.meta.dirname, 'results', 'memory.json');
 
+/** Rows of an earlier run for the cases this run does not measure again. */
+function earlierRows(cases: Array<[number, number?]>): Row[] {
+  if (!existsSync(RESULT)) return [];
+  const earlier = JSON.parse(readFileSync(RESULT, 'utf8')) as { rows?: unknown };
+  if (!Array.isArray(earlier.rows)) return [];
+  return (earlier.rows as Row[]).filter((r) => typeof r.date === 'string' && !cases.some(([m, o = 0]) => m === r.members && o === r.others));
+}
+
+function save(rows: Row[], perMember: number): void {
+  rows.sort((a, b) => a.members - b.members || a.others - b.others);
   const nodeOptions = deploymentNodeOptions();
   const limitMiB = deploymentMemoryLimit() / 2 ** 20;
-  const perTenThousand = (() => {
-    const base = rows.find((r) => r.others === 0 && rows.some((o) => o.others > 0 && o.members === r.members));
-    const big = rows.find((r) => base !== undefined && r.others > 0 && r.members === base.members);
-    return base === undefined || big === undefined ? null : Math.round(((big.peakAfterRelistMB - base.peakAfterRelistMB) / big.others) * 10_000 * 10) / 10;
-  })();
+  const base = rows.find((r) => r.others === 0 && rows.some((o) => o.others > 0 && o.members === r.members));
+  const big = rows.find((r) => base !== undefined && r.others > 0 && r.members === base.members);
+  const perTenThousand = base === undefined || big === undefined ? null : Math.round(((big.peakAfterRelistMB - base.peakAfterRelistMB) / big.others) * 10_000 * 10) / 10;
   const result = {
     benchmark: 'controller-memory', date: new Date().toISOString(), node: process.version, nodeOptions, memoryLimitMiB: limitMiB, cpus: cpus().length,
     goals: ['no OOM and no restart at any size (a death fails the run)', 'peak RSS <= 250 MB at 5000 members / 50000 endpoints', '<= 20 MB of peak RSS per 10 000 non-member Services'],
@@ -148,13 +155,26 @@ async function main(): Promise<void> {
   record('memory', result, {
     title: 'Controller memory',
     about: [
-      `${result.date}, Node ${result.node}, controller run as the image runs it: dist/sharedlb.mjs with NODE_OPTIONS="${nodeOptions}" from manifests/deployment.yaml, in a memory cgroup with its memory limit (${limitMiB} MiB, so V8 sizes its heap as in the pod), ${result.cpus} CPUs.`,
+      `Node ${result.node}, controller run as the image runs it: dist/sharedlb.mjs with NODE_OPTIONS="${nodeOptions}" from manifests/deployment.yaml, in a memory cgroup with its memory limit (${limitMiB} MiB, so V8 sizes its heap as in the pod), ${result.cpus} CPUs. Each row says when it ran; a run of some cases keeps the rows of the others.`,
       `Member Services with ${perMember} endpoints each, and in some cases other Services (not members) with as many, in EndpointSlices shaped as kube-controller-manager writes them, all in the cluster before the controller starts; it lists everything, places every member, mirrors every slice. Relists every 60 s. RSS from /proc: right after the caches synced, peak (VmHWM) at convergence, peak after one more relist of every informer, and 10 s after that. Live heap: what V8 kept after its full GCs (the last one, and the largest), from --trace-gc, which the benchmark adds. A controller that dies (out of memory or otherwise) fails the benchmark.`,
     ],
-    columns: ['members', 'other Services', 'endpoints', 'converged ms', 'RSS after sync MB', 'peak RSS MB', 'peak after relist MB', 'steady RSS MB', 'live heap last/max MB', 'heap limit MB', 'memory pressure reported', 'relists'],
-    rows: rows.map((r) => [r.members, r.others, r.endpoints, r.convergedMs, r.rssAfterSyncMB, r.peakRssMB, r.peakAfterRelistMB, r.steadyRssMB, `${r.liveHeapLastMB}/${r.liveHeapMaxMB}`, r.heapLimitMB, r.pressure ? 'yes' : 'no', r.relists]),
-    after: [`Goals: ${result.goals.join('; ')}.`, ...(perTenThousand === null ? [] : [`Peak RSS per 10 000 other Services (with as many slices): ${perTenThousand} MB.`])],
+    columns: ['members', 'other Services', 'endpoints', 'converged ms', 'RSS after sync MB', 'peak RSS MB', 'peak after relist MB', 'steady RSS MB', 'live heap last/max MB', 'heap limit MB', 'memory pressure reported', 'relists', 'run at'],
+    rows: rows.map((r) => [r.members, r.others, r.endpoints, r.convergedMs, r.rssAfterSyncMB, r.peakRssMB, r.peakAfterRelistMB, r.steadyRssMB, `${r.liveHeapLastMB}/${r.liveHeapMaxMB}`, r.heapLimitMB, r.pressure ? 'yes' : 'no', r.relists, r.date.slice(0, 16)]),
+    after: [`Goals: ${result.goals.join('; ')}.`, ...(perTenThousand === null ? [] : [`Peak RSS (after a relist) per 10 000 other Services, with as many slices of 10 endpoints: ${perTenThousand} MB.`])],
   });
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { cases: { type: 'string', default: '500,500+29500,1000,5000,20000' }, endpoints: { type: 'string', default: '10' } } });
+  const perMember = Number(values.endpoints);
+  const cases = values.cases.split(',').map((c) => c.split('+').map(Number) as [number, number?]);
+  await quietCluster();
+  const rows = earlierRows(cases);
+  // Recorded after every case: a long run stopped part-way keeps what it measured.
+  for (const [members, others = 0] of cases) {
+    rows.push(await measure(members, others, perMember));
+    save(rows, perMember);
+  }
   process.exit(0);
 }
 

@@ -23,13 +23,16 @@ export const RSS_PRESSURE = 0.9;
 
 const mb = (b: number): string => `${Math.round(b / 2 ** 20)} MB`;
 
-/** Why memory is short, in words for an admin, or null when it is not. */
-export function memoryPressure(s: MemorySample): string | null {
+/** Pressure ends only this far below where it began: a heap that hovers at the line is one episode, not one a minute. */
+export const HYSTERESIS = 0.1;
+
+/** Why memory is short, in words for an admin, or null when it is not; `relief` lowers the lines (to decide that pressure is over). */
+export function memoryPressure(s: MemorySample, relief = 0): string | null {
   const why: string[] = [];
-  if (s.heapLimitBytes > 0 && s.liveHeapBytes > HEAP_PRESSURE * s.heapLimitBytes) {
+  if (s.heapLimitBytes > 0 && s.liveHeapBytes > (HEAP_PRESSURE - relief) * s.heapLimitBytes) {
     why.push(`the heap holds ${mb(s.liveHeapBytes)} after a full garbage collection, ${Math.round((100 * s.liveHeapBytes) / s.heapLimitBytes)}% of its ${mb(s.heapLimitBytes)} limit`);
   }
-  if (s.containerLimitBytes > 0 && s.rssBytes > RSS_PRESSURE * s.containerLimitBytes) {
+  if (s.containerLimitBytes > 0 && s.rssBytes > (RSS_PRESSURE - relief) * s.containerLimitBytes) {
     why.push(`the process uses ${mb(s.rssBytes)}, ${Math.round((100 * s.rssBytes) / s.containerLimitBytes)}% of the container's ${mb(s.containerLimitBytes)} limit`);
   }
   return why.length === 0 ? null : why.join(', and ');
@@ -60,7 +63,7 @@ export function watchMemory(report: (why: string | null, s: MemorySample) => voi
       since ??= now;
       lastReport = now;
       report(why, sample);
-    } else if (why === null && since !== null) {
+    } else if (since !== null && memoryPressure(sample, HYSTERESIS) === null) {
       since = null;
       report(null, sample);
     }
