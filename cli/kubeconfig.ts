@@ -61,10 +61,12 @@ export function loadKubeConfig(c: KubeConfigChoice): KubeConfig {
         ? `no kubeconfig: no file named in KUBECONFIG exists (${files.join(', ')})`
         : `no kubeconfig: ${files[0]} does not exist; pass --kubeconfig PATH or set KUBECONFIG`);
     }
-    // Several files merge as kubectl merges them (client-node does); each must read on its own first.
-    for (const f of present) readKubeConfigFile(new KubeConfig(), f);
     if (present.length === 1) readKubeConfigFile(kc, present[0] as string);
-    else kc.loadFromDefault();
+    else {
+      // Several files merge as kubectl merges them (client-node does); each must read on its own first.
+      for (const f of present) readKubeConfigFile(new KubeConfig(), f);
+      kc.loadFromDefault();
+    }
   }
   const names = kc.getContexts().map((x) => x.name);
   const listed = names.length > 0 ? ` (it has: ${names.join(', ')})` : '';
