@@ -11,8 +11,8 @@
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createPool, deploymentMemoryLimit, deploymentNodeOptions, startController } from '../e2e/controller-harness.ts';
-import { admin, deleteNamespace, eventually, namespace, sweep } from '../e2e/kube.ts';
-import { deleteServices, inBatches, procMB, quietCluster, record } from './lib.ts';
+import { admin, deleteNamespace, namespace, sweep } from '../e2e/kube.ts';
+import { deleteServices, inBatches, procCpuSeconds, procMB, quietCluster, record, watchReady } from './lib.ts';
 
 const svc = (name: string, port: number) => ({
   metadata: { name, annotations: { 'sharedlb.io/enabled': 'true' } },
@@ -34,23 +34,22 @@ async function floor(n: number, concurrency: number): Promise<number> {
   return ms;
 }
 
-async function throughput(n: number, concurrency: number): Promise<{ ms: number; createdMs: number; writes: number; byKind: Record<string, number>; rssMB: number }> {
+async function throughput(n: number, concurrency: number): Promise<{ ms: number; createdMs: number; writes: number; byKind: Record<string, number>; rssMB: number; cpuS: number }> {
   await sweep();
   const ctrlNs = await namespace('bench-ctrl');
   // Pod-IP targeting, as clouds do at this scale: LB ports take no NodePorts (5000 would not fit the 2768 of the default range).
   await createPool('bench', { default: true, provider: 'generic', maxPortsPerLB: 50, portRange: { from: 10000, to: 60000 }, template: { allocateLoadBalancerNodePorts: false } });
-  const ctl = await startController(ctrlNs, ['--no-leader-elect', '--qps=1000', '--concurrency=16'], { deployment: true });
+  const ctl = await startController(ctrlNs, ['--no-leader-elect', '--qps=1000', '--concurrency=16'], { deployment: true, nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean) });
+  const cpu0 = procCpuSeconds(ctl.process.pid as number);
   const ns = await namespace('bench');
   const r0 = await ctl.requests();
+  const readyWatch = await watchReady(ns, n, 1_800_000);
   const t0 = performance.now();
   const names = Array.from({ length: n }, (_, i) => `m${i}`);
   await inBatches(names, concurrency, (name) => admin().post(`/api/v1/namespaces/${ns}/services`, svc(name, 9000 + (Number(name.slice(1)) % 40))));
   const createdMs = performance.now() - t0;
-  await eventually('every member Ready', async () => {
-    const list = await admin().get<{ items: Array<{ status?: { conditions?: Array<{ type: string; status: string }> } }> }>(`/api/v1/namespaces/${ns}/services`);
-    return list.items.filter((s) => s.status?.conditions?.some((c) => c.type === 'sharedlb.io/Ready' && c.status === 'True')).length === n;
-  }, 600_000, 500); // a list of N Services is load on the API server too: not more often
-  const ms = performance.now() - t0;
+  const ms = (await readyWatch.all) - t0;
+  readyWatch.stop();
   const byKind: Record<string, number> = {};
   let writes = 0;
   for (const [k, v] of await ctl.requests()) {
@@ -59,12 +58,13 @@ async function throughput(n: number, concurrency: number): Promise<{ ms: number;
     writes += v - (r0.get(k) ?? 0);
   }
   const rss = procMB(ctl.process.pid as number, 'VmHWM');
+  const cpuS = procCpuSeconds(ctl.process.pid as number) - cpu0;
   const heapMB = (await ctl.metric('nodejs_heap_size_used_bytes')) / 2 ** 20;
   process.stderr.write(`# controller at the end: heap used ${heapMB.toFixed(0)} MB, peak RSS ${rss.toFixed(0)} MB\n`);
   await ctl.stop();
   await deleteServices(ns);
   await sweep();
-  return { ms, createdMs, writes, byKind, rssMB: rss };
+  return { ms, createdMs, writes, byKind, rssMB: rss, cpuS };
 }
 
 async function main(): Promise<void> {
@@ -84,6 +84,8 @@ async function main(): Promise<void> {
       ratio: Number((t.ms / floorMs).toFixed(2)),
       apiWritesPerMember: Number((t.writes / n).toFixed(2)),
       controllerPeakRssMB: Math.round(t.rssMB),
+      /** The controller's CPU from its first member to the last Ready: what it took from the machine the API server shares. */
+      controllerCpuSeconds: Number(t.cpuS.toFixed(1)),
       writesPerMemberByKind: t.byKind,
     };
     rows.push(row);

@@ -4,7 +4,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { up } from '../e2e/cluster.ts';
 import { installCRD } from '../e2e/controller-harness.ts';
-import { admin, sweep } from '../e2e/kube.ts';
+import { Watch } from '@kubernetes/client-node';
+import { admin, adminKubeConfig, sweep } from '../e2e/kube.ts';
 
 const RESULTS = join(import.meta.dirname, 'results');
 
@@ -37,9 +38,52 @@ export async function deleteServices(ns: string): Promise<void> {
   await inBatches(names, 32, (name) => admin().delete(`/api/v1/namespaces/${ns}/services/${name}`).catch(() => undefined));
 }
 
+export interface ReadyWatch {
+  /** Resolves with performance.now() at the moment the n-th member was seen Ready. */
+  all: Promise<number>;
+  ready(): number;
+  stop(): void;
+}
+
+/**
+ * Members Ready in a namespace, from one watch: polling a list of N Services
+ * every half second would be the benchmark's own load on the API server
+ * (tens of MB of JSON a minute at 20 000 members), charged to the controller.
+ */
+export async function watchReady(ns: string, n: number, timeoutMs: number): Promise<ReadyWatch> {
+  const ready = new Set<string>();
+  let settle: (t: number) => void = () => {};
+  let fail: (e: Error) => void = () => {};
+  const all = new Promise<number>((resolve, reject) => ((settle = resolve), (fail = reject)));
+  const timer = setTimeout(() => fail(new Error(`${ready.size}/${n} members Ready after ${timeoutMs} ms`)), timeoutMs);
+  let req: { abort(): void } | undefined;
+  let stopped = false;
+  const start = async (): Promise<void> => {
+    req = await new Watch(adminKubeConfig()).watch(`/api/v1/namespaces/${ns}/services`, {}, (type: string, svc: { metadata: { name: string }; status?: { conditions?: Array<{ type: string; status: string }> } }) => {
+      const isReady = type !== 'DELETED' && (svc.status?.conditions ?? []).some((c) => c.type === 'sharedlb.io/Ready' && c.status === 'True');
+      if (isReady) ready.add(svc.metadata.name);
+      else ready.delete(svc.metadata.name);
+      if (ready.size === n) settle(performance.now());
+    }, () => {
+      // The server ends a watch after its timeout: watch again (members seen stay counted; a relist re-adds them).
+      if (!stopped) void start().catch((e: Error) => fail(e));
+    });
+  };
+  await start();
+  void all.finally(() => clearTimeout(timer)).catch(() => undefined);
+  return { all, ready: () => ready.size, stop: () => ((stopped = true), req?.abort()) };
+}
+
 /** A memory figure of a process, in MB, from /proc/PID/status (VmRSS: now, VmHWM: peak). */
 export function procMB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+export function procCpuSeconds(pid: number): number {
+  // Fields 14 and 15 of /proc/PID/stat, after the parenthesised command name.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 export interface Report {

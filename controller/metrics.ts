@@ -24,6 +24,8 @@ export function countRequest(method: string, path: string, status: number): void
   requests.inc({ method, resource: resourceOf(path), code: String(status) });
 }
 export const informerRelists = new client.Counter({ name: 'sharedlb_informer_relists_total', help: 'Periodic full relists per informer', labelNames: ['informer'], registers: [registry] });
+export const resyncsSkipped = new client.Counter({ name: 'sharedlb_resyncs_skipped_total', help: 'Periodic resyncs skipped because the previous one had not drained from the work queue', registers: [registry] });
+export const eventsDropped = new client.Counter({ name: 'sharedlb_events_dropped_total', help: 'Events not written because too many were waiting to be (as client-go drops them)', labelNames: ['type'], registers: [registry] });
 export const informerRestarts = new client.Counter({ name: 'sharedlb_informer_restarts_total', help: 'Informer restarts after watch or list errors', labelNames: ['informer'], registers: [registry] });
 
 export function queueMetrics(name: string): QueueMetrics {

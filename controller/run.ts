@@ -5,14 +5,15 @@
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { KubeConfig, V1Service } from '@kubernetes/client-node';
-import { GROUP, LB_POOL_LABEL } from '../allocator/annotations.ts';
+import { createHash } from 'node:crypto';
+import { GROUP, LB_POOL_LABEL, LOAD_BALANCER } from '../allocator/annotations.ts';
 import type { MemberOutcome } from '../allocator/placement/allocate.ts';
 import { eventRecorder } from './events.ts';
 import { restClient, type Rest } from './kube-rest.ts';
 import { startLeaderElection, type Elector } from './leader.ts';
 import { makeLogger } from './logger.ts';
 import { currentCondition } from './member-status.ts';
-import { costGauges, countRequest, informerRelists, informerRestarts, memoryGauges, queueMetrics, registry } from './metrics.ts';
+import { costGauges, countRequest, eventsDropped, informerRelists, informerRestarts, memoryGauges, queueMetrics, registry, resyncsSkipped } from './metrics.ts';
 import { watchMemory } from './memory-watch.ts';
 import { MANAGED_BY_SLICE, MEMBER_ANNOTATION, SERVICE_NAME_LABEL, SLICE_MANAGER } from './mirror.ts';
 import { reconcileMember } from './reconcile-member.ts';
@@ -70,7 +71,11 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   const instance = `${hostname()}-${process.pid}`;
   let elector: Elector | null = null;
   const rest = o.leaderElect ? guarded(raw, () => elector?.leading === true) : raw;
-  const events = eventRecorder(rest, log, instance, (o.eventSeriesSeconds ?? 60) * 1000);
+  const events = eventRecorder(rest, log, instance, {
+    seriesEveryMs: (o.eventSeriesSeconds ?? 60) * 1000,
+    onDrop: (type) => eventsDropped.inc({ type }),
+    busy: () => queue.busy(1000),
+  });
   const outcomes = new Map<string, MemberOutcome>();
 
   // Handlers need the queue and the queue's reconciles need the state.
@@ -101,6 +106,23 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     if (svc.spec?.type === 'LoadBalancer' && svc.spec.loadBalancerClass === o.className) return true;
     return currentCondition(svc) !== undefined || state.holdings(key).length > 0;
   };
+  // What a pool reconcile reads of each member, digested: a member's own
+  // write-backs (annotations, status) change none of it, and must not set off
+  // a reconcile of its whole pool each — at 20 000 members that was most of
+  // the controller's time.
+  const placementInputs = new Map<string, string>();
+  const placementChanged = (event: string, svc: V1Service): boolean => {
+    const key = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
+    const before = placementInputs.get(key);
+    if (event === 'delete') {
+      placementInputs.delete(key);
+      return true;
+    }
+    const inputs = [state.member(svc, o.className), svc.metadata?.annotations?.[LOAD_BALANCER] ?? null, (svc.spec?.ports ?? []).map((p) => p.appProtocol ?? null)];
+    const digest = createHash('sha1').update(JSON.stringify(inputs)).digest('base64');
+    placementInputs.set(key, digest);
+    return digest !== before;
+  };
   const enqueueMembers = (filter: (svc: V1Service) => boolean = () => true): void => {
     for (const svc of state.sharingServices()) {
       if (!isSharedLB(svc, o.namespace) && touchesSharing(svc) && filter(svc)) queue.add(`member:${svc.metadata?.namespace}/${svc.metadata?.name}`);
@@ -108,15 +130,18 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   };
 
   state = new ClusterState(o.kc, raw, o.namespace, o.className, {
-    service: (_e, svc, members) => {
+    service: (e, svc, members) => {
       if (isSharedLB(svc, o.namespace)) {
         queue.add(`pool:${svc.metadata?.labels?.[LB_POOL_LABEL]}`);
         for (const m of members) queue.add(`member:${m}`);
         return;
       }
-      if (!touchesSharing(svc)) return;
+      if (!touchesSharing(svc)) {
+        placementInputs.delete(`${svc.metadata?.namespace}/${svc.metadata?.name}`);
+        return;
+      }
       queue.add(`member:${svc.metadata?.namespace}/${svc.metadata?.name}`);
-      enqueuePools();
+      if (placementChanged(e, svc)) enqueuePools();
     },
     slice: (_e, s) => {
       if (s.metadata?.labels?.[MANAGED_BY_SLICE] === SLICE_MANAGER) {
@@ -218,7 +243,17 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       onStoppedLeading: () => queue.pause(),
     });
   }
+  // A resync is for what the watches missed; one still draining is not stacked
+  // on: on a big cluster re-queuing every key faster than they drain starves
+  // the keys that carry real changes.
+  let drainedAtResync = -1;
   const resync = setInterval(() => {
+    if (queue.depth > 0 && queue.drained === drainedAtResync) {
+      resyncsSkipped.inc();
+      log.info('resync skipped: the previous one has not drained', { queueDepth: queue.depth });
+      return;
+    }
+    drainedAtResync = queue.drained;
     enqueuePools();
     enqueueMembers();
   }, o.resyncSeconds * 1000);

@@ -45,6 +45,8 @@ export class ClusterState {
   readonly namespaces: ResilientInformer<V1Namespace>;
   /** namespace/name → our last write of a Service that the cache may not show yet (obj null: deleted). */
   private readonly expected = new Map<string, { from: string | null; obj: V1Service | null }>();
+  /** Names of LBs among `expected`: lbs() must not walk every member's write-back. */
+  private readonly expectedLBs = new Set<string>();
   /** LB name → its decoded record, at a resourceVersion. */
   private readonly decoded = new Map<string, { rv: string; state: LoadBalancerState; problems: string[] }>();
   private readonly byMember = new Map<string, Set<string>>();
@@ -209,8 +211,11 @@ export class ClusterState {
   /** Every shared LB (optionally of one pool), expectations applied. */
   lbs(pool?: string): V1Service[] {
     const names = new Set(this.services.list(this.namespace).filter((s) => isSharedLB(s, this.namespace)).map((s) => s.metadata?.name as string));
-    const ours = `${this.namespace}/`;
-    for (const k of this.expected.keys()) if (k.startsWith(ours)) names.add(k.slice(ours.length));
+    // Not every expectation: members' write-backs are many (one per member at a mass placement).
+    for (const n of this.expectedLBs) {
+      if (this.expected.has(`${this.namespace}/${n}`)) names.add(n);
+      else this.expectedLBs.delete(n);
+    }
     const out: V1Service[] = [];
     for (const n of names) {
       const svc = this.lb(n);
@@ -223,6 +228,7 @@ export class ClusterState {
   wrote(name: string, from: string | null, obj: V1Service | null): void {
     if (obj !== null) trimMetadata(obj);
     this.expected.set(`${this.namespace}/${name}`, { from, obj });
+    this.expectedLBs.add(name);
     this.reindex(name);
   }
 

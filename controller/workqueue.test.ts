@@ -65,3 +65,32 @@ describe('WorkQueue', () => {
     await q.shutdown();
   });
 });
+
+describe('WorkQueue.drained', () => {
+  it('moves only when nothing is left waiting or running', async () => {
+    let release = (): void => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const q = new WorkQueue({ name: 't', concurrency: 1, ratePerSecond: 1000, handler: async (k) => (k === 'slow' ? gate : undefined) });
+    const d0 = q.drained;
+    q.add('slow');
+    q.add('b');
+    await sleep(10);
+    assert.equal(q.drained, d0, 'a key still waits');
+    release();
+    await q.idle();
+    assert.equal(q.drained, d0 + 1);
+  });
+});
+
+describe('WorkQueue.busy', () => {
+  it('is busy while keys wait or run and for a quiet period after the last add', async () => {
+    const q = new WorkQueue({ name: 't', concurrency: 1, ratePerSecond: 1000, handler: async () => sleep(30) });
+    assert.equal(q.busy(50), false);
+    q.add('a');
+    assert.equal(q.busy(0), true);
+    await q.idle();
+    assert.equal(q.busy(10_000), true, 'added moments ago');
+    await sleep(60);
+    assert.equal(q.busy(50), false);
+  });
+});

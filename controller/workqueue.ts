@@ -37,6 +37,9 @@ export class WorkQueue {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private closed = false;
   private readonly opts: WorkQueueOptions;
+  /** Bumped each time the queue runs dry: a resync waits for the previous one to drain. */
+  private drains = 0;
+  private lastAdd = -Infinity;
 
   constructor(opts: WorkQueueOptions) {
     this.opts = opts;
@@ -47,9 +50,20 @@ export class WorkQueue {
     return this.waiting.size;
   }
 
+  /** Keys waiting or running, or one added within quietMs: work is still arriving. */
+  busy(quietMs: number): boolean {
+    return this.waiting.size > 0 || this.running.size > 0 || performance.now() - this.lastAdd < quietMs;
+  }
+
+  /** How many times nothing was left waiting or running; unchanged means the queue has not drained since. */
+  get drained(): number {
+    return this.drains;
+  }
+
   add(key: string): void {
     if (this.closed) return;
     this.opts.metrics?.added();
+    this.lastAdd = performance.now();
     if (this.waiting.has(key)) return;
     if (this.running.has(key)) {
       this.dirty.add(key);
@@ -122,6 +136,7 @@ export class WorkQueue {
     } finally {
       this.running.delete(key);
       if (this.dirty.delete(key)) this.add(key);
+      if (this.waiting.size === 0 && this.running.size === 0) this.drains++;
     }
   }
 }

@@ -109,7 +109,7 @@ export interface ControllerRun {
   env?: Record<string, string>;
   /** Run dist/sharedlb.mjs instead of the sources. */
   bundle?: boolean;
-  /** As the Deployment runs it: the bundle, its NODE_OPTIONS, inside a memory cgroup with its memory limit. */
+  /** As the Deployment runs it: the bundle, its NODE_OPTIONS and default periods, inside a memory cgroup with its memory limit. */
   deployment?: boolean;
   /** Flags for node itself (those NODE_OPTIONS refuses, e.g. --trace-gc). */
   nodeArgs?: string[];
@@ -122,7 +122,9 @@ export async function startController(namespace: string, extra: string[] = [], r
   const log = join(ROOT, 'logs', `controller-${process.pid}-${++runs}.log`);
   const out = openSync(log, 'a');
   const port = await freePort();
-  const args = [...(run.nodeArgs ?? []), bundle ? BUNDLE : join(REPO, 'cli', 'main.ts'), 'controller', `--kubeconfig=${KUBECONFIG}`, `--namespace=${namespace}`, `--listen=127.0.0.1:${port}`, '--resync=30', ...extra];
+  // Tests resync often to see convergence without an event; the Deployment's process keeps the shipped period.
+  const resync = run.deployment ? [] : ['--resync=30'];
+  const args = [...(run.nodeArgs ?? []), bundle ? BUNDLE : join(REPO, 'cli', 'main.ts'), 'controller', `--kubeconfig=${KUBECONFIG}`, `--namespace=${namespace}`, `--listen=127.0.0.1:${port}`, ...resync, ...extra];
   const env = { ...process.env, SHAREDLB_LOG_LEVEL: process.env.SHAREDLB_LOG_LEVEL ?? 'info', ...(run.deployment ? { NODE_OPTIONS: deploymentNodeOptions() } : {}), ...run.env };
   // In the cgroup before node starts: V8 sizes its heap once, at start.
   const cgroup = run.deployment ? memoryCgroup(deploymentMemoryLimit()) : null;

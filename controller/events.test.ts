@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { eventRecorder, MAX_PENDING_EVENTS } from './events.ts';
+import type { Rest } from './kube-rest.ts';
+import { makeLogger } from './logger.ts';
+
+/** A Rest whose writes wait until released, recording what was asked. */
+function heldRest(): { rest: Rest; calls: Array<{ method: string; path: string; body: unknown }>; release(): void } {
+  const calls: Array<{ method: string; path: string; body: unknown }> = [];
+  let open = (): void => {};
+  const gate = new Promise<void>((r) => (open = r));
+  const write = (method: string) => async <T>(path: string, body?: unknown): Promise<T> => {
+    calls.push({ method, path, body });
+    await gate;
+    return {} as T;
+  };
+  const rest: Rest = {
+    server: 'http://unused',
+    get: write('GET'),
+    post: write('POST'),
+    put: write('PUT'),
+    patch: (path, body) => write('PATCH')(path, body),
+    delete: write('DELETE'),
+    call: async () => ({ status: 200, body: {} }),
+    close: () => {},
+  };
+  return { rest, calls, release: open };
+}
+
+const svc = (name: string) => ({ apiVersion: 'v1', kind: 'Service', namespace: 'ns', name, uid: `uid-${name}` });
+
+describe('eventRecorder', () => {
+  it('writes one event at a time, and counts a repeat into the first one\'s series', async () => {
+    const h = heldRest();
+    const rec = eventRecorder(h.rest, makeLogger('error'), 'test', { seriesEveryMs: 0 });
+    rec.normal(svc('a'), 'Allocated', 'Allocate', 'x');
+    rec.normal(svc('b'), 'Allocated', 'Allocate', 'x');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(h.calls.length, 1, 'the second waits for the first');
+    rec.normal(svc('a'), 'Allocated', 'Allocate', 'x');
+    h.release();
+    await rec.flush();
+    assert.deepEqual(h.calls.map((c) => c.method), ['POST', 'POST', 'PATCH']);
+    assert.deepEqual((h.calls[2]?.body as { series: { count: number } }).series.count, 2);
+    assert.equal(rec.written, 3);
+  });
+
+  it('holds Normal events while the controller is busy, up to a limit, and never holds a Warning', async () => {
+    const h = heldRest();
+    h.release();
+    let busy = true;
+    const rec = eventRecorder(h.rest, makeLogger('error'), 'test', { busy: () => busy, maxDeferMs: 400 });
+    rec.normal(svc('a'), 'Allocated', 'Allocate', 'x');
+    rec.warning(svc('b'), 'NoCapacity', 'Allocate', 'y');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(h.calls.map((c) => (c.body as { reason: string }).reason), ['NoCapacity']);
+    await new Promise((r) => setTimeout(r, 600));
+    assert.deepEqual(h.calls.map((c) => (c.body as { reason: string }).reason), ['NoCapacity', 'Allocated'], 'written once it had waited long enough');
+    rec.normal(svc('c'), 'Allocated', 'Allocate', 'x');
+    busy = false;
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(h.calls.length, 3, 'written once the controller is idle');
+    busy = true;
+    rec.normal(svc('d'), 'Allocated', 'Allocate', 'x');
+    await rec.flush();
+    assert.equal(h.calls.length, 4, 'flush writes what waits');
+  });
+
+  it('drops what it cannot write once too many wait, counts it, and never patches a dropped event\'s series', async () => {
+    const h = heldRest();
+    const drops: string[] = [];
+    const rec = eventRecorder(h.rest, makeLogger('error'), 'test', { seriesEveryMs: 0, onDrop: (type) => drops.push(type) });
+    for (let i = 0; i < MAX_PENDING_EVENTS + 5; i++) rec.normal(svc(`m${i}`), 'Allocated', 'Allocate', 'x');
+    assert.equal(drops.length, 5);
+    assert.deepEqual(new Set(drops), new Set(['Normal']));
+    h.release();
+    await rec.flush();
+    assert.equal(rec.written, MAX_PENDING_EVENTS);
+    // The dropped ones were never created: the same event again is a new one, not a series of nothing.
+    const last = `m${MAX_PENDING_EVENTS + 4}`;
+    rec.warning(svc(last), 'Allocated', 'Allocate', 'x');
+    rec.normal(svc(last), 'Allocated', 'Allocate', 'x');
+    await rec.flush();
+    const forLast = h.calls.filter((c) => JSON.stringify(c.body).includes(`uid-${last}`));
+    assert.deepEqual(forLast.map((c) => c.method), ['POST', 'POST']);
+  });
+});
