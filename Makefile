@@ -22,11 +22,13 @@ test: $(DEPS) system-deps
 	npm test
 
 # From Debian, for the e2e tests: nftables (kube-proxy in the traffic tests,
-# which also need iproute2 and root) and chromium (the /report page test).
+# which also need iproute2 and root), chromium (the /report page test), and the
+# lab node's runtime (e2e/node.ts): containerd, runc and the CNI plugins.
 APT_INSTALL := apt-get install -y --no-install-recommends
 system-deps:
 	@command -v ip >/dev/null || { echo "iproute2 (ip) is required for the traffic tests" >&2; exit 1; }
-	@for pkg in nft:nftables chromium:chromium; do cmd=$${pkg%%:*}; deb=$${pkg##*:}; \
+	@command -v nsenter >/dev/null || { echo "util-linux (nsenter) is required for the lab node" >&2; exit 1; }
+	@for pkg in nft:nftables chromium:chromium containerd:containerd runc:runc /usr/lib/cni/bridge:containernetworking-plugins; do cmd=$${pkg%%:*}; deb=$${pkg##*:}; \
 	  command -v $$cmd >/dev/null && continue; echo "installing Debian's $$deb"; \
 	  $(APT_INSTALL) $$deb >/dev/null 2>&1 || { apt-get update >/dev/null && $(APT_INSTALL) $$deb >/dev/null; } || true; \
 	  command -v $$cmd >/dev/null || { echo "$$deb could not be installed from Debian: the e2e tests need it" >&2; exit 1; }; done

@@ -19,12 +19,12 @@ import { restClient, type Rest } from '../controller/kube-rest.ts';
 const E2E = dirname(fileURLToPath(import.meta.url));
 export const ROOT = join(E2E, '.cluster');
 const SRC = join(E2E, 'cluster');
-const BIN = join(ROOT, 'bin', 'cluster');
+export const BIN = join(ROOT, 'bin', 'cluster');
 const BIN_STAMP = join(ROOT, 'bin', 'source.sha256');
 /** kubectl, from the same binary: a directory to put first on PATH, so that `kubectl` (and its plugin lookup) works as on a workstation. */
 export const KUBECTL_DIR = join(ROOT, 'bin', 'kubectl-only');
 const PKI = join(ROOT, 'pki');
-const LOGS = join(ROOT, 'logs');
+export const LOGS = join(ROOT, 'logs');
 const STATE = join(ROOT, 'state.json');
 export const KUBECONFIG = join(ROOT, 'kubeconfig');
 /** kube-apiserver's audit log (JSON lines): every request sharedlb's ServiceAccount makes, at Metadata level. */
@@ -37,6 +37,8 @@ export const KUBE_VERSION = 'v1.36.3';
 export const SERVICE_CIDR = '10.96.0.0/16,fd00:10:96::/112';
 export const NODE_NAME = 'e2e-node-1';
 export const NODE_IP = '10.200.0.2';
+/** The root namespace's end of the node's link (e2e/netlab.ts). */
+export const ROOT_IP = '10.200.0.1';
 
 type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'cloud-simulator';
 
@@ -202,12 +204,20 @@ function apiServerArgs(etcd: string, apiPort: number): string[] {
     'kube-apiserver',
     `--etcd-servers=${etcd}`,
     '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
+    // Pods reach the API server as every pod does, through the kubernetes
+    // Service; its endpoint is here, where the lab node's link ends in the root
+    // namespace (e2e/node.ts forwards that address to the loopback port).
+    `--advertise-address=${ROOT_IP}`,
     `--secure-port=${apiPort}`,
     `--tls-cert-file=${join(PKI, 'apiserver.crt')}`,
     `--tls-private-key-file=${join(PKI, 'apiserver.key')}`,
     `--client-ca-file=${join(PKI, 'ca.crt')}`,
-    '--authorization-mode=RBAC',
+    '--authorization-mode=Node,RBAC',
+    '--enable-admission-plugins=NodeRestriction',
+    `--kubelet-client-certificate=${join(PKI, 'apiserver-kubelet-client.crt')}`,
+    `--kubelet-client-key=${join(PKI, 'apiserver-kubelet-client.key')}`,
+    // The node's name resolves nowhere (and nothing here may ask a DNS server): dial its address.
+    '--kubelet-preferred-address-types=InternalIP',
     '--anonymous-auth=false',
     '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
     `--service-account-key-file=${join(PKI, 'sa.pub')}`,
@@ -240,7 +250,8 @@ function kcmArgs(kubeconfig: string): string[] {
     `--kubeconfig=${kubeconfig}`,
     `--authentication-kubeconfig=${kubeconfig}`,
     `--authorization-kubeconfig=${kubeconfig}`,
-    '--controllers=endpointslice-controller,endpointslice-mirroring-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller',
+    // Not node-lifecycle: the stand-in node has no kubelet to heartbeat, and it would mark every test pod on it not ready.
+    '--controllers=endpointslice-controller,endpointslice-mirroring-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,deployment-controller,replicaset-controller,disruption-controller',
     `--service-account-private-key-file=${join(PKI, 'sa.key')}`,
     `--root-ca-file=${join(PKI, 'ca.crt')}`,
     `--service-cluster-ip-range=${SERVICE_CIDR}`,
@@ -347,6 +358,8 @@ async function registerNode(): Promise<void> {
   await asAdmin(async (rest) => {
     await rest.post('/api/v1/nodes', {
       metadata: { name: NODE_NAME, labels: { 'kubernetes.io/hostname': NODE_NAME, 'kubernetes.io/os': 'linux', 'topology.kubernetes.io/zone': 'zone-a' } },
+      // Tests bind their stand-in pods here by name; the scheduler must place real ones on the real node (e2e/node.ts).
+      spec: { taints: [{ key: 'sharedlb.io/no-kubelet', effect: 'NoSchedule' }] },
     });
     const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     await rest.patch(`/api/v1/nodes/${NODE_NAME}/status`, {

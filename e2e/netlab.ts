@@ -9,11 +9,10 @@
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { openSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { NODE_IP, NODE_NAME, ROOT } from './cluster.ts';
+import { NODE_IP, NODE_NAME, ROOT, ROOT_IP } from './cluster.ts';
 
-export const ROOT_IP = '10.200.0.1';
+export { ROOT_IP };
 const GATEWAY = '169.254.1.1';
 const CLIENT_IP = '10.201.0.2';
 // IPv6: the client's network, and the gateway every pod routes through (one address on each pod's node-side link).
@@ -36,7 +35,6 @@ export class NetLab {
   private readonly netns: string[] = [];
   private readonly rootLinks: string[] = [];
   private readonly procs: ChildProcess[] = [];
-  private forwarder: Server | null = null;
   private pods = 0;
 
   constructor() {
@@ -101,33 +99,36 @@ export class NetLab {
     return name;
   }
 
-  /** Start a process inside a namespace; it is killed at tear-down. */
-  exec(netns: string, command: string, args: string[], log: string): ChildProcess {
+  /**
+   * Start a process inside a namespace; it is killed at tear-down. With
+   * `sharedMounts`, only the network namespace is entered (nsenter): `ip netns
+   * exec` also gives the process a mount namespace of its own with a fresh
+   * /sys, which hides the cgroup mounts from a kubelet and its volume mounts
+   * from containerd.
+   */
+  exec(netns: string, command: string, args: string[], log: string, sharedMounts = false): ChildProcess {
     const out = openSync(join(ROOT, 'logs', log), 'a');
-    const p = spawn('ip', ['netns', 'exec', netns, command, ...args], { stdio: ['ignore', out, out] });
+    const argv = sharedMounts ? ['nsenter', `--net=/var/run/netns/${netns}`, command, ...args] : ['ip', 'netns', 'exec', netns, command, ...args];
+    const p = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', out, out] });
     this.procs.push(p);
     return p;
   }
 
   /** Let the node reach the API server, which listens on the root namespace's loopback only. */
-  async forwardApiServer(server: string): Promise<string> {
+  async forwardApiServer(server: string, samePort = false): Promise<string> {
     const target = new URL(server);
-    this.forwarder = createServer((c) => {
-      const up = createConnection(Number(target.port), target.hostname);
-      c.pipe(up).pipe(c);
-      const close = () => {
-        c.destroy();
-        up.destroy();
-      };
-      c.on('error', close);
-      up.on('error', close);
+    // On the API server's own port, where it is advertised (the kubernetes Service's endpoint), when pods are to reach it.
+    const p = spawn(process.execPath, [join(import.meta.dirname, 'tcp-forward.ts'), ROOT_IP, samePort ? target.port : '0', target.hostname, target.port], { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.procs.push(p);
+    const port = await new Promise<string>((resolve, reject) => {
+      p.stdout?.once('data', (d: Buffer) => resolve(d.toString().trim()));
+      p.once('exit', (code) => reject(new Error(`the API server forwarder exited (${code})`)));
     });
-    await new Promise<void>((resolve) => this.forwarder?.listen(0, ROOT_IP, resolve));
-    return `https://${ROOT_IP}:${(this.forwarder.address() as { port: number }).port}`;
+    return `https://${ROOT_IP}:${port}`;
   }
 
   /** kube-proxy on the node, as the node's own identity would run it. */
-  startKubeProxy(bin: string, server: string, mode: 'nftables' | 'iptables' = 'nftables'): ChildProcess {
+  startKubeProxy(bin: string, server: string, mode: 'nftables' | 'iptables' = 'nftables', hostname = NODE_NAME): ChildProcess {
     const pki = join(ROOT, 'pki');
     const kubeconfig = join(ROOT, 'kube-proxy.kubeconfig');
     writeFileSync(kubeconfig, JSON.stringify({
@@ -139,7 +140,7 @@ export class NetLab {
       'current-context': 'e2e',
     }));
     return this.exec(this.node, bin, [
-      'kube-proxy', `--kubeconfig=${kubeconfig}`, `--hostname-override=${NODE_NAME}`, `--proxy-mode=${mode}`,
+      'kube-proxy', `--kubeconfig=${kubeconfig}`, `--hostname-override=${hostname}`, `--proxy-mode=${mode}`,
       '--cluster-cidr=10.244.0.0/16,fd00:10:244::/64', `--bind-address=${NODE_IP}`, '--healthz-bind-address=127.0.0.1:10256',
       '--metrics-bind-address=127.0.0.1:10249', '--conntrack-max-per-core=0', '--conntrack-tcp-timeout-established=0',
       '--conntrack-tcp-timeout-close-wait=0', '--v=2',
@@ -148,7 +149,6 @@ export class NetLab {
 
   async tearDown(): Promise<void> {
     for (const p of this.procs) p.kill('SIGKILL');
-    this.forwarder?.close();
     for (const n of this.netns.reverse()) spawnSync('ip', ['netns', 'del', n]);
     for (const l of this.rootLinks) spawnSync('ip', ['link', 'del', l]);
   }

@@ -4,21 +4,24 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 	"k8s.io/component-base/cli"
-	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
-	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	kubectl "k8s.io/kubectl/pkg/cmd"
 	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
+	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
+	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
+	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: cluster etcd|pki|kube-apiserver|kube-controller-manager|kube-proxy|kubectl|version [flags...]")
+		fmt.Fprintln(os.Stderr, "usage: cluster etcd|pki|kube-apiserver|kube-controller-manager|kube-proxy|kube-scheduler|kubelet|kubectl|version [flags...]")
 		os.Exit(2)
 	}
 	component, args := os.Args[1], os.Args[2:]
@@ -44,6 +47,10 @@ func main() {
 		cmd = controllermanager.NewControllerManagerCommand()
 	case "kube-proxy":
 		cmd = proxy.NewProxyCommand()
+	case "kube-scheduler":
+		cmd = scheduler.NewSchedulerCommand()
+	case "kubelet":
+		cmd = kubelet.NewKubeletCommand(context.Background())
 	default:
 		fmt.Fprintf(os.Stderr, "unknown component %q\n", component)
 		os.Exit(2)

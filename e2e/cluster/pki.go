@@ -97,7 +97,9 @@ func writePKI(dir string) error {
 		Subject:      pkix.Name{CommonName: "kube-apiserver"},
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames:     []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("10.96.0.1")},
+		// 10.96.0.1: the kubernetes Service, as pods dial it; 10.200.0.1: the
+		// root namespace's end of the node's link, where the API server is advertised.
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("10.96.0.1"), net.ParseIP("10.200.0.1")},
 	}
 	if err := issue("apiserver", serving); err != nil {
 		return err
@@ -107,6 +109,10 @@ func writePKI(dir string) error {
 		{"controller-manager", "system:kube-controller-manager", nil},
 		{"kube-proxy", "system:kube-proxy", nil},
 		{"cloud-simulator", "sharedlb-e2e:cloud-simulator", []string{"system:masters"}},
+		{"kube-scheduler", "system:kube-scheduler", nil},
+		// The lab's real node (e2e/node.ts): the Node authorizer knows it by this name.
+		{"kubelet", "system:node:e2e-kubelet", []string{"system:nodes"}},
+		{"apiserver-kubelet-client", "kube-apiserver-kubelet-client", []string{"system:masters"}},
 	}
 	for i, id := range clients {
 		tmpl := &x509.Certificate{
