@@ -13,7 +13,7 @@ import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AUDIT_LOG, KUBECONFIG, KUBECTL_DIR, ROOT } from './cluster.ts';
 import { createPool, deletePool, installCRD } from './controller-harness.ts';
-import { controllerImage, inspectArchive, type BuiltImage } from './images.ts';
+import { controllerImage, inspectArchive, TOOLS_BIN, type BuiltImage } from './images.ts';
 import { admin, deleteNamespace, eventually, namespace, sweep } from './kube.ts';
 import { KUBELET_NODE, LabNode } from './node.ts';
 
@@ -77,6 +77,7 @@ describe('a real node runs what an admin installs', { timeout: 600_000 }, () => 
   });
 
   after(async () => {
+    await run(join(TOOLS_BIN, 'helm'), ['uninstall', 'sharedlb', '--namespace', SYSTEM_NS, '--kubeconfig', KUBECONFIG]).catch(() => undefined);
     spawnSync(join(KUBECTL_DIR, 'kubectl'), ['delete', '-k', overlay, '--ignore-not-found', '--wait=false'], { env: { ...process.env, KUBECONFIG } });
     await deletePool('e2e-node');
     if (ns !== '') await deleteNamespace(ns);
@@ -206,5 +207,33 @@ describe('a real node runs what an admin installs', { timeout: 600_000 }, () => 
       const ps = await controllerPods();
       return ps.length === 2 && ps.every(podReady);
     }, 120_000, 500);
+  });
+
+  it('runs the same controller from helm install, taking over the members', async () => {
+    const before = await admin().get<{ metadata: { annotations?: Record<string, string> } }>(`/api/v1/namespaces/${ns}/services/web`);
+    // What kubectl apply -k made, but the Namespace and the CRD (deleting it would delete the pools): Helm owns the rest now.
+    await kubectl(['delete', '--wait=true', '-n', SYSTEM_NS, 'deployment/sharedlb-controller', 'poddisruptionbudget/sharedlb-controller', 'service/sharedlb-controller-metrics', 'serviceaccount/sharedlb-controller', 'role/sharedlb-controller', 'rolebinding/sharedlb-controller']);
+    await kubectl(['delete', 'clusterrole/sharedlb-controller', 'clusterrolebinding/sharedlb-controller']);
+    await eventually('the kustomize pods gone', async () => (await controllerPods()).length === 0, 60_000, 500);
+    const [repo, tag] = controllerImage().tag.split(':') as [string, string];
+    const t0 = Date.now();
+    const r = await run(join(TOOLS_BIN, 'helm'), ['install', 'sharedlb', join(REPO, 'charts', 'sharedlb'), '--namespace', SYSTEM_NS, '--kubeconfig', KUBECONFIG,
+      '--set', `image.repository=${repo}`, '--set', `image.tag=${tag}`, '--wait', '--timeout', '3m'], { encoding: 'utf8' });
+    assert.match(r.stdout, /STATUS: deployed/);
+    const pods = await eventually('two Helm-installed pods Ready', async () => {
+      const ps = await controllerPods();
+      return ps.length === 2 && ps.every(podReady) ? ps : undefined;
+    }, 120_000, 500);
+    figures.helmInstallToBothReadySeconds = (Date.now() - t0) / 1000;
+    const holder = await eventually('a leader among them', async () => {
+      const h = await leaseHolder();
+      return pods.some((p) => h?.startsWith(p.metadata.name)) ? h : undefined;
+    }, 30_000, 250);
+    assert.ok(holder);
+    // A member placed by the kustomize install keeps its address under the Helm one.
+    await new Promise((res) => setTimeout(res, 3000));
+    const afterwards = await admin().get<{ metadata: { annotations?: Record<string, string> }; status?: { conditions?: Array<{ type: string; reason: string }> } }>(`/api/v1/namespaces/${ns}/services/web`);
+    assert.equal(afterwards.metadata.annotations?.['sharedlb.io/address'], before.metadata.annotations?.['sharedlb.io/address']);
+    assert.ok(afterwards.status?.conditions?.some((c) => c.type === 'sharedlb.io/Ready' && c.reason === 'Allocated'));
   });
 });
