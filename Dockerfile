@@ -9,6 +9,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY allocator/ allocator/
 COPY controller/ controller/
+COPY cli/ cli/
 RUN npm run build
 
 # The bundle is the whole program: no node_modules in the image.

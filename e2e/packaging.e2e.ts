@@ -1,10 +1,13 @@
-// The Helm chart against the kustomize base: with default values it renders
-// the same objects (the Namespace aside: Helm installs into one that exists),
-// its CRD is the manifests' own, and its values change what they say.
+// How sharedlb is packaged, checked without a Docker engine: the Dockerfile's
+// build stage replayed step by step, and the Helm chart against the kustomize
+// base — with default values it renders the same objects (the Namespace aside:
+// Helm installs into one that exists), its CRD is the manifests' own, and its
+// values change what they say. (e2e/node.e2e.ts runs both on a real node.)
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
@@ -33,6 +36,35 @@ const template = (...set: string[]): string => {
 };
 const deployment = (text: string): { spec: { replicas: number; template: { spec: { containers: Array<{ image: string; args: string[]; env: Array<{ name: string; value?: string }>; resources: unknown }> } } } } =>
   objects(text).get('Deployment/sharedlb-system/sharedlb-controller') as never;
+
+describe('the Dockerfile', { timeout: 300_000 }, () => {
+  it('its build stage has what the bundle needs: COPY as written, then RUN npm run build', () => {
+    const text = readFileSync(join(REPO, 'Dockerfile'), 'utf8');
+    const build = text.slice(text.indexOf('FROM '), text.indexOf('\nFROM ', text.indexOf('FROM ') + 1));
+    const dir = mkdtempSync(join(tmpdir(), 'sharedlb-docker-build-'));
+    try {
+      let ran = 0;
+      for (const line of build.split('\n')) {
+        const copy = /^COPY\s+(.+)\s+(\S+)$/.exec(line);
+        const runStep = /^RUN\s+(.+)$/.exec(line);
+        if (copy !== null) {
+          for (const src of (copy[1] as string).split(/\s+/)) cpSync(join(REPO, src), join(dir, (copy[2] as string).endsWith('/') && !src.endsWith('/') ? join(copy[2] as string, src) : (copy[2] as string)), { recursive: true });
+        } else if (runStep !== null && runStep[1] === 'npm ci --no-audit --no-fund') {
+          // The same lockfile, already installed in this clone: no second download.
+          symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
+        } else if (runStep !== null) {
+          const r = spawnSync('sh', ['-c', runStep[1] as string], { cwd: dir, encoding: 'utf8', env: { ...process.env, PATH: `${join(REPO, 'node_modules', '.bin')}:${process.env.PATH}` } });
+          assert.equal(r.status, 0, `RUN ${runStep[1]}:\n${r.stdout}${r.stderr}`);
+          ran++;
+        }
+      }
+      assert.equal(ran, 1, 'the build stage runs one build');
+      assert.ok(existsSync(join(dir, 'dist', 'sharedlb.mjs')), 'the stage produced dist/sharedlb.mjs');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('the Helm chart', { timeout: 600_000 }, () => {
   it('passes helm lint', () => {
