@@ -108,8 +108,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   };
   // What a pool reconcile reads of each member, digested: a member's own
   // write-backs (annotations, status) change none of it, and must not set off
-  // a reconcile of its whole pool each — at 20 000 members that was most of
-  // the controller's time.
+  // a reconcile of its whole pool (work that grows with the pool) each.
   const placementInputs = new Map<string, string>();
   const placementChanged = (event: string, svc: V1Service): boolean => {
     const key = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
