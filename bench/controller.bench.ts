@@ -13,7 +13,7 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createPool, deploymentMemoryLimit, deploymentNodeOptions, startController } from '../e2e/controller-harness.ts';
 import { admin, deleteNamespace, eventually, namespace, sweep } from '../e2e/kube.ts';
-import { deleteServices, inBatches, procCpuSeconds, procMB, quietCluster, record, watchReady } from './lib.ts';
+import { BENCH_PORTS_PER_LB, deleteServices, inBatches, procCpuSeconds, procMB, quietCluster, record, watchReady } from './lib.ts';
 
 const svc = (name: string, port: number) => ({
   metadata: { name, annotations: { 'sharedlb.io/enabled': 'true' } },
@@ -39,9 +39,7 @@ async function throughput(n: number, concurrency: number): Promise<{ ms: number;
   await sweep();
   const ctrlNs = await namespace('bench-ctrl');
   // Pod-IP targeting, as clouds do at this scale: LB ports take no NodePorts (5000 would not fit the 2768 of the default range).
-  // 100 ports an LB: 20 000 members need 200 LBs, within the cloud simulator's 254 addresses (at 50, 400 LBs
-  // ran it dry — 12 250 members Ready, the rest rightly WaitingForAddress).
-  await createPool('bench', { default: true, provider: 'generic', maxPortsPerLB: 100, portRange: { from: 10000, to: 60000 }, template: { allocateLoadBalancerNodePorts: false } });
+  await createPool('bench', { default: true, provider: 'generic', maxPortsPerLB: BENCH_PORTS_PER_LB, portRange: { from: 10000, to: 60000 }, template: { allocateLoadBalancerNodePorts: false } });
   const flags = ['--no-leader-elect', '--qps=1000', '--concurrency=16'];
   const ctl = await startController(ctrlNs, flags, { deployment: true, nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean) });
   const cpu0 = procCpuSeconds(ctl.process.pid as number);

@@ -84,4 +84,24 @@ describe('eventRecorder', () => {
     const forLast = h.calls.filter((c) => JSON.stringify(c.body).includes(`uid-${last}`));
     assert.deepEqual(forLast.map((c) => c.method), ['POST', 'POST']);
   });
+
+  it('lets a Warning take the place of a waiting Normal event when too many wait', async () => {
+    const h = heldRest();
+    h.release();
+    const drops: string[] = [];
+    const rec = eventRecorder(h.rest, makeLogger('error'), 'test', { busy: () => true, maxDeferMs: 60_000, onDrop: (type) => drops.push(type) });
+    for (let i = 0; i < MAX_PENDING_EVENTS; i++) rec.normal(svc(`m${i}`), 'Allocated', 'Allocate', 'x');
+    rec.warning(svc('bad'), 'Invalid', 'Allocate', 'unreadable annotation');
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(h.calls.map((c) => (c.body as { reason: string }).reason), ['Invalid'], 'the Warning is written at once');
+    assert.deepEqual(drops, ['Normal'], 'a waiting Normal event made room');
+    await rec.flush();
+    assert.equal(rec.written, MAX_PENDING_EVENTS);
+    // The evicted one was never written: the same note again is a new event, not a series of nothing.
+    const evicted = `m${MAX_PENDING_EVENTS - 1}`;
+    assert.ok(!h.calls.some((c) => JSON.stringify(c.body).includes(`uid-${evicted}`)));
+    rec.normal(svc(evicted), 'Allocated', 'Allocate', 'x');
+    await rec.flush();
+    assert.equal(h.calls.at(-1)?.method, 'POST');
+  });
 });

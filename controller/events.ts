@@ -5,10 +5,12 @@
 //
 // Written one at a time, after the reconcile that emitted them: an event
 // never holds up convergence, and takes at most one of the API server's
-// request slots; Normal ones also wait while the work queue is busy. As client-go's broadcaster does, a recorder that falls too
-// far behind drops what it cannot write (and counts it) rather than grow
-// without bound — a mass placement of 20 000 members would otherwise queue
-// 20 000 writes in memory.
+// request slots; Normal ones also wait while the work queue is busy. As
+// client-go's broadcaster does, a recorder that falls too far behind drops
+// what it cannot write (and counts it) rather than grow without bound — a
+// mass placement of 20 000 members would otherwise queue 20 000 writes in
+// memory. A Warning is what a person must act on: it takes the place of a
+// waiting Normal one rather than be dropped.
 
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
@@ -60,7 +62,7 @@ export function eventRecorder(rest: Rest, log: Logger, instance: string, opts: R
   let chain: Promise<void> = Promise.resolve();
   let pending = 0;
   let dropped = 0;
-  const deferred: Array<{ at: number; write: () => Promise<void> }> = [];
+  const deferred: Array<{ at: number; write: () => Promise<void>; seenKey?: string }> = [];
   let pump: NodeJS.Timeout | undefined;
   const write = (w: () => Promise<void>): void => {
     chain = chain.then(w).finally(() => {
@@ -81,17 +83,27 @@ export function eventRecorder(rest: Rest, log: Logger, instance: string, opts: R
       pump.unref();
     }
   };
+  const drop = (type: string): void => {
+    onDrop(type);
+    if (dropped++ === 0) log.warn('dropping events: too many are waiting to be written', { pending });
+  };
   /** False if the event was dropped. */
-  const enqueue = (type: string, w: () => Promise<void>): boolean => {
+  const enqueue = (type: string, w: () => Promise<void>, seenKey?: string): boolean => {
     if (pending >= MAX_PENDING_EVENTS) {
-      onDrop(type);
-      if (dropped++ === 0) log.warn('dropping events: too many are waiting to be written', { pending });
-      return false;
+      const evicted = type === 'Warning' ? deferred.pop() : undefined;
+      if (evicted === undefined) {
+        drop(type);
+        return false;
+      }
+      // The newest waiting Normal event makes room; it was never written, so no series may name it.
+      if (evicted.seenKey !== undefined) seen.delete(evicted.seenKey);
+      drop('Normal');
+      pending--;
     }
     pending++;
     if (type === 'Warning') write(w);
     else {
-      deferred.push({ at: Date.now(), write: w });
+      deferred.push({ at: Date.now(), write: w, seenKey });
       release(false);
     }
     return true;
@@ -139,6 +151,7 @@ export function eventRecorder(rest: Rest, log: Logger, instance: string, opts: R
       })
         .then(() => void rec.written++)
         .catch((e: unknown) => void log.warn('event write failed', { regarding: `${namespace}/${obj.name}`, reason, error: String(e) })),
+      key,
     );
     // A dropped event has no object for a later series to count into.
     if (queued) seen.set(key, { name, namespace, count: 1, lastWrite: now });

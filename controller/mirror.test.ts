@@ -45,4 +45,19 @@ describe('mirrored EndpointSlices', () => {
     assert.equal(sliceDiffers(m as V1EndpointSlice, again as V1EndpointSlice), false);
     assert.equal(sliceDiffers(m as V1EndpointSlice, unready as V1EndpointSlice), true);
   });
+
+  it('do not differ from what the API server returns for them (its maps come back with sorted keys)', () => {
+    const [m] = desiredSlices(lb, 'team-a/kafka', assignments, [source()]);
+    assert.ok(m !== undefined);
+    // As JSON from the API server: label keys sorted, server fields added.
+    const labels = Object.fromEntries(Object.entries(m.metadata?.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : 1)));
+    assert.notDeepEqual(Object.keys(labels), Object.keys(m.metadata?.labels ?? {}), 'the test must reorder something');
+    const served: V1EndpointSlice = JSON.parse(JSON.stringify({ ...m, metadata: { ...m.metadata, labels, uid: 's-1', resourceVersion: '7', generation: 1 } }));
+    assert.equal(sliceDiffers(served, m), false);
+  });
+
+  it('differ when an endpoint\'s hints change', () => {
+    const withHints = (zone: string) => desiredSlices(lb, 'team-a/kafka', assignments, [source({ endpoints: [{ addresses: ['10.1.0.5'], conditions: { ready: true }, zone: 'z1', hints: { forZones: [{ name: zone }] } }] })])[0] as V1EndpointSlice;
+    assert.equal(sliceDiffers(withHints('z1'), withHints('z2')), true);
+  });
 });

@@ -65,10 +65,11 @@ export function desiredSlices(lb: V1Service, member: string, assignments: Assign
 
 function comparable(s: V1EndpointSlice): string {
   return JSON.stringify({
-    labels: s.metadata?.labels ?? {},
+    // The API server returns a map's keys sorted; ours are in the order we wrote them.
+    labels: Object.entries(s.metadata?.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : 1)),
     owner: s.metadata?.ownerReferences?.map((o) => o.uid) ?? [],
     addressType: s.addressType,
-    endpoints: (s.endpoints ?? []).map((e) => [e.addresses, e.conditions?.ready ?? null, e.conditions?.serving ?? null, e.conditions?.terminating ?? null, e.nodeName ?? null, e.zone ?? null, e.hostname ?? null]),
+    endpoints: (s.endpoints ?? []).map((e) => [e.addresses, e.conditions?.ready ?? null, e.conditions?.serving ?? null, e.conditions?.terminating ?? null, e.nodeName ?? null, e.zone ?? null, e.hostname ?? null, e.hints ?? null]),
     ports: (s.ports ?? []).map((p) => [p.name, p.port, p.protocol ?? 'TCP', p.appProtocol ?? null]),
   });
 }

@@ -72,7 +72,7 @@ export async function reconcileMember(ctx: MemberContext, key: string): Promise<
     if (serving && (o === undefined || o.state === 'Allocated')) {
       view = ingress.length > 0
         ? { ready: true, reason: 'Allocated', message: `served by shared LB ${lbRef}`, loadBalancer: lbRef, ingress, ports }
-        : { ready: false, reason: 'WaitingForAddress', message: `placed on shared LB ${lbRef}; waiting for the cloud to give it an address`, loadBalancer: lbRef, ingress, ports };
+        : { ready: false, reason: 'WaitingForAddress', message: `placed on shared LB ${lbRef}; waiting for the cloud to give it an address (if the cloud refused the LB, the events of Service ${lbRef} say why)`, loadBalancer: lbRef, ingress, ports };
     } else if (o !== undefined && o.state === 'Pending') {
       view = { ready: false, reason: o.reason, message: o.message, loadBalancer: lbRef, ingress, ports };
     } else {

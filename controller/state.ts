@@ -26,7 +26,7 @@ export interface PoolObject {
 }
 
 export interface StateHandlers {
-  /** For a shared LB, `members` are those it recorded before or after this event. */
+  /** For a shared LB, `members` are those whose view of it (their ports, its address) this event changed. */
   service(event: InformerEvent, svc: V1Service, members: Set<string>): void;
   slice(event: InformerEvent, slice: V1EndpointSlice): void;
   pool(event: InformerEvent, pool: PoolObject): void;
@@ -49,6 +49,8 @@ export class ClusterState {
   private readonly expectedLBs = new Set<string>();
   /** LB name → its decoded record, at a resourceVersion. */
   private readonly decoded = new Map<string, { rv: string; state: LoadBalancerState; problems: string[] }>();
+  /** LB name → what its members' reconciles read of it, as of its last watch event. */
+  private readonly lbViews = new Map<string, { lb: string; members: Map<string, string> }>();
   private readonly byMember = new Map<string, Set<string>>();
   private readonly byLB = new Map<string, Set<string>>();
   private readonly sources = new Map<string, Set<string>>();
@@ -75,7 +77,12 @@ export class ClusterState {
         // The cache has moved past the version our write was made over: it shows our write, or something newer.
         const x = this.expected.get(key);
         if (x !== undefined && (e === 'delete' ? null : (svc.metadata?.resourceVersion ?? null)) !== x.from) this.expected.delete(key);
-        const members = isSharedLB(svc, namespace) ? this.reindex(svc.metadata?.name as string) : new Set<string>();
+        let members = new Set<string>();
+        if (isSharedLB(svc, namespace)) {
+          const name = svc.metadata?.name as string;
+          this.reindex(name);
+          members = this.lbViewChanged(name, e === 'delete' ? undefined : svc);
+        }
         h.service(e, svc, members);
       },
     });
@@ -259,8 +266,32 @@ export class ClusterState {
     return new Set((this.record(name)?.state.assignments ?? []).map((a) => a.member));
   }
 
-  /** Update member → LB index for one LB; returns the members whose holdings changed. */
-  reindex(name: string): Set<string> {
+  /**
+   * The members whose view of an LB this watch event changed: those whose own
+   * ports on it changed, or all of them when its address, identity or
+   * deletion did. An LB filling up must not wake its hundred other members
+   * at every port it gains.
+   */
+  private lbViewChanged(name: string, svc: V1Service | undefined): Set<string> {
+    const before = this.lbViews.get(name);
+    let after: { lb: string; members: Map<string, string> } | undefined;
+    if (svc === undefined) this.lbViews.delete(name);
+    else {
+      const members = new Map<string, string>();
+      for (const a of this.record(name)?.state.assignments ?? []) members.set(a.member, `${members.get(a.member) ?? ''}${a.servicePort}=${a.port}/${a.protocol};`);
+      after = { lb: JSON.stringify([svc.metadata?.uid, svc.metadata?.deletionTimestamp ?? null, svc.status?.loadBalancer?.ingress ?? []]), members };
+      this.lbViews.set(name, after);
+    }
+    const all = before?.lb !== after?.lb;
+    const changed = new Set<string>();
+    for (const m of [...(before?.members.keys() ?? []), ...(after?.members.keys() ?? [])]) {
+      if (all || before?.members.get(m) !== after?.members.get(m)) changed.add(m);
+    }
+    return changed;
+  }
+
+  /** Update member → LB index for one LB. */
+  private reindex(name: string): void {
     const before = this.byLB.get(name) ?? new Set<string>();
     const after = this.membersOf(name);
     if (after.size > 0) this.byLB.set(name, after);
@@ -272,7 +303,6 @@ export class ClusterState {
       s.add(name);
     }
     for (const m of before) if (this.byMember.get(m)?.size === 0) this.byMember.delete(m);
-    return new Set([...before, ...after]);
   }
 
   /**

@@ -52,6 +52,9 @@ const rest = restClient(kc, { userAgent: 'sharedlb-e2e-cloud-simulator' });
 const addresses = new Map<string, string>();
 const refused = new Map<string, number>(); // key → port count last refused (one event per change)
 const pending = new Set<string>();
+// Services refused for want of an address, oldest first: a cloud retries them,
+// so each address released goes to the one that has waited longest.
+const waiting = new Set<string>();
 
 const key = (s: V1Service): string => `${s.metadata?.namespace}/${s.metadata?.name}`;
 const served = (s: V1Service | undefined): s is V1Service =>
@@ -113,9 +116,11 @@ function saveState(): void {
 async function reconcile(k: string): Promise<void> {
   const s = informer.get(k.split('/')[1] as string, k.split('/')[0]);
   if (!served(s)) {
+    waiting.delete(k);
     if (addresses.delete(k)) {
       out('released', { service: k });
       saveState();
+      wakeOneWaiting();
     }
     refused.delete(k);
     return;
@@ -143,9 +148,13 @@ async function reconcile(k: string): Promise<void> {
   }
   const ip = addresses.get(k) ?? nextAddress();
   if (ip === null) {
-    await event(s, 'AddressPoolExhausted', 'no address left in 198.51.100.0/24');
+    if (!waiting.has(k)) {
+      waiting.add(k);
+      await event(s, 'AddressPoolExhausted', 'no address left in 198.51.100.0/24; waiting for one to be released');
+    }
     return;
   }
+  waiting.delete(k);
   addresses.set(k, ip); // reserve now: no other Service can take it during the delay
   await new Promise((r) => setTimeout(r, cfg.delayMs));
   const fresh = informer.get(s.metadata?.name as string, s.metadata?.namespace);
@@ -158,6 +167,13 @@ async function reconcile(k: string): Promise<void> {
   }, 'merge');
   out('provisioned', { service: k, ip, ports });
   saveState();
+}
+
+function wakeOneWaiting(): void {
+  const [first] = waiting;
+  if (first === undefined) return;
+  waiting.delete(first);
+  enqueue(first);
 }
 
 /** One reconcile per key at a time; a key that changes meanwhile runs again. */
