@@ -35,7 +35,7 @@ async function floor(n: number, concurrency: number): Promise<number> {
   return ms;
 }
 
-async function throughput(n: number, concurrency: number): Promise<{ ms: number; createdMs: number; writes: number; byKind: Record<string, number>; rssMB: number; cpuS: number; restart: { syncedMs: number; reconciledMs: number; writes: number } }> {
+async function throughput(n: number, concurrency: number): Promise<{ ms: number; createdMs: number; writes: number; byKind: Record<string, number>; rssMB: number; cpuS: number; eventsDropped: number; restart: { syncedMs: number; reconciledMs: number; writes: number } }> {
   await sweep();
   const ctrlNs = await namespace('bench-ctrl');
   // Pod-IP targeting, as clouds do at this scale: LB ports take no NodePorts (5000 would not fit the 2768 of the default range).
@@ -62,6 +62,8 @@ async function throughput(n: number, concurrency: number): Promise<{ ms: number;
   const rss = procMB(ctl.process.pid as number, 'VmHWM');
   const cpuS = procCpuSeconds(ctl.process.pid as number) - cpu0;
   const heapMB = (await ctl.metric('nodejs_heap_size_used_bytes')) / 2 ** 20;
+  const dropped = await ctl.metric('sharedlb_events_dropped_total');
+  const eventsDropped = Number.isNaN(dropped) ? 0 : dropped; // no line before the first drop
   process.stderr.write(`# controller at the end: heap used ${heapMB.toFixed(0)} MB, peak RSS ${rss.toFixed(0)} MB\n`);
   await ctl.stop();
   // Start-up at this size: a new process lists everything and reconciles every member, writing (close to) nothing.
@@ -75,10 +77,10 @@ async function throughput(n: number, concurrency: number): Promise<{ ms: number;
   await again.stop();
   await deleteServices(ns);
   await sweep();
-  return { ms, createdMs, writes, byKind, rssMB: rss, cpuS, restart: { syncedMs: restartSyncedMs, reconciledMs: restartMs, writes: restartWrites } };
+  return { ms, createdMs, writes, byKind, rssMB: rss, cpuS, eventsDropped, restart: { syncedMs: restartSyncedMs, reconciledMs: restartMs, writes: restartWrites } };
 }
 
-type Row = Record<string, unknown> & { members: number; floorMs: number; controllerMs: number; ratio: number; apiWritesPerMember: number; controllerCpuSeconds: number; controllerPeakRssMB: number; restartReadyMs: number; restartReconciledMs: number; restartWrites: number };
+type Row = Record<string, unknown> & { members: number; floorMs: number; controllerMs: number; ratio: number; apiWritesPerMember: number; controllerCpuSeconds: number; controllerPeakRssMB: number; restartReadyMs: number; restartReconciledMs: number; restartWrites: number; eventsDropped?: number };
 
 /** Recorded after every size: a size that fails (or a run stopped) keeps the rows measured before it. */
 function save(rows: Row[], concurrency: number, note: string[]): void {
@@ -88,11 +90,11 @@ function save(rows: Row[], concurrency: number, note: string[]): void {
     title: 'Controller throughput',
     about: [
       `${result.date}, Node ${result.node}, controller run as the image runs it: dist/sharedlb.mjs with NODE_OPTIONS="${nodeOptions}" from manifests/deployment.yaml, in a memory cgroup with its memory limit (${deploymentMemoryLimit() / 2 ** 20} MiB, so V8 sizes its heap as in the pod), ${result.cpus} CPUs, everything (etcd, kube-apiserver, kube-controller-manager, cloud simulator, controller, load) on this machine.`,
-      'N member Services (one port each, no pods) created at once by a client at the stated concurrency; time to the last member Ready (seen through a watch: polling lists would load the API server). Normal events wait while the work queue is busy (up to 30 s), so part of the `Allocated` events are written after the last member is Ready and are not in the writes per member; they are still written. Floor: the same client making 3 × N plain writes of the kinds every member needs (Service create — the same Service, selector included, so kube-controller-manager writes its EndpointSlice in both runs — annotation patch, status patch). API writes per member count every non-GET request the controller made, events included. Restart: a second controller process started over the placed members — ready (caches synced), every member reconciled, and the writes it made.',
+      'N member Services (one port each, no pods) created at once by a client at the stated concurrency; time to the last member Ready (seen through a watch: polling lists would load the API server). Normal events wait while the work queue is busy (up to 2 minutes; past 1000 waiting they are dropped and counted, as client-go drops them), so the `Allocated` events of a big run are written after the last member is Ready, or not at all, and are not in the writes per member. Floor: the same client making 3 × N plain writes of the kinds every member needs (Service create — the same Service, selector included, so kube-controller-manager writes its EndpointSlice in both runs — annotation patch, status patch). API writes per member count every non-GET request the controller made, events included. Restart: a second controller process started over the placed members — ready (caches synced), every member reconciled, and the writes it made.',
       ...note,
     ],
-    columns: ['members', 'floor ms', 'controller ms', 'ratio', 'API writes per member', 'controller CPU s', 'controller peak RSS MB', 'restart: ready ms', 'restart: all reconciled ms', 'restart: writes'],
-    rows: rows.map((r) => [r.members, r.floorMs, r.controllerMs, r.ratio, r.apiWritesPerMember, r.controllerCpuSeconds, r.controllerPeakRssMB, r.restartReadyMs, r.restartReconciledMs, r.restartWrites]),
+    columns: ['members', 'floor ms', 'controller ms', 'ratio', 'API writes per member', 'controller CPU s', 'controller peak RSS MB', 'restart: ready ms', 'restart: all reconciled ms', 'restart: writes', 'Normal events dropped'],
+    rows: rows.map((r) => [r.members, r.floorMs, r.controllerMs, r.ratio, r.apiWritesPerMember, r.controllerCpuSeconds, r.controllerPeakRssMB, r.restartReadyMs, r.restartReconciledMs, r.restartWrites, r.eventsDropped ?? '—']),
     after: [`Goal: ${result.goal}, in every run. The machine is shared by every component: the floor itself varies by a third between runs.`],
   });
 }
@@ -131,6 +133,8 @@ async function main(): Promise<void> {
       restartReadyMs: Math.round(t.restart.syncedMs),
       restartReconciledMs: Math.round(t.restart.reconciledMs),
       restartWrites: t.restart.writes,
+      /** Normal events not written by the last member Ready: too many were waiting (sharedlb_events_dropped_total). */
+      eventsDropped: t.eventsDropped,
       /** Every request the controller made, reads too, per member. */
       requestsPerMemberByKind: t.byKind,
     };

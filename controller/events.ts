@@ -53,11 +53,16 @@ export interface RecorderOptions {
    * behind others' notes that they got theirs. Warnings never wait.
    */
   busy?: () => boolean;
+  /**
+   * Two minutes: a mass placement (5000 members take about that long here)
+   * spends the API server on placing, not on notes; a member's condition
+   * says at once what its Normal event will.
+   */
   maxDeferMs?: number;
 }
 
 export function eventRecorder(rest: Rest, log: Logger, instance: string, opts: RecorderOptions = {}): EventRecorder {
-  const { seriesEveryMs = 60_000, onDrop = () => {}, busy = () => false, maxDeferMs = 30_000 } = opts;
+  const { seriesEveryMs = 60_000, onDrop = () => {}, busy = () => false, maxDeferMs = 120_000 } = opts;
   const seen = new LRUCache<string, Seen>({ max: 10_000, ttl: 10 * 60_000 });
   let chain: Promise<void> = Promise.resolve();
   let pending = 0;
