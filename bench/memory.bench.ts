@@ -17,7 +17,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createPool, deploymentMemoryLimit, deploymentNodeOptions, startController } from '../e2e/controller-harness.ts';
+import { createPool, deploymentMemoryLimit, deploymentNodeOptions, startController, type RunningController } from '../e2e/controller-harness.ts';
 import { admin, eventually, namespace, sweep } from '../e2e/kube.ts';
 import { BENCH_PORTS_PER_LB, deleteServices, inBatches, procMB, quietCluster, record, watchReady } from './lib.ts';
 
@@ -58,11 +58,23 @@ interface Row {
   steadyRssMB: number;
   liveHeapLastMB: number;
   liveHeapMaxMB: number;
-  /** API writes from convergence to the end (a relist of everything, a quiet moment): a converged controller makes none. */
-  writesAfterConvergence?: number;
+  /**
+   * API writes from convergence to the end (a relist of everything, a quiet
+   * moment): events (the Normal ones that waited out the placement) and
+   * anything else, of which a converged controller makes none.
+   */
+  eventWritesAfterConvergence?: number;
+  otherWritesAfterConvergence?: number;
   /** V8's heap limit and whether the controller reported memory pressure, from its metrics. */
   heapLimitMB: number;
   pressure: boolean;
+}
+
+/** The controller's API writes so far: events, and everything else. */
+async function writesByKind(ctl: RunningController): Promise<{ events: number; other: number }> {
+  const w = { events: 0, other: 0 };
+  for (const [k, v] of await ctl.requests()) if (!k.startsWith('GET ')) w[k.includes('events') ? 'events' : 'other'] += v;
+  return w;
 }
 
 async function writeServices(ns: string, count: number, perService: number, member: boolean, offset: number): Promise<void> {
@@ -106,7 +118,7 @@ async function measure(members: number, others: number, perMember: number): Prom
   }, 600_000, 5000);
   const convergedMs = performance.now() - t0;
   const peakRssMB = procMB(pid, 'VmHWM');
-  const writesAtConvergence = await ctl.writes();
+  const writesAtConvergence = await writesByKind(ctl);
   // One more relist of every informer after convergence, then a quiet moment.
   const relisted = async (): Promise<number> => {
     const n = await ctl.metric('sharedlb_informer_relists_total');
@@ -125,7 +137,7 @@ async function measure(members: number, others: number, perMember: number): Prom
     rssAfterSyncMB: Math.round(afterSync),
     peakRssMB: Math.round(peakRssMB),
     relists: await relisted(),
-    writesAfterConvergence: (await ctl.writes()) - writesAtConvergence,
+    ...(await writesByKind(ctl).then((w) => ({ eventWritesAfterConvergence: w.events - writesAtConvergence.events, otherWritesAfterConvergence: w.other - writesAtConvergence.other }))),
     peakAfterRelistMB: Math.round(procMB(pid, 'VmHWM')),
     steadyRssMB: Math.round(procMB(pid, 'VmRSS')),
     ...liveHeap(ctl.logText()),
@@ -166,10 +178,10 @@ function save(rows: Row[], perMember: number): void {
     title: 'Controller memory',
     about: [
       `Node ${result.node}, controller run as the image runs it: dist/sharedlb.mjs with NODE_OPTIONS="${nodeOptions}" from manifests/deployment.yaml, in a memory cgroup with its memory limit (${limitMiB} MiB, so V8 sizes its heap as in the pod), ${result.cpus} CPUs. Each row says when it ran; a run of some cases keeps the rows of the others.`,
-      `Member Services with ${perMember} endpoints each, and in some cases other Services (not members) with as many, in EndpointSlices shaped as kube-controller-manager writes them, all in the cluster before the controller starts; it lists everything, places every member, mirrors every slice. Relists every 60 s. RSS from /proc: right after the caches synced, peak (VmHWM) at convergence, peak after one more relist of every informer, and 10 s after that; the API writes the controller made over that time (a converged controller makes none). Live heap: what V8 kept after its full GCs (the last one, and the largest), from --trace-gc, which the benchmark adds. A controller that dies (out of memory or otherwise) fails the benchmark.`,
+      `Member Services with ${perMember} endpoints each, and in some cases other Services (not members) with as many, in EndpointSlices shaped as kube-controller-manager writes them, all in the cluster before the controller starts; it lists everything, places every member, mirrors every slice. Relists every 60 s. RSS from /proc: right after the caches synced, peak (VmHWM) at convergence, peak after one more relist of every informer, and 10 s after that; the API writes the controller made over that time: events (Normal ones that waited while the work queue was busy, at most 1000) and others (a converged controller makes none). Live heap: what V8 kept after its full GCs (the last one, and the largest), from --trace-gc, which the benchmark adds. A controller that dies (out of memory or otherwise) fails the benchmark.`,
     ],
-    columns: ['members', 'other Services', 'endpoints', 'converged ms', 'RSS after sync MB', 'peak RSS MB', 'peak after relist MB', 'steady RSS MB', 'live heap last/max MB', 'heap limit MB', 'memory pressure reported', 'relists', 'writes after convergence', 'run at'],
-    rows: rows.map((r) => [r.members, r.others, r.endpoints, r.convergedMs, r.rssAfterSyncMB, r.peakRssMB, r.peakAfterRelistMB, r.steadyRssMB, `${r.liveHeapLastMB}/${r.liveHeapMaxMB}`, r.heapLimitMB, r.pressure ? 'yes' : 'no', r.relists, r.writesAfterConvergence ?? '—', r.date.slice(0, 16)]),
+    columns: ['members', 'other Services', 'endpoints', 'converged ms', 'RSS after sync MB', 'peak RSS MB', 'peak after relist MB', 'steady RSS MB', 'live heap last/max MB', 'heap limit MB', 'memory pressure reported', 'relists', 'writes after convergence: events / other', 'run at'],
+    rows: rows.map((r) => [r.members, r.others, r.endpoints, r.convergedMs, r.rssAfterSyncMB, r.peakRssMB, r.peakAfterRelistMB, r.steadyRssMB, `${r.liveHeapLastMB}/${r.liveHeapMaxMB}`, r.heapLimitMB, r.pressure ? 'yes' : 'no', r.relists, r.otherWritesAfterConvergence === undefined ? '—' : `${r.eventWritesAfterConvergence} / ${r.otherWritesAfterConvergence}`, r.date.slice(0, 16)]),
     after: [`Goals: ${result.goals.join('; ')}.`, ...(perTenThousand === null ? [] : [`Peak RSS (after a relist) per 10 000 other Services, with as many slices of 10 endpoints: ${perTenThousand} MB.`])],
   });
 }

@@ -135,11 +135,12 @@ export async function startController(o: ControllerOptions): Promise<Controller>
         for (const m of members) queue.add(`member:${m}`);
         return;
       }
+      const echo = state.ownEcho(e, svc);
       if (!touchesSharing(svc)) {
         placementInputs.delete(`${svc.metadata?.namespace}/${svc.metadata?.name}`);
         return;
       }
-      queue.add(`member:${svc.metadata?.namespace}/${svc.metadata?.name}`);
+      if (!echo) queue.add(`member:${svc.metadata?.namespace}/${svc.metadata?.name}`);
       if (placementChanged(e, svc)) enqueuePools();
     },
     slice: (_e, s) => {

@@ -47,6 +47,8 @@ export class ClusterState {
   private readonly expected = new Map<string, { from: string | null; obj: V1Service | null }>();
   /** Names of LBs among `expected`: lbs() must not walk every member's write-back. */
   private readonly expectedLBs = new Set<string>();
+  /** namespace/name → versions of it that member write-backs produced and the watch has not shown yet. */
+  private readonly ownVersions = new Map<string, Set<string>>();
   /** LB name → its decoded record, at a resourceVersion. */
   private readonly decoded = new Map<string, { rv: string; state: LoadBalancerState; problems: string[] }>();
   /** LB name → what its members' reconciles read of it, as of its last watch event. */
@@ -242,7 +244,26 @@ export class ClusterState {
   /** Record a member's write-back (the API server's answer to a patch made over the version `from`). */
   wroteMember(from: string | null, obj: V1Service): void {
     trimMetadata(obj);
-    this.expected.set(`${obj.metadata?.namespace}/${obj.metadata?.name}`, { from, obj });
+    const key = `${obj.metadata?.namespace}/${obj.metadata?.name}`;
+    this.expected.set(key, { from, obj });
+    let own = this.ownVersions.get(key);
+    if (own === undefined) this.ownVersions.set(key, (own = new Set()));
+    own.add(obj.metadata?.resourceVersion ?? '');
+  }
+
+  /**
+   * Whether a watch event shows exactly a version a member reconcile wrote
+   * (and so had already converged on): the echo of its own write-back, which
+   * needs no reconcile of its own. Each version answers once.
+   */
+  ownEcho(e: InformerEvent, svc: V1Service): boolean {
+    const key = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
+    const own = this.ownVersions.get(key);
+    if (own === undefined) return false;
+    const echo = e !== 'delete' && own.delete(svc.metadata?.resourceVersion ?? '');
+    // Anything else moves past what we wrote before it: those echoes may never come (at worst, one more reconcile).
+    if (!echo || own.size === 0) this.ownVersions.delete(key);
+    return echo;
   }
 
   record(name: string): { state: LoadBalancerState; problems: string[] } | undefined {
