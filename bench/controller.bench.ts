@@ -15,23 +15,42 @@ import { createPool, deploymentMemoryLimit, deploymentNodeOptions, startControll
 import { admin, deleteNamespace, eventually, namespace, sweep } from '../e2e/kube.ts';
 import { BENCH_PORTS_PER_LB, deleteServices, inBatches, procCpuSeconds, procMB, quietCluster, record, watchReady } from './lib.ts';
 
-const svc = (name: string, port: number) => ({
-  metadata: { name, annotations: { 'sharedlb.io/enabled': 'true' } },
+const RUN_LABEL = 'bench.sharedlb.io/run';
+const svc = (name: string, port: number, run: string) => ({
+  metadata: { name, labels: { [RUN_LABEL]: run }, annotations: { 'sharedlb.io/enabled': 'true' } },
   spec: { selector: { app: name }, ports: [{ name: 'p', port }] },
 });
 
+/**
+ * Members spread as teams spread them: at most this many Services a
+ * namespace. kube-controller-manager's EndpointSlice controller lists a
+ * Service's slices namespace-wide, so 20 000 Services in one namespace cost
+ * it (and the floor as much as the run) time that grows with the square.
+ */
+const PER_NAMESPACE = 500;
+
+/** N Services over ⌈N / PER_NAMESPACE⌉ new namespaces: each one's namespace and name. */
+async function spread(prefix: string, n: number): Promise<{ namespaces: string[]; members: Array<{ ns: string; name: string }> }> {
+  const namespaces: string[] = [];
+  for (let i = 0; i < Math.ceil(n / PER_NAMESPACE); i++) namespaces.push(await namespace(prefix));
+  return { namespaces, members: Array.from({ length: n }, (_, i) => ({ ns: namespaces[Math.floor(i / PER_NAMESPACE)] as string, name: `m${i}` })) };
+}
+
+async function cleanUp(namespaces: string[]): Promise<void> {
+  for (const ns of namespaces) await deleteServices(ns);
+  for (const ns of namespaces) await deleteNamespace(ns);
+}
+
 async function floor(n: number, concurrency: number): Promise<number> {
   await sweep(); // nothing else may load the API server meanwhile, not even a namespace still being deleted
-  const ns = await namespace('bench-floor');
-  const names = Array.from({ length: n }, (_, i) => `s${i}`);
+  const { namespaces, members } = await spread('bench-floor', n);
   const t0 = performance.now();
   // The members' own Services (selector included, so kube-controller-manager writes their EndpointSlices in both runs), without the opt-in.
-  await inBatches(names, concurrency, (name) => admin().post(`/api/v1/namespaces/${ns}/services`, { ...svc(name, 10000), metadata: { name } }));
-  await inBatches(names, concurrency, (name) => admin().patch(`/api/v1/namespaces/${ns}/services/${name}`, { metadata: { annotations: { 'sharedlb.io/address': '198.51.100.1:1/TCP', 'sharedlb.io/load-balancer': 'x/y' } } }, 'merge'));
-  await inBatches(names, concurrency, (name) => admin().patch(`/api/v1/namespaces/${ns}/services/${name}/status`, { status: { conditions: [{ type: 'sharedlb.io/Ready', status: 'True', reason: 'Allocated', message: 'x', lastTransitionTime: '2026-01-01T00:00:00Z' }] } }, 'strategic'));
+  await inBatches(members, concurrency, ({ ns, name }) => admin().post(`/api/v1/namespaces/${ns}/services`, { ...svc(name, 10000, 'floor'), metadata: { name } }));
+  await inBatches(members, concurrency, ({ ns, name }) => admin().patch(`/api/v1/namespaces/${ns}/services/${name}`, { metadata: { annotations: { 'sharedlb.io/address': '198.51.100.1:1/TCP', 'sharedlb.io/load-balancer': 'x/y' } } }, 'merge'));
+  await inBatches(members, concurrency, ({ ns, name }) => admin().patch(`/api/v1/namespaces/${ns}/services/${name}/status`, { status: { conditions: [{ type: 'sharedlb.io/Ready', status: 'True', reason: 'Allocated', message: 'x', lastTransitionTime: '2026-01-01T00:00:00Z' }] } }, 'strategic'));
   const ms = performance.now() - t0;
-  await deleteServices(ns);
-  await deleteNamespace(ns);
+  await cleanUp(namespaces);
   return ms;
 }
 
@@ -43,12 +62,12 @@ async function throughput(n: number, concurrency: number): Promise<{ ms: number;
   const flags = ['--no-leader-elect', '--qps=1000', '--concurrency=16'];
   const ctl = await startController(ctrlNs, flags, { deployment: true, nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean) });
   const cpu0 = procCpuSeconds(ctl.process.pid as number);
-  const ns = await namespace('bench');
+  const { namespaces, members } = await spread('bench', n);
+  const run = String(process.pid);
   const r0 = await ctl.requests();
-  const readyWatch = await watchReady(ns, n, 1_800_000);
+  const readyWatch = await watchReady({ labelSelector: `${RUN_LABEL}=${run}` }, n, 1_800_000);
   const t0 = performance.now();
-  const names = Array.from({ length: n }, (_, i) => `m${i}`);
-  await inBatches(names, concurrency, (name) => admin().post(`/api/v1/namespaces/${ns}/services`, svc(name, 9000 + (Number(name.slice(1)) % 40))));
+  await inBatches(members, concurrency, ({ ns, name }) => admin().post(`/api/v1/namespaces/${ns}/services`, svc(name, 9000 + (Number(name.slice(1)) % 40), run)));
   const createdMs = performance.now() - t0;
   const ms = (await readyWatch.all) - t0;
   readyWatch.stop();
@@ -75,7 +94,7 @@ async function throughput(n: number, concurrency: number): Promise<{ ms: number;
   const restartMs = performance.now() - tr;
   const restartWrites = await again.writes();
   await again.stop();
-  await deleteServices(ns);
+  await cleanUp(namespaces);
   await sweep();
   return { ms, createdMs, writes, byKind, rssMB: rss, cpuS, eventsDropped, restart: { syncedMs: restartSyncedMs, reconciledMs: restartMs, writes: restartWrites } };
 }
@@ -90,7 +109,7 @@ function save(rows: Row[], concurrency: number, note: string[]): void {
     title: 'Controller throughput',
     about: [
       `${result.date}, Node ${result.node}, controller run as the image runs it: dist/sharedlb.mjs with NODE_OPTIONS="${nodeOptions}" from manifests/deployment.yaml, in a memory cgroup with its memory limit (${deploymentMemoryLimit() / 2 ** 20} MiB, so V8 sizes its heap as in the pod), ${result.cpus} CPUs, everything (etcd, kube-apiserver, kube-controller-manager, cloud simulator, controller, load) on this machine.`,
-      'N member Services (one port each, no pods) created at once by a client at the stated concurrency; time to the last member Ready (seen through a watch: polling lists would load the API server). Normal events wait while the work queue is busy (up to 2 minutes; past 1000 waiting they are dropped and counted, as client-go drops them), so the `Allocated` events of a big run are written after the last member is Ready, or not at all, and are not in the writes per member. Floor: the same client making 3 × N plain writes of the kinds every member needs (Service create — the same Service, selector included, so kube-controller-manager writes its EndpointSlice in both runs — annotation patch, status patch). API writes per member count every non-GET request the controller made, events included. Restart: a second controller process started over the placed members — ready (caches synced), every member reconciled, and the writes it made.',
+      'N member Services (one port each, no pods; 500 a namespace) created at once by a client at the stated concurrency; time to the last member Ready (seen through a watch: polling lists would load the API server). Normal events wait while the work queue is busy (up to 2 minutes; past 1000 waiting they are dropped and counted, as client-go drops them), so the `Allocated` events of a big run are written after the last member is Ready, or not at all, and are not in the writes per member. Floor: the same client making 3 × N plain writes of the kinds every member needs (Service create — the same Service, selector included, so kube-controller-manager writes its EndpointSlice in both runs — annotation patch, status patch). API writes per member count every non-GET request the controller made, events included. Restart: a second controller process started over the placed members — ready (caches synced), every member reconciled, and the writes it made.',
       ...note,
     ],
     columns: ['members', 'floor ms', 'controller ms', 'ratio', 'API writes per member', 'controller CPU s', 'controller peak RSS MB', 'restart: ready ms', 'restart: all reconciled ms', 'restart: writes', 'Normal events dropped'],

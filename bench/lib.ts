@@ -56,11 +56,13 @@ export interface ReadyWatch {
 }
 
 /**
- * Members Ready in a namespace, from one watch: polling a list of N Services
- * every half second would be the benchmark's own load on the API server
- * (tens of MB of JSON a minute at 20 000 members), charged to the controller.
+ * Members Ready — in a namespace, or carrying a label anywhere — from one
+ * watch: polling a list of N Services every half second would be the
+ * benchmark's own load on the API server (tens of MB of JSON a minute at
+ * 20 000 members), charged to the controller.
  */
-export async function watchReady(ns: string, n: number, timeoutMs: number): Promise<ReadyWatch> {
+export async function watchReady(where: { namespace: string } | { labelSelector: string }, n: number, timeoutMs: number): Promise<ReadyWatch> {
+  const [path, query] = 'namespace' in where ? [`/api/v1/namespaces/${where.namespace}/services`, {}] : ['/api/v1/services', { labelSelector: where.labelSelector }];
   const ready = new Set<string>();
   let settle: (t: number) => void = () => {};
   let fail: (e: Error) => void = () => {};
@@ -69,10 +71,11 @@ export async function watchReady(ns: string, n: number, timeoutMs: number): Prom
   let req: { abort(): void } | undefined;
   let stopped = false;
   const start = async (): Promise<void> => {
-    req = await new Watch(adminKubeConfig()).watch(`/api/v1/namespaces/${ns}/services`, {}, (type: string, svc: { metadata: { name: string }; status?: { conditions?: Array<{ type: string; status: string }> } }) => {
+    req = await new Watch(adminKubeConfig()).watch(path, query, (type: string, svc: { metadata: { name: string; namespace: string }; status?: { conditions?: Array<{ type: string; status: string }> } }) => {
       const isReady = type !== 'DELETED' && (svc.status?.conditions ?? []).some((c) => c.type === 'sharedlb.io/Ready' && c.status === 'True');
-      if (isReady) ready.add(svc.metadata.name);
-      else ready.delete(svc.metadata.name);
+      const key = `${svc.metadata.namespace}/${svc.metadata.name}`;
+      if (isReady) ready.add(key);
+      else ready.delete(key);
       if (ready.size === n) settle(performance.now());
     }, () => {
       // The server ends a watch after its timeout: watch again (members seen stay counted; a relist re-adds them).

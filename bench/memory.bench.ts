@@ -103,7 +103,7 @@ async function measure(members: number, others: number, perMember: number): Prom
     if (ctl.process.exitCode !== null || ctl.process.signalCode !== null) throw new Error(`the controller died (${ctl.process.exitCode ?? ctl.process.signalCode}):\n${ctl.logText().slice(-3000)}`);
   };
   // Ready seen through a watch (a list of 20 000 Services every few seconds would be the benchmark's own load), then the mirrors.
-  const watch = await watchReady(ns, members, 1_800_000);
+  const watch = await watchReady({ namespace: ns }, members, 1_800_000);
   const died = new Promise<never>((_, reject) => ctl.process.once('exit', () => reject(new Error(`the controller died:\n${ctl.logText().slice(-3000)}`))));
   try {
     await Promise.race([watch.all, died]);
