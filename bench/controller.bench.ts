@@ -6,7 +6,7 @@
 // of plain API writes of the same kinds (Service creates, annotation patches,
 // status patches) from a plain client at the same concurrency.
 //
-//   node bench/controller.bench.ts [--sizes 1000,5000] [--concurrency 16]
+//   node bench/controller.bench.ts [--sizes 1000,5000,20000] [--concurrency 16]
 
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -120,7 +120,7 @@ function save(rows: Row[], concurrency: number, note: string[]): void {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
-    sizes: { type: 'string', default: '1000,5000' },
+    sizes: { type: 'string', default: '1000,5000,20000' },
     concurrency: { type: 'string', default: '16' },
     // Record the rows a run printed (its stderr) before it died, without measuring again.
     'rows-from': { type: 'string' },
