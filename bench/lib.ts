@@ -88,6 +88,11 @@ export async function watchReady(where: { namespace: string } | { labelSelector:
 }
 
 /** A memory figure of a process, in MB, from /proc/PID/status (VmRSS: now, VmHWM: peak). */
+/** The rows a run printed to stderr (a JSON object a line, each with `key`): to record a run stopped before it could. */
+export function printedRows<T>(file: string, key: string): T[] {
+  return readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => key in r) as T[];
+}
+
 export function procMB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 }

@@ -10,7 +10,7 @@
 // writes them for pods (targetRef, nodeName, zone, conditions); that many
 // pods would not fit beside the control plane on this machine.
 //
-//   node bench/memory.bench.ts [--cases 500,500+29500,1000,5000,20000] [--endpoints 10]
+//   node bench/memory.bench.ts [--cases 500,500+29500,1000,5000,20000] [--endpoints 10] [--rows-from STDERR-OF-A-STOPPED-RUN]
 //   (a case is members[+other Services])
 
 import { existsSync, readFileSync } from 'node:fs';
@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createPool, deploymentMemoryLimit, deploymentNodeOptions, startController, type RunningController } from '../e2e/controller-harness.ts';
 import { admin, eventually, namespace, sweep } from '../e2e/kube.ts';
-import { BENCH_PORTS_PER_LB, deleteServices, inBatches, procMB, quietCluster, record, watchReady } from './lib.ts';
+import { BENCH_PORTS_PER_LB, deleteServices, inBatches, printedRows, procMB, quietCluster, record, watchReady } from './lib.ts';
 
 function slice(ns: string, svc: string, i: number, endpoints: number): unknown {
   return {
@@ -85,7 +85,8 @@ async function writeServices(ns: string, count: number, perService: number, memb
   });
 }
 
-async function measure(members: number, others: number, perMember: number): Promise<Row> {
+/** Measures one case; the cleaning up (minutes, for 30 000 Services) is left to the caller, after the row is recorded. */
+async function measure(members: number, others: number, perMember: number): Promise<{ row: Row; cleanUp: () => Promise<void> }> {
   const ctrlNs = await namespace('bench-mem-ctrl');
   await createPool('bench-mem', { default: true, provider: 'generic', maxPortsPerLB: BENCH_PORTS_PER_LB, portRange: { from: 10000, to: 60000 }, template: { allocateLoadBalancerNodePorts: false } });
   const ns = await namespace('bench-mem');
@@ -146,9 +147,13 @@ async function measure(members: number, others: number, perMember: number): Prom
   };
   process.stderr.write(`${JSON.stringify(row)}\n`);
   await ctl.stop();
-  for (const n of [ns, ...(otherNs === null ? [] : [otherNs])]) await deleteServices(n);
-  await sweep();
-  return row;
+  return {
+    row,
+    cleanUp: async () => {
+      for (const n of [ns, ...(otherNs === null ? [] : [otherNs])]) await deleteServices(n);
+      await sweep();
+    },
+  };
 }
 
 const RESULT = join(import.meta.dirname, 'results', 'memory.json');
@@ -187,15 +192,27 @@ function save(rows: Row[], perMember: number): void {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { cases: { type: 'string', default: '500,500+29500,1000,5000,20000' }, endpoints: { type: 'string', default: '10' } } });
+  const { values } = parseArgs({ options: {
+    cases: { type: 'string', default: '500,500+29500,1000,5000,20000' },
+    endpoints: { type: 'string', default: '10' },
+    // Record the rows a run printed (its stderr) before it was stopped, without measuring again.
+    'rows-from': { type: 'string' },
+  } });
   const perMember = Number(values.endpoints);
+  if (values['rows-from'] !== undefined) {
+    const printed = printedRows<Row>(values['rows-from'], 'peakRssMB');
+    save([...earlierRows(printed.map((r) => [r.members, r.others])), ...printed], perMember);
+    process.exit(0);
+  }
   const cases = values.cases.split(',').map((c) => c.split('+').map(Number) as [number, number?]);
   await quietCluster();
   const rows = earlierRows(cases);
-  // Recorded after every case: a long run stopped part-way keeps what it measured.
+  // Recorded after every case, before its clean-up: a long run stopped part-way keeps what it measured.
   for (const [members, others = 0] of cases) {
-    rows.push(await measure(members, others, perMember));
+    const { row, cleanUp } = await measure(members, others, perMember);
+    rows.push(row);
     save(rows, perMember);
+    await cleanUp();
   }
   process.exit(0);
 }
