@@ -8,12 +8,11 @@
 //
 //   node bench/controller.bench.ts [--sizes 1000,5000,20000] [--concurrency 16]
 
-import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createPool, deploymentMemoryLimit, deploymentNodeOptions, startController } from '../e2e/controller-harness.ts';
 import { admin, deleteNamespace, eventually, namespace, sweep } from '../e2e/kube.ts';
-import { BENCH_PORTS_PER_LB, deleteServices, inBatches, procCpuSeconds, procMB, quietCluster, record, watchReady } from './lib.ts';
+import { BENCH_PORTS_PER_LB, deleteServices, inBatches, printedRows, procCpuSeconds, procMB, quietCluster, record, watchReady } from './lib.ts';
 
 const RUN_LABEL = 'bench.sharedlb.io/run';
 const svc = (name: string, port: number, run: string) => ({
@@ -54,7 +53,7 @@ async function floor(n: number, concurrency: number): Promise<number> {
   return ms;
 }
 
-async function throughput(n: number, concurrency: number): Promise<{ ms: number; createdMs: number; writes: number; byKind: Record<string, number>; rssMB: number; cpuS: number; eventsDropped: number; restart: { syncedMs: number; reconciledMs: number; writes: number } }> {
+async function throughput(n: number, concurrency: number): Promise<{ ms: number; createdMs: number; writes: number; byKind: Record<string, number>; rssMB: number; cpuS: number; eventsDropped: number; poolReconciles: number; memberReconciles: number; restart: { syncedMs: number; reconciledMs: number; writes: number } }> {
   await sweep();
   const ctrlNs = await namespace('bench-ctrl');
   // Pod-IP targeting, as clouds do at this scale: LB ports take no NodePorts (5000 would not fit the 2768 of the default range).
@@ -65,6 +64,10 @@ async function throughput(n: number, concurrency: number): Promise<{ ms: number;
   const { namespaces, members } = await spread('bench', n);
   const run = String(process.pid);
   const r0 = await ctl.requests();
+  // A counter has no line before its first increment.
+  const count = async (metric: string): Promise<number> => ((v) => (Number.isNaN(v) ? 0 : v))(await ctl.metric(metric));
+  const pool0 = await count('controller_runtime_reconcile_total{controller="pool"}');
+  const member0 = await count('controller_runtime_reconcile_total{controller="member"}');
   const readyWatch = await watchReady({ labelSelector: `${RUN_LABEL}=${run}` }, n, 1_800_000);
   const t0 = performance.now();
   await inBatches(members, concurrency, ({ ns, name }) => admin().post(`/api/v1/namespaces/${ns}/services`, svc(name, 9000 + (Number(name.slice(1)) % 40), run)));
@@ -81,8 +84,9 @@ async function throughput(n: number, concurrency: number): Promise<{ ms: number;
   const rss = procMB(ctl.process.pid as number, 'VmHWM');
   const cpuS = procCpuSeconds(ctl.process.pid as number) - cpu0;
   const heapMB = (await ctl.metric('nodejs_heap_size_used_bytes')) / 2 ** 20;
-  const dropped = await ctl.metric('sharedlb_events_dropped_total');
-  const eventsDropped = Number.isNaN(dropped) ? 0 : dropped; // no line before the first drop
+  const eventsDropped = await count('sharedlb_events_dropped_total');
+  const poolReconciles = (await count('controller_runtime_reconcile_total{controller="pool"}')) - pool0;
+  const memberReconciles = (await count('controller_runtime_reconcile_total{controller="member"}')) - member0;
   process.stderr.write(`# controller at the end: heap used ${heapMB.toFixed(0)} MB, peak RSS ${rss.toFixed(0)} MB\n`);
   await ctl.stop();
   // Start-up at this size: a new process lists everything and reconciles every member, writing (close to) nothing.
@@ -90,16 +94,16 @@ async function throughput(n: number, concurrency: number): Promise<{ ms: number;
   const again = await startController(ctrlNs, flags, { deployment: true });
   const restartSyncedMs = performance.now() - tr;
   await eventually('every member reconciled after a restart', async () =>
-    (await again.metric('controller_runtime_reconcile_total')) >= n && (await again.metric('workqueue_depth')) === 0, 1_800_000, 500);
+    (await again.metric('controller_runtime_reconcile_total{controller="member"}')) >= n && (await again.metric('workqueue_depth')) === 0, 1_800_000, 500);
   const restartMs = performance.now() - tr;
   const restartWrites = await again.writes();
   await again.stop();
   await cleanUp(namespaces);
   await sweep();
-  return { ms, createdMs, writes, byKind, rssMB: rss, cpuS, eventsDropped, restart: { syncedMs: restartSyncedMs, reconciledMs: restartMs, writes: restartWrites } };
+  return { ms, createdMs, writes, byKind, rssMB: rss, cpuS, eventsDropped, poolReconciles, memberReconciles, restart: { syncedMs: restartSyncedMs, reconciledMs: restartMs, writes: restartWrites } };
 }
 
-type Row = Record<string, unknown> & { members: number; floorMs: number; controllerMs: number; ratio: number; apiWritesPerMember: number; controllerCpuSeconds: number; controllerPeakRssMB: number; restartReadyMs: number; restartReconciledMs: number; restartWrites: number; eventsDropped?: number };
+type Row = Record<string, unknown> & { members: number; floorMs: number; controllerMs: number; ratio: number; apiWritesPerMember: number; controllerCpuSeconds: number; controllerPeakRssMB: number; restartReadyMs: number; restartReconciledMs: number; restartWrites: number; eventsDropped?: number; poolReconciles?: number; memberReconcilesPerMember?: number };
 
 /** Recorded after every size: a size that fails (or a run stopped) keeps the rows measured before it. */
 function save(rows: Row[], concurrency: number, note: string[]): void {
@@ -112,8 +116,8 @@ function save(rows: Row[], concurrency: number, note: string[]): void {
       'N member Services (one port each, no pods; 500 a namespace) created at once by a client at the stated concurrency; time to the last member Ready (seen through a watch: polling lists would load the API server). Normal events wait while the work queue is busy (up to 2 minutes; past 1000 waiting they are dropped and counted, as client-go drops them), so the `Allocated` events of a big run are written after the last member is Ready, or not at all, and are not in the writes per member. Floor: the same client making 3 × N plain writes of the kinds every member needs (Service create — the same Service, selector included, so kube-controller-manager writes its EndpointSlice in both runs — annotation patch, status patch). API writes per member count every non-GET request the controller made, events included. Restart: a second controller process started over the placed members — ready (caches synced), every member reconciled, and the writes it made.',
       ...note,
     ],
-    columns: ['members', 'floor ms', 'controller ms', 'ratio', 'API writes per member', 'controller CPU s', 'controller peak RSS MB', 'restart: ready ms', 'restart: all reconciled ms', 'restart: writes', 'Normal events dropped'],
-    rows: rows.map((r) => [r.members, r.floorMs, r.controllerMs, r.ratio, r.apiWritesPerMember, r.controllerCpuSeconds, r.controllerPeakRssMB, r.restartReadyMs, r.restartReconciledMs, r.restartWrites, r.eventsDropped ?? '—']),
+    columns: ['members', 'floor ms', 'controller ms', 'ratio', 'API writes per member', 'controller CPU s', 'controller peak RSS MB', 'restart: ready ms', 'restart: all reconciled ms', 'restart: writes', 'Normal events dropped', 'pool reconciles', 'member reconciles per member'],
+    rows: rows.map((r) => [r.members, r.floorMs, r.controllerMs, r.ratio, r.apiWritesPerMember, r.controllerCpuSeconds, r.controllerPeakRssMB, r.restartReadyMs, r.restartReconciledMs, r.restartWrites, r.eventsDropped ?? '—', r.poolReconciles ?? '—', r.memberReconcilesPerMember ?? '—']),
     after: [`Goal: ${result.goal}, in every run. The machine is shared by every component: the floor itself varies by a third between runs.`],
   });
 }
@@ -128,8 +132,7 @@ async function main(): Promise<void> {
   } });
   const concurrency = Number(values.concurrency);
   if (values['rows-from'] !== undefined) {
-    const rows = readFileSync(values['rows-from'], 'utf8').split('\n').filter((l) => l.startsWith('{"members"')).map((l) => JSON.parse(l) as Row);
-    save(rows, concurrency, values.note);
+    save(printedRows<Row>(values['rows-from'], 'floorMs'), concurrency, values.note);
     return;
   }
   await quietCluster();
@@ -154,6 +157,9 @@ async function main(): Promise<void> {
       restartWrites: t.restart.writes,
       /** Normal events not written by the last member Ready: too many were waiting (sharedlb_events_dropped_total). */
       eventsDropped: t.eventsDropped,
+      /** Pool reconciles (placements of the whole pool) from the first create to the last member Ready. */
+      poolReconciles: t.poolReconciles,
+      memberReconcilesPerMember: Number((t.memberReconciles / n).toFixed(2)),
       /** Every request the controller made, reads too, per member. */
       requestsPerMemberByKind: t.byKind,
     };

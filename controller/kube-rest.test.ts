@@ -50,3 +50,28 @@ describe('REST client: 429 and Retry-After, as client-go', () => {
     busy.close();
   });
 });
+
+describe('REST client: what the kubeconfig adds to a request', () => {
+  it('is reused between requests, and asked again after a 401 (a rotated credential)', async () => {
+    const seen: string[] = [];
+    const s = createServer((req, res) => {
+      seen.push(req.headers.authorization ?? '');
+      req.resume();
+      const ok = req.headers.authorization === 'Bearer new';
+      res.writeHead(seen.length === 1 || ok ? 200 : 401, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    const kc = new KubeConfig();
+    const load = (token: string) => kc.loadFromOptions({ clusters: [{ name: 'c', server: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, skipTLSVerify: true }], users: [{ name: 'u', token }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+    load('old');
+    const rest = restClient(kc);
+    await rest.get('/a');
+    load('new'); // rotated: the client does not read it again at every request
+    await assert.rejects(rest.get('/b'), (e: unknown) => e instanceof ApiError && e.status === 401);
+    await rest.get('/c');
+    assert.deepEqual(seen, ['Bearer old', 'Bearer old', 'Bearer new']);
+    rest.close();
+    s.close();
+  });
+});

@@ -60,6 +60,15 @@ export function resourceOf(path: string): string {
   return group === '' ? resource : `${group}/${resource}`;
 }
 
+/**
+ * How long what the kubeconfig adds to a request (credentials, TLS material)
+ * is reused. client-node re-reads every file it names and builds an agent
+ * each time it is asked — a tenth of the controller's CPU at a burst of
+ * writes. Credentials that rotate (a token file, an exec plugin) are read
+ * again after this, or at once after a 401.
+ */
+const AUTH_REUSE_MS = 10_000;
+
 /** client-go's default for Retry-After retries. */
 const MAX_RETRIES = 10;
 /** A Retry-After longer than this is waited as this: a caller can always try again itself. */
@@ -78,10 +87,19 @@ export function restClient(kc: KubeConfig, opts: RestOptions = {}): Rest {
   const server = cluster.server.replace(/\/$/, '');
   const secure = server.startsWith('https:');
   let agent: Agent | HttpAgent | undefined;
+  type Applied = Record<string, unknown> & { headers?: Record<string, string> };
+  let applied: { at: number; o: Applied } | null = null;
+  const kubeconfigOptions = async (): Promise<Applied> => {
+    if (applied === null || performance.now() - applied.at > AUTH_REUSE_MS) {
+      const o: Applied = { headers: {} };
+      await kc.applyToHTTPSOptions(o as never);
+      applied = { at: performance.now(), o };
+    }
+    return applied.o;
+  };
 
   const once = async (method: string, path: string, body?: unknown, contentType = 'application/json', timeoutMs = 30_000) => {
-    const o: Record<string, unknown> & { headers?: Record<string, string> } = { method, headers: {} };
-    await kc.applyToHTTPSOptions(o as never);
+    const o = await kubeconfigOptions();
     agent ??= secure
       ? new Agent({ keepAlive: true, maxSockets: opts.maxSockets ?? 32, ca: o.ca as string, cert: o.cert as string, key: o.key as string, rejectUnauthorized: o.rejectUnauthorized as boolean | undefined })
       : new HttpAgent({ keepAlive: true, maxSockets: opts.maxSockets ?? 32 });
@@ -107,6 +125,7 @@ export function restClient(kc: KubeConfig, opts: RestOptions = {}): Rest {
             } catch {
               // not JSON (e.g. /readyz): keep the text
             }
+            if (res.statusCode === 401) applied = null;
             const after = Number(res.headers['retry-after']);
             resolve({ status: res.statusCode ?? 0, body: parsed, retryAfter: Number.isFinite(after) && after >= 0 ? after : null });
           });

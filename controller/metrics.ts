@@ -28,17 +28,19 @@ export const resyncsSkipped = new client.Counter({ name: 'sharedlb_resyncs_skipp
 export const eventsDropped = new client.Counter({ name: 'sharedlb_events_dropped_total', help: 'Events not written because too many were waiting to be (as client-go drops them)', labelNames: ['type'], registers: [registry] });
 export const informerRestarts = new client.Counter({ name: 'sharedlb_informer_restarts_total', help: 'Informer restarts after watch or list errors', labelNames: ['informer'], registers: [registry] });
 
-export function queueMetrics(name: string): QueueMetrics {
+/** `controllerOf` names the reconciler a key belongs to (controller-runtime counts reconciles per controller). */
+export function queueMetrics(name: string, controllerOf: (key: string) => string = () => name): QueueMetrics {
   return {
     depth: (n) => depth.set({ name }, n),
     added: () => adds.inc({ name }),
     retried: () => retries.inc({ name }),
     queued: (s) => queued.observe({ name }, s),
-    worked: (s, result) => {
+    worked: (key, s, result) => {
+      const controller = controllerOf(key);
       work.observe({ name }, s);
-      reconcileTime.observe({ controller: name }, s);
-      reconciles.inc({ controller: name, result });
-      if (result === 'error') reconcileErrors.inc({ controller: name });
+      reconcileTime.observe({ controller }, s);
+      reconciles.inc({ controller, result });
+      if (result === 'error') reconcileErrors.inc({ controller });
     },
   };
 }

@@ -36,8 +36,20 @@ export async function reconcilePool(ctx: PoolContext, poolName: string): Promise
   const now = ctx.now?.() ?? new Date();
   const inputs = gatherInputs(ctx, poolName);
   const result = allocate(inputs.allocation);
-  const requeueAfterMs = await convergeLoadBalancers(ctx, inputs, result, now);
-  publishOutcomes(ctx, inputs, result);
+  const woken = new Set<string>();
+  let requeueAfterMs: number | undefined;
+  try {
+    requeueAfterMs = await convergeLoadBalancers(ctx, inputs, result, now, woken);
+  } catch (e) {
+    // The LBs written so far are news to their members (their watch events will not say so again). This
+    // placement's outcomes were not all carried out: those members read their LB records, the store of record.
+    for (const m of woken) {
+      ctx.outcomes.delete(m);
+      ctx.enqueueMember(m);
+    }
+    throw e;
+  }
+  publishOutcomes(ctx, inputs, result, woken);
   const used = result.loadBalancers.filter((l) => l.assignments.length > 0);
   await writePoolStatus(ctx, poolName, used, [...result.outcomes.values()], now, inputs.repack.now ? inputs.repack.asked : inputs.repack.done);
   return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
@@ -107,13 +119,20 @@ function gatherInputs(ctx: PoolContext, poolName: string): PoolInputs {
   };
 }
 
-/** One write per LB that changed; empty LBs deleted after their grace. Returns when to look again, if an LB is waiting out its grace. */
-async function convergeLoadBalancers(ctx: PoolContext, inputs: PoolInputs, result: AllocationResult, now: Date): Promise<number | undefined> {
+/**
+ * One write per LB that changed; empty LBs deleted after their grace. Returns
+ * when to look again, if an LB is waiting out its grace; adds to `woken` the
+ * members whose view of an LB the writes changed.
+ */
+async function convergeLoadBalancers(ctx: PoolContext, inputs: PoolInputs, result: AllocationResult, now: Date, woken: Set<string>): Promise<number | undefined> {
   const { state, log } = ctx;
   const { pool, poolName } = inputs;
   // Grace for empty ones: the pool's, or the default if the pool is gone.
   const grace = (pool?.emptyLoadBalancerGraceSeconds ?? 300) * 1000;
   let requeueAfterMs: number | undefined;
+  const wrote = (name: string, from: string | null, obj: V1Service | null): void => {
+    for (const m of state.wrote(name, from, obj)) woken.add(m);
+  };
   for (const lb of result.loadBalancers) {
     const existing = state.lb(lb.name);
     const lbKey = `${state.namespace}/${lb.name}`;
@@ -123,7 +142,7 @@ async function convergeLoadBalancers(ctx: PoolContext, inputs: PoolInputs, resul
       if (!Number.isNaN(since) && now.getTime() - since >= grace) {
         const rv = existing.metadata?.resourceVersion ?? null;
         await ctx.rest.delete(svcPath(state.namespace, lb.name), { preconditions: { resourceVersion: rv } });
-        state.wrote(lb.name, rv, null);
+        wrote(lb.name, rv, null);
         log.info('deleted empty shared LB', { loadBalancer: lbKey, pool: poolName, emptySince: existing.metadata?.annotations?.[EMPTY_SINCE] });
         continue;
       }
@@ -134,20 +153,20 @@ async function convergeLoadBalancers(ctx: PoolContext, inputs: PoolInputs, resul
     const desired = desiredLoadBalancer(poolName, pool?.template ?? { labels: {}, annotations: {} }, lb, state.namespace, existing, now, inputs.appProtocols);
     if (existing === undefined) {
       const created = await ctx.rest.post<V1Service>(svcPath(state.namespace), desired);
-      state.wrote(lb.name, null, created);
+      wrote(lb.name, null, created);
       log.info('created shared LB', { loadBalancer: lbKey, pool: poolName, members: [...new Set(lb.assignments.map((a) => a.member))] });
     } else if (lbDiffers(existing, desired)) {
       const from = existing.metadata?.resourceVersion ?? null;
       const updated = await ctx.rest.put<V1Service>(svcPath(state.namespace, lb.name), desired);
-      state.wrote(lb.name, from, updated);
+      wrote(lb.name, from, updated);
       log.info('updated shared LB', { loadBalancer: lbKey, pool: poolName, ports: lb.assignments.length, members: [...new Set(lb.assignments.map((a) => a.member))] });
     }
   }
   return requeueAfterMs;
 }
 
-/** Remember each outcome, warn every member that moved (and why), and wake members whose outcome changed (their LB's update wakes the rest). */
-function publishOutcomes(ctx: PoolContext, inputs: PoolInputs, result: AllocationResult): void {
+/** Remember each outcome, warn every member that moved (and why), and wake members whose outcome or view of their LB changed. */
+function publishOutcomes(ctx: PoolContext, inputs: PoolInputs, result: AllocationResult, woken: Set<string>): void {
   const { state, log } = ctx;
   const departed = inputs.allocation.departed ?? new Map<string, string>();
   for (const [key, o] of result.outcomes) {
@@ -166,6 +185,7 @@ function publishOutcomes(ctx: PoolContext, inputs: PoolInputs, result: Allocatio
       ctx.enqueueMember(key);
     }
   }
+  for (const m of woken) ctx.enqueueMember(m);
 }
 
 /**

@@ -8,6 +8,7 @@ import type { KubeConfig, V1Service } from '@kubernetes/client-node';
 import { createHash } from 'node:crypto';
 import { GROUP, LB_POOL_LABEL, LOAD_BALANCER } from '../allocator/annotations.ts';
 import type { MemberOutcome } from '../allocator/placement/allocate.ts';
+import type { PoolSet } from '../allocator/pools.ts';
 import { eventRecorder } from './events.ts';
 import { restClient, type Rest } from './kube-rest.ts';
 import { startLeaderElection, type Elector } from './leader.ts';
@@ -84,7 +85,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     name: 'sharedlb',
     concurrency: o.concurrency,
     ratePerSecond: o.qps,
-    metrics: queueMetrics('sharedlb'),
+    metrics: queueMetrics('sharedlb', (key) => key.slice(0, key.indexOf(':'))),
     handler: async (key) => {
       if (key.startsWith('pool:')) return reconcilePool(poolCtx, key.slice(5));
       if (key.startsWith('member:')) return reconcileMember(memberCtx, key.slice(7));
@@ -97,8 +98,11 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     for (const lb of state.lbs()) names.add(lb.metadata?.labels?.[LB_POOL_LABEL] as string);
     return names;
   };
+  // A pool's placement reads every member of it: a burst of member changes is
+  // taken by a few pool reconciles, each placing many (see addCoalesced).
+  const enqueuePool = (name: string | undefined): void => queue.addCoalesced(`pool:${name}`);
   const enqueuePools = (): void => {
-    for (const p of poolKeys()) queue.add(`pool:${p}`);
+    for (const p of poolKeys()) enqueuePool(p);
   };
   const touchesSharing = (svc: V1Service): boolean => {
     const key = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
@@ -122,6 +126,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     placementInputs.set(key, digest);
     return digest !== before;
   };
+  let poolsSeen: PoolSet | null = null;
   const enqueueMembers = (filter: (svc: V1Service) => boolean = () => true): void => {
     for (const svc of state.sharingServices()) {
       if (!isSharedLB(svc, o.namespace) && touchesSharing(svc) && filter(svc)) queue.add(`member:${svc.metadata?.namespace}/${svc.metadata?.name}`);
@@ -131,7 +136,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   state = new ClusterState(o.kc, raw, o.namespace, o.className, {
     service: (e, svc, members) => {
       if (isSharedLB(svc, o.namespace)) {
-        queue.add(`pool:${svc.metadata?.labels?.[LB_POOL_LABEL]}`);
+        enqueuePool(svc.metadata?.labels?.[LB_POOL_LABEL]);
         for (const m of members) queue.add(`member:${m}`);
         return;
       }
@@ -154,8 +159,11 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       if (svcName !== undefined && state.holdings(key).length > 0) queue.add(`member:${key}`);
     },
     pool: (_e, p) => {
-      queue.add(`pool:${p.metadata?.name}`);
-      enqueueMembers();
+      enqueuePool(p.metadata?.name);
+      // Members read the pools' specs: a status write (the pool reconcile's own) wakes none of them.
+      const pools = state.poolSet();
+      if (pools !== poolsSeen) enqueueMembers();
+      poolsSeen = pools;
     },
     namespace: (e, n) => {
       if (e === 'add') return; // a new namespace holds no Services yet

@@ -51,7 +51,7 @@ export class ClusterState {
   private readonly ownVersions = new Map<string, Set<string>>();
   /** LB name → its decoded record, at a resourceVersion. */
   private readonly decoded = new Map<string, { rv: string; state: LoadBalancerState; problems: string[] }>();
-  /** LB name → what its members' reconciles read of it, as of its last watch event. */
+  /** LB name → what its members' reconciles read of it, as of its last watch event or our own write of it. */
   private readonly lbViews = new Map<string, { lb: string; members: Map<string, string> }>();
   private readonly byMember = new Map<string, Set<string>>();
   private readonly byLB = new Map<string, Set<string>>();
@@ -168,9 +168,13 @@ export class ClusterState {
     return this.services.synced && this.slices.synced && this.pools.synced && this.namespaces.synced;
   }
 
-  /** The pools, parsed once per change of any of them. */
+  /**
+   * The pools, parsed once per change of any one's spec (its generation): the
+   * pool reconcile's own status writes change none, and must not make every
+   * member be parsed again.
+   */
   poolSet(): PoolSet {
-    const key = this.pools.list().map((p) => `${p.metadata?.name}@${p.metadata?.resourceVersion}`).sort().join(',');
+    const key = this.pools.list().map((p) => `${p.metadata?.name}@${p.metadata?.generation ?? p.metadata?.resourceVersion}`).sort().join(',');
     if (this.poolCache?.key !== key) this.poolCache = { key, set: poolSet(this.pools.list().map((p) => parsePool(p))) };
     return this.poolCache.set;
   }
@@ -233,12 +237,18 @@ export class ClusterState {
     return out;
   }
 
-  /** Record a write (or, with obj null, a delete) of an LB made over the version `from`. */
-  wrote(name: string, from: string | null, obj: V1Service | null): void {
+  /**
+   * Record a write (or, with obj null, a delete) of an LB made over the
+   * version `from`. Returns the members whose view of the LB it changed:
+   * the writer wakes them now, and the write's own watch event, which
+   * changes nothing more, wakes none of them again.
+   */
+  wrote(name: string, from: string | null, obj: V1Service | null): Set<string> {
     if (obj !== null) trimMetadata(obj);
     this.expected.set(`${this.namespace}/${name}`, { from, obj });
     this.expectedLBs.add(name);
     this.reindex(name);
+    return this.lbViewChanged(name, obj ?? undefined);
   }
 
   /** Record a member's write-back (the API server's answer to a patch made over the version `from`). */

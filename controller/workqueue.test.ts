@@ -94,3 +94,44 @@ describe('WorkQueue.busy', () => {
     assert.equal(q.busy(50), false);
   });
 });
+
+describe('WorkQueue.addCoalesced', () => {
+  it('starts at once after a quiet spell, then at most once a gap while adds keep coming, and a run follows the last add', async () => {
+    const starts: number[] = [];
+    const q = new WorkQueue({ name: 't', concurrency: 2, ratePerSecond: 1000, coalesceMs: 100, handler: async () => void starts.push(performance.now()) });
+    const t0 = performance.now();
+    q.addCoalesced('pool');
+    await sleep(50);
+    assert.equal(starts.length, 1, 'the first add runs without waiting for a gap');
+    assert.ok((starts[0] as number) - t0 < 50);
+    let lastAdd = 0;
+    for (let i = 0; i < 50; i++) {
+      q.addCoalesced('pool');
+      lastAdd = performance.now();
+      await sleep(6);
+    }
+    await sleep(250);
+    await q.idle();
+    for (let i = 1; i < starts.length; i++) assert.ok((starts[i] as number) - (starts[i - 1] as number) >= 98, `starts ${i - 1} and ${i} only ${((starts[i] as number) - (starts[i - 1] as number)).toFixed(0)} ms apart`);
+    assert.ok(starts.length <= 6, `${starts.length} runs for 51 adds over ~350 ms`);
+    assert.ok((starts.at(-1) as number) >= lastAdd, 'the last add is seen by a run that starts after it');
+    const quiet = performance.now();
+    q.addCoalesced('pool');
+    await sleep(50);
+    assert.ok((starts.at(-1) as number) >= quiet, 'after a quiet spell the next add runs at once');
+    await q.shutdown();
+  });
+
+  it('a plain add is not held back', async () => {
+    const starts: number[] = [];
+    const q = new WorkQueue({ name: 't', concurrency: 1, ratePerSecond: 1000, coalesceMs: 1000, handler: async () => void starts.push(performance.now()) });
+    q.addCoalesced('pool');
+    await sleep(10);
+    const t = performance.now();
+    q.add('pool');
+    await sleep(20);
+    assert.equal(starts.length, 2);
+    assert.ok((starts[1] as number) >= t);
+    await q.shutdown();
+  });
+});

@@ -4,7 +4,12 @@
 //     again afterwards);
 //   - a failing key is retried with per-key exponential backoff, and forgotten
 //     (backoff reset) once it succeeds;
-//   - p-queue bounds concurrency and the global start rate.
+//   - p-queue bounds concurrency and the global start rate;
+//   - a key whose work grows with what it covers (a pool's placement reads
+//     every member) can be added coalesced: it starts at once after a quiet
+//     spell, but while adds keep coming at most once a gap, so a burst of
+//     changes is taken by a few runs that each see many of them, not by one
+//     run per change.
 
 import PQueue from 'p-queue';
 
@@ -13,7 +18,7 @@ export interface QueueMetrics {
   added(): void;
   retried(): void;
   queued(seconds: number): void;
-  worked(seconds: number, result: 'success' | 'error' | 'requeue'): void;
+  worked(key: string, seconds: number, result: 'success' | 'error' | 'requeue'): void;
 }
 
 export interface WorkQueueOptions {
@@ -23,6 +28,12 @@ export interface WorkQueueOptions {
   ratePerSecond: number;
   baseDelayMs?: number;
   maxDelayMs?: number;
+  /**
+   * Coalesced keys: the least time between two starts of one (default 200 ms).
+   * Not scaled by the last run's length: under load that is mostly waiting on
+   * the API server, and a gap grown from it held members back for seconds.
+   */
+  coalesceMs?: number;
   handler: (key: string) => Promise<void | { requeueAfterMs: number }>;
   onError?: (key: string, error: unknown, retryInMs: number) => void;
   metrics?: QueueMetrics;
@@ -35,6 +46,8 @@ export class WorkQueue {
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** Coalesced keys: when each last started, and the timer of an add held back. */
+  private readonly coalesced = new Map<string, { startedAt: number; held?: NodeJS.Timeout }>();
   private closed = false;
   private readonly opts: WorkQueueOptions;
   /** Bumped each time the queue runs dry: a resync waits for the previous one to drain. */
@@ -50,9 +63,11 @@ export class WorkQueue {
     return this.waiting.size;
   }
 
-  /** Keys waiting or running, or one added within quietMs: work is still arriving. */
+  /** Keys waiting, running or held back (coalesced), or one added within quietMs: work is still arriving. */
   busy(quietMs: number): boolean {
-    return this.waiting.size > 0 || this.running.size > 0 || performance.now() - this.lastAdd < quietMs;
+    if (this.waiting.size > 0 || this.running.size > 0 || performance.now() - this.lastAdd < quietMs) return true;
+    for (const c of this.coalesced.values()) if (c.held !== undefined) return true;
+    return false;
   }
 
   /** How many times nothing was left waiting or running; unchanged means the queue has not drained since. */
@@ -85,6 +100,32 @@ export class WorkQueue {
     this.timers.set(key, t);
   }
 
+  /**
+   * Add a key whose run is costly in proportion to what it covers: at once if
+   * it has not started within its gap, else when the gap is over. Waiting or
+   * already held back, it will see this change when it runs.
+   */
+  addCoalesced(key: string): void {
+    if (this.closed || this.waiting.has(key)) return;
+    const c = this.coalesced.get(key);
+    if (c === undefined) {
+      this.coalesced.set(key, { startedAt: -Infinity });
+      this.add(key);
+      return;
+    }
+    if (c.held !== undefined) return;
+    const wait = c.startedAt + (this.opts.coalesceMs ?? 200) - performance.now();
+    if (wait <= 0) {
+      this.add(key);
+      return;
+    }
+    c.held = setTimeout(() => {
+      c.held = undefined;
+      this.add(key);
+    }, wait);
+    c.held.unref();
+  }
+
   /** Stop starting keys (they keep collecting, deduplicated) until resume(). */
   pause(): void {
     this.q.pause();
@@ -103,6 +144,7 @@ export class WorkQueue {
     this.closed = true;
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
+    for (const c of this.coalesced.values()) clearTimeout(c.held);
     this.q.clear();
     this.waiting.clear();
     await this.q.onIdle();
@@ -116,20 +158,22 @@ export class WorkQueue {
     this.opts.metrics?.queued((performance.now() - since) / 1000);
     this.running.add(key);
     const t0 = performance.now();
+    const c = this.coalesced.get(key);
+    if (c !== undefined) c.startedAt = t0;
     try {
       const r = await this.opts.handler(key);
       this.failures.delete(key);
       if (r && r.requeueAfterMs >= 0) {
-        this.opts.metrics?.worked((performance.now() - t0) / 1000, 'requeue');
+        this.opts.metrics?.worked(key, (performance.now() - t0) / 1000, 'requeue');
         this.addAfter(key, r.requeueAfterMs);
       } else {
-        this.opts.metrics?.worked((performance.now() - t0) / 1000, 'success');
+        this.opts.metrics?.worked(key, (performance.now() - t0) / 1000, 'success');
       }
     } catch (e) {
       const n = (this.failures.get(key) ?? 0) + 1;
       this.failures.set(key, n);
       const delay = Math.min(this.opts.maxDelayMs ?? 60_000, (this.opts.baseDelayMs ?? 50) * 2 ** (n - 1));
-      this.opts.metrics?.worked((performance.now() - t0) / 1000, 'error');
+      this.opts.metrics?.worked(key, (performance.now() - t0) / 1000, 'error');
       this.opts.metrics?.retried();
       this.opts.onError?.(key, e, delay);
       this.addAfter(key, delay);

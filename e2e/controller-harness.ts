@@ -154,8 +154,14 @@ export async function startController(namespace: string, extra: string[] = [], r
     },
     async metric(name) {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      // A metric named without labels: the sum over its label sets.
-      const lines = text.split('\n').filter((l) => l.startsWith(`${name} `) || (!name.includes('{') && l.startsWith(`${name}{`)));
+      // The sum over the label sets that have every label named (none named: all of them).
+      const [metric, labels = ''] = name.replace(/}$/, '').split('{') as [string, string?];
+      const wanted = labels.split(',').filter(Boolean);
+      const lines = text.split('\n').filter((l) => {
+        if (!l.startsWith(`${metric} `) && !l.startsWith(`${metric}{`)) return false;
+        const have = (l.match(/^[^{ ]*\{([^}]*)\}/)?.[1] ?? '').split(',');
+        return wanted.every((w) => have.includes(w));
+      });
       return lines.length === 0 ? NaN : lines.reduce((a, l) => a + Number(l.split(' ').pop()), 0);
     },
     async requests() {

@@ -112,7 +112,7 @@ describe('sharedlb controller', () => {
   });
 
   it('writes nothing for a converged member when it is reconciled again', async () => {
-    const reconciled = () => ctl.metric('controller_runtime_reconcile_total{controller="sharedlb",result="success"}');
+    const reconciled = () => ctl.metric('controller_runtime_reconcile_total{controller="member",result="success"}');
     const memberWrites = async () => {
       let n = 0;
       for (const [k, v] of await ctl.requests()) if (/^(PUT|POST|DELETE|PATCH) (discovery\.k8s\.io\/endpointslices|services|services\/status)$/.test(k)) n += v;
@@ -389,7 +389,7 @@ describe('sharedlb controller', () => {
     ctl = await startController(ctrlNs, FAST_LEASE);
     await waitLeader(ctl); // the dead replica's lease must run out first
     await sleep(2000);
-    assert.ok((await ctl.metric('controller_runtime_reconcile_total{controller="sharedlb",result="success"}')) > 0, 'the new replica reconciled');
+    assert.ok((await ctl.metric('controller_runtime_reconcile_total{controller="member",result="success"}')) > 0, 'the new replica reconciled');
     assert.deepEqual(await snapshot(), before);
     assert.deepEqual(await lbRecords(), recordsBefore);
   });
