@@ -7,6 +7,7 @@ import { ADDRESS, READY_CONDITION } from '../allocator/annotations.ts';
 import type { MemberOutcome, PortOutcome } from '../allocator/placement/allocate.ts';
 import type { Assignment } from '../allocator/types.ts';
 import type { EventRecorder } from './events.ts';
+import type { Outcome } from './workqueue.ts';
 import { ApiError, type Rest } from './kube-rest.ts';
 import type { Logger } from './logger.ts';
 import { annotationPatch, conditionDiffers, currentCondition, desiredAnnotations, desiredCondition, desiredIngress, ingressDiffers, type MemberView } from './member-status.ts';
@@ -34,7 +35,7 @@ export const WAITING_DEBOUNCE_MS = 2000;
 
 const slicePath = (ns: string, name?: string): string => `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices${name ? `/${name}` : ''}`;
 
-export async function reconcileMember(ctx: MemberContext, key: string): Promise<void | { requeueAfterMs: number }> {
+export async function reconcileMember(ctx: MemberContext, key: string): Promise<Outcome> {
   const { state } = ctx;
   const [namespace, name] = key.split('/') as [string, string];
   const svc = state.service(name, namespace);

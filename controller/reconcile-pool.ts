@@ -7,6 +7,7 @@ import { allocate, type AllocationInput, type AllocationResult, type MemberOutco
 import { EMPTY_SINCE, LOAD_BALANCER, REPACK } from '../allocator/annotations.ts';
 import type { LoadBalancerState, MemberRequest, Pool } from '../allocator/types.ts';
 import type { EventRecorder } from './events.ts';
+import type { Outcome } from './workqueue.ts';
 import { ApiError, type Rest } from './kube-rest.ts';
 import type { Logger } from './logger.ts';
 import { poolStatus, poolStatusDiffers } from './pool-status.ts';
@@ -32,10 +33,13 @@ const svcPath = (ns: string, name?: string): string => `/api/v1/namespaces/${ns}
  * gather (pure, over the caches) → allocate → converge the LB Services →
  * publish outcomes (events, member wake-ups) → the pool's status.
  */
-export async function reconcilePool(ctx: PoolContext, poolName: string): Promise<void | { requeueAfterMs: number }> {
+export async function reconcilePool(ctx: PoolContext, poolName: string): Promise<Outcome> {
   const now = ctx.now?.() ?? new Date();
+  const t0 = performance.now();
   const inputs = gatherInputs(ctx, poolName);
   const result = allocate(inputs.allocation);
+  // The part that grows with the pool: in a burst, the queue spaces this pool's reconciles by it.
+  const workMs = performance.now() - t0;
   const woken = new Set<string>();
   let requeueAfterMs: number | undefined;
   try {
@@ -52,7 +56,7 @@ export async function reconcilePool(ctx: PoolContext, poolName: string): Promise
   publishOutcomes(ctx, inputs, result, woken);
   const used = result.loadBalancers.filter((l) => l.assignments.length > 0);
   await writePoolStatus(ctx, poolName, used, [...result.outcomes.values()], now, inputs.repack.now ? inputs.repack.asked : inputs.repack.done);
-  return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
+  return { requeueAfterMs, workMs };
 }
 
 interface PoolInputs {

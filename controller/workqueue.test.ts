@@ -122,6 +122,26 @@ describe('WorkQueue.addCoalesced', () => {
     await q.shutdown();
   });
 
+  it('spaces a key by ten times the compute its last run reported, not by how long it waited', async () => {
+    const starts: number[] = [];
+    const q = new WorkQueue({ name: 't', concurrency: 1, ratePerSecond: 1000, coalesceMs: 10, handler: async () => {
+      starts.push(performance.now());
+      await sleep(40); // waiting on the API server: no part of the gap
+      return { workMs: 25 };
+    } });
+    q.addCoalesced('pool');
+    await sleep(60);
+    q.addCoalesced('pool');
+    q.addCoalesced('pool');
+    await sleep(140);
+    assert.equal(starts.length, 1, 'held until 250 ms after the first start');
+    await sleep(200);
+    await q.idle();
+    assert.equal(starts.length, 2);
+    assert.ok((starts[1] as number) - (starts[0] as number) >= 248, `${((starts[1] as number) - (starts[0] as number)).toFixed(0)} ms apart`);
+    await q.shutdown();
+  });
+
   it('a plain add is not held back', async () => {
     const starts: number[] = [];
     const q = new WorkQueue({ name: 't', concurrency: 1, ratePerSecond: 1000, coalesceMs: 1000, handler: async () => void starts.push(performance.now()) });

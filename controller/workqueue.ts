@@ -7,9 +7,9 @@
 //   - p-queue bounds concurrency and the global start rate;
 //   - a key whose work grows with what it covers (a pool's placement reads
 //     every member) can be added coalesced: it starts at once after a quiet
-//     spell, but while adds keep coming at most once a gap, so a burst of
-//     changes is taken by a few runs that each see many of them, not by one
-//     run per change.
+//     spell, but while adds keep coming at most once a gap that grows with
+//     the compute its last run reported, so a burst of changes is taken by a
+//     few runs that each see many of them, not by one run per change.
 
 import PQueue from 'p-queue';
 
@@ -21,6 +21,16 @@ export interface QueueMetrics {
   worked(key: string, seconds: number, result: 'success' | 'error' | 'requeue'): void;
 }
 
+/**
+ * What a run may ask for: to run again after a while, and — for a coalesced
+ * key — how long its own compute took (not its waiting on the API server,
+ * which under load is most of its length and says nothing of its cost).
+ */
+export type Outcome = void | { requeueAfterMs?: number; workMs?: number };
+
+/** A coalesced key's gap is this many times its last run's compute: in a burst it takes at most a tenth of one core. */
+const COALESCE_FACTOR = 10;
+
 export interface WorkQueueOptions {
   name: string;
   concurrency: number;
@@ -29,12 +39,11 @@ export interface WorkQueueOptions {
   baseDelayMs?: number;
   maxDelayMs?: number;
   /**
-   * Coalesced keys: the least time between two starts of one (default 200 ms).
-   * Not scaled by the last run's length: under load that is mostly waiting on
-   * the API server, and a gap grown from it held members back for seconds.
+   * Coalesced keys: the least time between two starts of one (default 200
+   * ms), and at least COALESCE_FACTOR × the compute its last run reported.
    */
   coalesceMs?: number;
-  handler: (key: string) => Promise<void | { requeueAfterMs: number }>;
+  handler: (key: string) => Promise<Outcome>;
   onError?: (key: string, error: unknown, retryInMs: number) => void;
   metrics?: QueueMetrics;
 }
@@ -47,7 +56,7 @@ export class WorkQueue {
   private readonly failures = new Map<string, number>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   /** Coalesced keys: when each last started, and the timer of an add held back. */
-  private readonly coalesced = new Map<string, { startedAt: number; held?: NodeJS.Timeout }>();
+  private readonly coalesced = new Map<string, { startedAt: number; workMs: number; held?: NodeJS.Timeout }>();
   private closed = false;
   private readonly opts: WorkQueueOptions;
   /** Bumped each time the queue runs dry: a resync waits for the previous one to drain. */
@@ -109,12 +118,12 @@ export class WorkQueue {
     if (this.closed || this.waiting.has(key)) return;
     const c = this.coalesced.get(key);
     if (c === undefined) {
-      this.coalesced.set(key, { startedAt: -Infinity });
+      this.coalesced.set(key, { startedAt: -Infinity, workMs: 0 });
       this.add(key);
       return;
     }
     if (c.held !== undefined) return;
-    const wait = c.startedAt + (this.opts.coalesceMs ?? 200) - performance.now();
+    const wait = c.startedAt + Math.max(this.opts.coalesceMs ?? 200, COALESCE_FACTOR * c.workMs) - performance.now();
     if (wait <= 0) {
       this.add(key);
       return;
@@ -163,7 +172,8 @@ export class WorkQueue {
     try {
       const r = await this.opts.handler(key);
       this.failures.delete(key);
-      if (r && r.requeueAfterMs >= 0) {
+      if (c !== undefined && r?.workMs !== undefined) c.workMs = r.workMs;
+      if (r?.requeueAfterMs !== undefined && r.requeueAfterMs >= 0) {
         this.opts.metrics?.worked(key, (performance.now() - t0) / 1000, 'requeue');
         this.addAfter(key, r.requeueAfterMs);
       } else {
