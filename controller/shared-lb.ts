@@ -33,9 +33,12 @@ export function desiredLoadBalancer(
   appProtocols?: Map<string, string>,
 ): V1Service {
   const oldPorts = existing?.spec?.ports ?? [];
+  // By name: an LB's hundred ports, looked up for each of its hundred assignments at every pool reconcile.
+  const oldByName = new Map(oldPorts.map((p) => [p.name, p]));
   let ports: V1ServicePort[] = lb.assignments.map((a) => {
     const name = lbPortName(a);
-    const kept = oldPorts.find((p) => p.name === name && p.port === a.port && (p.protocol ?? 'TCP') === a.protocol);
+    const old = oldByName.get(name);
+    const kept = old !== undefined && old.port === a.port && (old.protocol ?? 'TCP') === a.protocol ? old : undefined;
     const appProtocol = appProtocols?.get(`${a.member}/${a.servicePort}`);
     return { name, port: a.port, protocol: a.protocol, targetPort: a.port as never, ...(appProtocol ? { appProtocol } : {}), ...(kept?.nodePort ? { nodePort: kept.nodePort } : {}) };
   });

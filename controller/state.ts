@@ -58,6 +58,10 @@ export class ClusterState {
   private readonly sources = new Map<string, Set<string>>();
   private readonly mirrors = new Map<string, Set<string>>();
   private poolCache: { key: string; set: PoolSet } | null = null;
+  /** A pool event came since poolSet() last looked: most calls (one per member, per pool reconcile) need not. */
+  private poolsMoved = true;
+  /** The cluster's default IP families, until the API server's own Service changes. */
+  private families: IPFamily[] | null = null;
   private readonly parsed = new Map<string, { stamp: string; result: MemberParse }>();
   /** Services kept whole (see cache-forms.ts): the only ones that can be members. */
   private readonly concerned = new Set<string>();
@@ -75,6 +79,7 @@ export class ClusterState {
       onEvent: (e, svc) => {
         const key = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
         if (e === 'delete') this.parsed.delete(key);
+        if (key === 'default/kubernetes') this.families = null;
         this.track(key, e === 'delete' ? undefined : svc);
         // The cache has moved past the version our write was made over: it shows our write, or something newer.
         const x = this.expected.get(key);
@@ -98,7 +103,11 @@ export class ClusterState {
       },
     });
     this.pools = new ResilientInformer<PoolObject>({
-      name: 'loadbalancerpools', kc, rest, path: POOLS_PATH, relistSeconds, onRestart: h.restart, onRelist: h.relist, onEvent: h.pool,
+      name: 'loadbalancerpools', kc, rest, path: POOLS_PATH, relistSeconds, onRestart: h.restart, onRelist: h.relist,
+      onEvent: (e, p) => {
+        this.poolsMoved = true;
+        h.pool(e, p);
+      },
     });
     this.namespaces = new ResilientInformer<V1Namespace>({
       name: 'namespaces', kc, rest, path: '/api/v1/namespaces', relistSeconds, onRestart: h.restart, onRelist: h.relist, onEvent: h.namespace,
@@ -174,6 +183,8 @@ export class ClusterState {
    * member be parsed again.
    */
   poolSet(): PoolSet {
+    if (this.poolCache !== null && !this.poolsMoved) return this.poolCache.set;
+    this.poolsMoved = false;
     const key = this.pools.list().map((p) => `${p.metadata?.name}@${p.metadata?.generation ?? p.metadata?.resourceVersion}`).sort().join(',');
     if (this.poolCache?.key !== key) this.poolCache = { key, set: poolSet(this.pools.list().map((p) => parsePool(p))) };
     return this.poolCache.set;
@@ -199,7 +210,7 @@ export class ClusterState {
 
   /** The family a Service gets when it asks for none: the API server's own Service shows the cluster's primary one. */
   defaultIPFamilies(): IPFamily[] {
-    return clusterIPFamilies([this.services.get('kubernetes', 'default') ?? {}]);
+    return (this.families ??= clusterIPFamilies([this.services.get('kubernetes', 'default') ?? {}]));
   }
 
   namespaceLabels(ns: string): Record<string, string> {
