@@ -105,3 +105,31 @@ describe('eventRecorder', () => {
     assert.equal(h.calls.at(-1)?.method, 'POST');
   });
 });
+
+describe('eventRecorder, when a write is refused before it is sent', () => {
+  it('neither crashes nor stops writing: a replica that lost its lease refuses by throwing', async () => {
+    let refuse = true;
+    const posted: string[] = [];
+    const rest = { ...heldRest().rest, post: <T>(path: string): Promise<T> => {
+      if (refuse) throw new Error(`not the leader: refusing POST ${path}`);
+      posted.push(path);
+      return Promise.resolve({} as T);
+    } } as Rest;
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown): void => void unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const rec = eventRecorder(rest, makeLogger('error'), 'test');
+      rec.normal(svc('a'), 'Allocated', 'Allocate', 'x');
+      await rec.flush();
+      refuse = false;
+      rec.normal(svc('b'), 'Allocated', 'Allocate', 'x');
+      await rec.flush();
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(unhandled, []);
+      assert.equal(posted.length, 1, 'the write after the refused one went out');
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});

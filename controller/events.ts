@@ -70,7 +70,9 @@ export function eventRecorder(rest: Rest, log: Logger, instance: string, opts: R
   const deferred: Array<{ at: number; write: () => Promise<void>; seenKey?: string }> = [];
   let pump: NodeJS.Timeout | undefined;
   const write = (w: () => Promise<void>): void => {
-    chain = chain.then(w).finally(() => {
+    // A write that throws (even before it is sent: a replica that has just lost its lease refuses it) is
+    // logged by the write itself; it must neither stop the writes after it nor reject the chain unhandled.
+    chain = chain.then(w).catch((e: unknown) => void log.warn('event write failed', { error: String(e) })).finally(() => {
       if (--pending > 0 || dropped === 0) return;
       log.warn('events were dropped while too many were waiting to be written', { dropped });
       dropped = 0;

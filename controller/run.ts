@@ -56,13 +56,14 @@ function guarded(rest: Rest, leading: () => boolean): Rest {
   const check = (method: string, path: string): void => {
     if (!leading()) throw new NotLeaderError(`not the leader: refusing ${method} ${path}`);
   };
+  // A refusal is a rejected promise, as any failed request is, never a throw before the caller's .catch is attached.
   return {
     ...rest,
-    post: (path, body) => (check('POST', path), rest.post(path, body)),
-    put: (path, body) => (check('PUT', path), rest.put(path, body)),
-    patch: (path, body, type) => (check('PATCH', path), rest.patch(path, body, type)),
-    delete: (path, body) => (check('DELETE', path), rest.delete(path, body)),
-    call: (method, path, body, ct, t) => (method !== 'GET' && check(method, path), rest.call(method, path, body, ct, t)),
+    post: async (path, body) => (check('POST', path), rest.post(path, body)),
+    put: async (path, body) => (check('PUT', path), rest.put(path, body)),
+    patch: async (path, body, type) => (check('PATCH', path), rest.patch(path, body, type)),
+    delete: async (path, body) => (check('DELETE', path), rest.delete(path, body)),
+    call: async (method, path, body, ct, t) => (method !== 'GET' && check(method, path), rest.call(method, path, body, ct, t)),
   };
 }
 
