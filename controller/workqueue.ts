@@ -123,12 +123,8 @@ export class WorkQueue {
    */
   addCoalesced(key: string): void {
     if (this.closed || this.waiting.has(key)) return;
-    const c = this.coalesced.get(key);
-    if (c === undefined) {
-      this.coalesced.set(key, { startedAt: -Infinity, workMs: 0 });
-      this.add(key);
-      return;
-    }
+    const c = this.coalesced.get(key) ?? { startedAt: -Infinity, workMs: 0 };
+    this.coalesced.set(key, c);
     if (c.held !== undefined) return;
     const wait = c.startedAt + Math.max(this.opts.coalesceMs ?? 200, COALESCE_FACTOR * c.workMs) - performance.now();
     if (wait <= 0) {
