@@ -103,7 +103,7 @@ async function throughput(n: number, concurrency: number): Promise<{ ms: number;
   return { ms, createdMs, writes, byKind, rssMB: rss, cpuS, eventsDropped, poolReconciles, memberReconciles, restart: { syncedMs: restartSyncedMs, reconciledMs: restartMs, writes: restartWrites } };
 }
 
-type Row = Record<string, unknown> & { members: number; floorMs: number; controllerMs: number; ratio: number; apiWritesPerMember: number; controllerCpuSeconds: number; controllerPeakRssMB: number; restartReadyMs: number; restartReconciledMs: number; restartWrites: number; eventsDropped?: number; poolReconciles?: number; memberReconcilesPerMember?: number };
+type Row = Record<string, unknown> & { members: number; floorMs: number; floorBeforeMs?: number; floorAfterMs?: number; controllerMs: number; ratio: number; apiWritesPerMember: number; controllerCpuSeconds: number; controllerPeakRssMB: number; restartReadyMs: number; restartReconciledMs: number; restartWrites: number; eventsDropped?: number; poolReconciles?: number; memberReconcilesPerMember?: number };
 
 /** Recorded after every size: a size that fails (or a run stopped) keeps the rows measured before it. */
 function save(rows: Row[], concurrency: number, note: string[]): void {
@@ -113,11 +113,11 @@ function save(rows: Row[], concurrency: number, note: string[]): void {
     title: 'Controller throughput',
     about: [
       `${result.date}, Node ${result.node}, controller run as the image runs it: dist/sharedlb.mjs with NODE_OPTIONS="${nodeOptions}" from manifests/deployment.yaml, in a memory cgroup with its memory limit (${deploymentMemoryLimit() / 2 ** 20} MiB, so V8 sizes its heap as in the pod), ${result.cpus} CPUs, everything (etcd, kube-apiserver, kube-controller-manager, cloud simulator, controller, load) on this machine.`,
-      'N member Services (one port each, no pods; 500 a namespace) created at once by a client at the stated concurrency; time to the last member Ready (seen through a watch: polling lists would load the API server). Normal events wait while the work queue is busy (up to 2 minutes; past 1000 waiting they are dropped and counted, as client-go drops them), so the `Allocated` events of a big run are written after the last member is Ready, or not at all, and are not in the writes per member. Floor: the same client making 3 × N plain writes of the kinds every member needs (Service create — the same Service, selector included, so kube-controller-manager writes its EndpointSlice in both runs — annotation patch, status patch). API writes per member count every non-GET request the controller made, events included. Restart: a second controller process started over the placed members — ready (caches synced), every member reconciled, and the writes it made. The controller logs at warn here (the shipped default, info, adds a line per member placed). Pool and member reconciles: how many ran from the first create to the last member Ready (controller_runtime_reconcile_total).',
+      'N member Services (one port each, no pods; 500 a namespace) created at once by a client at the stated concurrency; time to the last member Ready (seen through a watch: polling lists would load the API server). Normal events wait while the work queue is busy (up to 2 minutes; past 1000 waiting they are dropped and counted, as client-go drops them), so the `Allocated` events of a big run are written after the last member is Ready, or not at all, and are not in the writes per member. Floor: measured just before and just after the run, the mean of the two (each is shown); each is the same client making 3 × N plain writes of the kinds every member needs (Service create — the same Service, selector included, so kube-controller-manager writes its EndpointSlice in both runs — annotation patch, status patch). API writes per member count every non-GET request the controller made, events included. Restart: a second controller process started over the placed members — ready (caches synced), every member reconciled, and the writes it made. The controller logs at warn here (the shipped default, info, adds a line per member placed). Pool and member reconciles: how many ran from the first create to the last member Ready (controller_runtime_reconcile_total).',
       ...note,
     ],
-    columns: ['members', 'floor ms', 'controller ms', 'ratio', 'API writes per member', 'controller CPU s', 'controller peak RSS MB', 'restart: ready ms', 'restart: all reconciled ms', 'restart: writes', 'Normal events dropped', 'pool reconciles', 'member reconciles per member'],
-    rows: rows.map((r) => [r.members, r.floorMs, r.controllerMs, r.ratio, r.apiWritesPerMember, r.controllerCpuSeconds, r.controllerPeakRssMB, r.restartReadyMs, r.restartReconciledMs, r.restartWrites, r.eventsDropped ?? '—', r.poolReconciles ?? '—', r.memberReconcilesPerMember ?? '—']),
+    columns: ['members', 'floor ms (before / after)', 'controller ms', 'ratio', 'API writes per member', 'controller CPU s', 'controller peak RSS MB', 'restart: ready ms', 'restart: all reconciled ms', 'restart: writes', 'Normal events dropped', 'pool reconciles', 'member reconciles per member'],
+    rows: rows.map((r) => [r.members, r.floorBeforeMs === undefined ? r.floorMs : `${r.floorMs} (${r.floorBeforeMs} / ${r.floorAfterMs})`, r.controllerMs, r.ratio, r.apiWritesPerMember, r.controllerCpuSeconds, r.controllerPeakRssMB, r.restartReadyMs, r.restartReconciledMs, r.restartWrites, r.eventsDropped ?? '—', r.poolReconciles ?? '—', r.memberReconcilesPerMember ?? '—']),
     after: [`Goal: ${result.goal}, in every run. The machine is shared by every component: the floor itself varies by a third between runs.`],
   });
 }
@@ -138,11 +138,17 @@ async function main(): Promise<void> {
   await quietCluster();
   const rows: Row[] = [];
   for (const n of values.sizes.split(',').map(Number)) {
-    const floorMs = await floor(n, concurrency);
+    // The machine's pace drifts over minutes (the floor alone varied by half between runs): a floor on
+    // each side of the run, and their mean, take the drift out of the ratio.
+    const floorBeforeMs = await floor(n, concurrency);
     const t = await throughput(n, concurrency);
+    const floorAfterMs = await floor(n, concurrency);
+    const floorMs = (floorBeforeMs + floorAfterMs) / 2;
     const row: Row = {
       members: n,
       floorMs: Math.round(floorMs),
+      floorBeforeMs: Math.round(floorBeforeMs),
+      floorAfterMs: Math.round(floorAfterMs),
       controllerMs: Math.round(t.ms),
       /** Of which the client's creates took this long: the rest is the controller catching up. */
       createsMs: Math.round(t.createdMs),

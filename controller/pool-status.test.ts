@@ -33,4 +33,13 @@ describe('pool status', () => {
     assert.equal(ready(two)?.lastTransitionTime, '2026-01-01T00:00:00Z');
     assert.ok(!poolStatusDiffers(one, two));
   });
+
+  it('is not different when the API server hands it back with its keys sorted', () => {
+    const status = poolStatus({ pool: pool({}), problems: [], generation: 1, loadBalancers: lbs, outcomes: [allocated], lbObject: () => undefined, before: {}, now });
+    const sortKeys = (v: unknown): unknown => Array.isArray(v) ? v.map(sortKeys)
+      : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)).map(([k, x]) => [k, sortKeys(x)])) : v;
+    const readBack = JSON.parse(JSON.stringify(sortKeys(status))) as Record<string, unknown>;
+    assert.ok(!poolStatusDiffers(readBack, poolStatus({ pool: pool({}), problems: [], generation: 1, loadBalancers: lbs, outcomes: [allocated], lbObject: () => undefined, before: readBack, now })));
+    assert.ok(poolStatusDiffers(readBack, { ...status, members: 2 }));
+  });
 });

@@ -3,6 +3,7 @@
 // whose template its existing LBs cannot take. Pure: the pool reconcile
 // computes it, compares, and patches only what differs.
 
+import { isDeepStrictEqual } from 'node:util';
 import type { V1Service } from '@kubernetes/client-node';
 import { priceLayout } from '../allocator/cost.ts';
 import type { MemberOutcome } from '../allocator/placement/allocate.ts';
@@ -85,7 +86,11 @@ function readyCondition(i: PoolStatusInput): Condition {
   };
 }
 
-/** Does the status differ from what the object shows, in any field it sets? */
+/**
+ * Does the status differ from what the object shows, in any field it sets?
+ * By value, not by text: the API server hands a custom resource back with
+ * its keys sorted, ours are in the order we build them.
+ */
 export function poolStatusDiffers(before: Record<string, unknown>, status: Record<string, unknown>): boolean {
-  return Object.keys(status).some((k) => JSON.stringify(before[k]) !== JSON.stringify(status[k]));
+  return Object.keys(status).some((k) => !isDeepStrictEqual(before[k], status[k]));
 }

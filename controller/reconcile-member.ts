@@ -33,6 +33,18 @@ export interface MemberContext {
  */
 export const WAITING_DEBOUNCE_MS = 2000;
 
+/**
+ * A valid member that holds no ports, has no mirrored slices and no outcome
+ * yet has nothing to converge: its pool's placement, which every change of
+ * its request sets off, gives it an outcome and wakes it. Until then its
+ * watch events need not wake it (at a burst of creates: one reconcile fewer
+ * per member).
+ */
+export function awaitsPlacement(ctx: Pick<MemberContext, 'state' | 'outcomes' | 'className'>, key: string, svc: V1Service): boolean {
+  const { state } = ctx;
+  return !ctx.outcomes.has(key) && state.holdings(key).length === 0 && state.mirroredSlices(memberHash(key)).length === 0 && state.member(svc, ctx.className).kind === 'member';
+}
+
 const slicePath = (ns: string, name?: string): string => `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices${name ? `/${name}` : ''}`;
 
 export async function reconcileMember(ctx: MemberContext, key: string): Promise<Outcome> {

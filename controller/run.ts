@@ -17,7 +17,7 @@ import { currentCondition } from './member-status.ts';
 import { costGauges, countRequest, eventsDropped, informerRelists, informerRestarts, memoryGauges, queueMetrics, registry, resyncsSkipped } from './metrics.ts';
 import { watchMemory } from './memory-watch.ts';
 import { MANAGED_BY_SLICE, MEMBER_ANNOTATION, SERVICE_NAME_LABEL, SLICE_MANAGER } from './mirror.ts';
-import { reconcileMember } from './reconcile-member.ts';
+import { awaitsPlacement, reconcileMember } from './reconcile-member.ts';
 import { liveReport } from '../allocator/report.ts';
 import { liveLoadBalancer } from './cluster-read.ts';
 import { renderReport } from './report-render.ts';
@@ -93,7 +93,10 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     },
     onError: (key, error, retryInMs) => log.warn('reconcile failed; will retry', { key, error: error instanceof Error ? error.message : String(error), retryInMs }),
   });
-  if (o.leaderElect) queue.pause();
+  // As client-go's WaitForCacheSync: nothing is reconciled from half-listed
+  // caches. A pool placed while its LBs are still unlisted would see its
+  // members as new; a member reconciled before its LB, as holding nothing.
+  queue.pause();
   const poolKeys = (): Set<string> => {
     const names = new Set(state.pools.list().map((p) => p.metadata?.name as string));
     for (const lb of state.lbs()) names.add(lb.metadata?.labels?.[LB_POOL_LABEL] as string);
@@ -141,12 +144,13 @@ export async function startController(o: ControllerOptions): Promise<Controller>
         for (const m of members) queue.add(`member:${m}`);
         return;
       }
+      const key = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
       const echo = state.ownEcho(e, svc);
       if (!touchesSharing(svc)) {
-        placementInputs.delete(`${svc.metadata?.namespace}/${svc.metadata?.name}`);
+        placementInputs.delete(key);
         return;
       }
-      if (!echo) queue.add(`member:${svc.metadata?.namespace}/${svc.metadata?.name}`);
+      if (!echo && (e === 'delete' || !awaitsPlacement(memberCtx, key, svc))) queue.add(`member:${key}`);
       if (placementChanged(e, svc)) enqueuePools();
     },
     slice: (_e, s) => {
@@ -234,7 +238,8 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   log.info('caches synced', { services: state.services.size, servicesKeptWhole: state.sharingServices().length, endpointSlices: state.slices.size, pools: state.pools.size });
   enqueuePools();
   enqueueMembers();
-  if (o.leaderElect) {
+  if (!o.leaderElect) queue.resume();
+  else {
     elector = startLeaderElection({
       rest: raw,
       log,

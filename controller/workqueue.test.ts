@@ -56,6 +56,32 @@ describe('WorkQueue', () => {
     assert.deepEqual(errors, [10, 20, 40]);
   });
 
+  it('a run serves the requeue its key had pending, and asks again only if it must', async () => {
+    const runs: number[] = [];
+    const t0 = performance.now();
+    let ask = true;
+    const q = new WorkQueue({
+      name: 't', concurrency: 1, ratePerSecond: 1000,
+      handler: async () => {
+        runs.push(performance.now() - t0);
+        if (!ask) return;
+        ask = false;
+        return { requeueAfterMs: 60 };
+      },
+    });
+    q.add('k'); // asks to run again in 60 ms
+    await sleep(20);
+    q.add('k'); // a change comes first: this run is the one the requeue was for
+    await sleep(150);
+    assert.equal(runs.length, 2, `runs at ${runs.map((t) => t.toFixed(0)).join(', ')} ms`);
+    assert.ok((runs[1] as number) < 60);
+    ask = true;
+    q.add('k'); // asks again: the requeue it asks for still comes
+    await sleep(150);
+    assert.equal(runs.length, 4);
+    await q.shutdown();
+  });
+
   it('rate-limits starts across keys', async () => {
     let n = 0;
     const q = new WorkQueue({ name: 't', concurrency: 10, ratePerSecond: 5, handler: async () => void n++ });

@@ -169,6 +169,11 @@ export class WorkQueue {
     this.opts.metrics?.depth(this.waiting.size);
     this.opts.metrics?.queued((performance.now() - since) / 1000);
     this.running.add(key);
+    const pending = this.timers.get(key);
+    if (pending !== undefined) {
+      clearTimeout(pending);
+      this.timers.delete(key);
+    }
     const t0 = performance.now();
     const c = this.coalesced.get(key);
     if (c !== undefined) c.startedAt = t0;

@@ -392,6 +392,24 @@ describe('sharedlb controller', () => {
     assert.ok((await ctl.metric('controller_runtime_reconcile_total{controller="member",result="success"}')) > 0, 'the new replica reconciled');
     assert.deepEqual(await snapshot(), before);
     assert.deepEqual(await lbRecords(), recordsBefore);
+    const writesBesidesLease = async (c: RunningController) => [...await c.requests()].filter(([k]) => !k.startsWith('GET ') && !k.includes('coordination.k8s.io/leases')).reduce((a, [, v]) => a + v, 0);
+    assert.equal(await writesBesidesLease(ctl), 0, 'the new replica found nothing to change');
+
+    // Without leader election nothing holds the queue back: it must wait for the caches itself. A pool
+    // placed from half-listed caches sees its members but not their LBs.
+    await ctl.stop();
+    const single = await startController(ctrlNs, ['--no-leader-elect']);
+    try {
+      await eventually('the restarted controller to go quiet', async () =>
+        (await single.metric('controller_runtime_reconcile_total{controller="pool"}')) > 0 && (await single.metric('controller_runtime_reconcile_total{controller="member"}')) > 0 && (await single.metric('workqueue_depth')) === 0);
+      await sleep(1000);
+      assert.equal(await single.writes(), 0, 'a restart over placed members writes nothing');
+      assert.deepEqual(await snapshot(), before);
+    } finally {
+      await single.stop();
+    }
+    ctl = await startController(ctrlNs, FAST_LEASE);
+    await waitLeader(ctl);
   });
 
   it('writes little per member placed', async () => {
