@@ -9,6 +9,10 @@ import { admin, adminKubeConfig, sweep } from '../e2e/kube.ts';
 
 const RESULTS = join(import.meta.dirname, 'results');
 
+// A benchmark stopped by a signal must not leave its controller running: Node
+// skips 'exit' handlers (the harness's, which kill it) when a signal ends it.
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) process.once(signal, () => process.exit(code));
+
 /** The local control plane, up, with the CRD, and with nothing left by an earlier run to load it; a quiet controller. */
 /**
  * Ports on each of the benchmarks' shared LBs: 20 000 members take 200 LBs,

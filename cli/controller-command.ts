@@ -13,6 +13,9 @@ export const CONTROLLER_USAGE = `usage: sharedlb controller [--kubeconfig PATH] 
   --class NAME         loadBalancerClass that opts LoadBalancer Services in (default ${DEFAULT_CLASS})
   --node-port-range    the API server's --service-node-port-range (default 30000-32767)
   --listen ADDR:PORT   /healthz, /readyz, /metrics, /report and /report.json (default :8080; "off" to disable)
+  --concurrency N      reconciles at once (default 8)
+  --qps N              API requests a second from reconciles and events, as client-go's QPS (default 200);
+                       a reconcile that changes nothing makes none
   --no-leader-elect    do not take a Lease (only when exactly one replica runs)
   --lease-duration S, --renew-deadline S, --retry-period S   leader election timing (15, 10, 2)
   --resync S           reconcile every member and pool this often from the caches (default 300)

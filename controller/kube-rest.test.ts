@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
-import { ApiError, restClient } from './kube-rest.ts';
+import { ApiError, rateLimited, restClient, type Rest } from './kube-rest.ts';
 
 /** A loopback server answering each request with the next of `answers` (the last one repeats). */
 async function server(answers: Array<{ status: number; retryAfter?: string }>): Promise<{ url: string; hits: () => number; close: () => void }> {
@@ -73,5 +73,18 @@ describe('REST client: what the kubeconfig adds to a request', () => {
     assert.deepEqual(seen, ['Bearer old', 'Bearer old', 'Bearer new']);
     rest.close();
     s.close();
+  });
+});
+
+describe('REST client: rate limit', () => {
+  it('sends at most qps requests a second, in the order they were made', async () => {
+    const sent: Array<{ path: string; at: number }> = [];
+    const t0 = performance.now();
+    const fake = { call: async (_m: string, path: string) => (sent.push({ path, at: performance.now() - t0 }), { status: 200, body: null }) } as unknown as Rest;
+    const rest = rateLimited(fake, 5);
+    await Promise.all(Array.from({ length: 12 }, (_, i) => rest.call('PATCH', `/${i}`)));
+    assert.deepEqual(sent.map((s) => s.path), Array.from({ length: 12 }, (_, i) => `/${i}`));
+    assert.equal(sent.filter((s) => s.at < 1000).length, 5);
+    assert.ok((sent[10]?.at ?? 0) >= 2000, `the 11th went out at ${sent[10]?.at.toFixed(0)} ms`);
   });
 });

@@ -10,7 +10,7 @@ import { GROUP, LB_POOL_LABEL, LOAD_BALANCER } from '../allocator/annotations.ts
 import type { MemberOutcome } from '../allocator/placement/allocate.ts';
 import type { PoolSet } from '../allocator/pools.ts';
 import { eventRecorder } from './events.ts';
-import { restClient, type Rest } from './kube-rest.ts';
+import { rateLimited, restClient, type Rest } from './kube-rest.ts';
 import { startLeaderElection, type Elector } from './leader.ts';
 import { makeLogger } from './logger.ts';
 import { currentCondition } from './member-status.ts';
@@ -39,6 +39,7 @@ export interface ControllerOptions {
   nodePortRange: { from: number; to: number };
   listen: string | null;
   concurrency: number;
+  /** API requests a second from reconciles and events (client-go's QPS). */
   qps: number;
   resyncSeconds: number;
   /** A full relist reads every object of the cluster again (a page at a time): not often. */
@@ -72,7 +73,9 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   const raw = restClient(o.kc, { userAgent: 'sharedlb-controller', maxSockets: Math.max(8, o.concurrency * 2), onResponse: countRequest });
   const instance = `${hostname()}-${process.pid}`;
   let elector: Elector | null = null;
-  const rest = o.leaderElect ? guarded(raw, () => elector?.leading === true) : raw;
+  // Reconciles and events are rate-limited (the caches' lists and the Lease are not: a renewal must never wait
+  // behind a burst of writes); the leader check is made as a request goes out, after its turn.
+  const rest = rateLimited(o.leaderElect ? guarded(raw, () => elector?.leading === true) : raw, o.qps);
   const events = eventRecorder(rest, log, instance, {
     seriesEveryMs: (o.eventSeriesSeconds ?? 60) * 1000,
     onDrop: (type) => eventsDropped.inc({ type }),
@@ -85,7 +88,6 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   const queue: WorkQueue = new WorkQueue({
     name: 'sharedlb',
     concurrency: o.concurrency,
-    ratePerSecond: o.qps,
     metrics: queueMetrics('sharedlb', (key) => key.slice(0, key.indexOf(':'))),
     handler: async (key) => {
       if (key.startsWith('pool:')) return reconcilePool(poolCtx, key.slice(5));
@@ -131,11 +133,13 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     return digest !== before;
   };
   let poolsSeen: PoolSet | null = null;
-  const enqueueMembers = (filter: (svc: V1Service) => boolean = () => true): void => {
+  /** `background`: a pass over every member (start-up, resync) rather than a change; it yields to changes. */
+  const enqueueMembers = (filter: (svc: V1Service) => boolean = () => true, background = false): void => {
     for (const svc of state.sharingServices()) {
-      if (!isSharedLB(svc, o.namespace) && touchesSharing(svc) && filter(svc)) queue.add(`member:${svc.metadata?.namespace}/${svc.metadata?.name}`);
+      if (!isSharedLB(svc, o.namespace) && touchesSharing(svc) && filter(svc)) queue.add(`member:${svc.metadata?.namespace}/${svc.metadata?.name}`, background);
     }
   };
+  const everything = (): boolean => true;
 
   state = new ClusterState(o.kc, raw, o.namespace, o.className, {
     service: (e, svc, members) => {
@@ -237,7 +241,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   await state.start();
   log.info('caches synced', { services: state.services.size, servicesKeptWhole: state.sharingServices().length, endpointSlices: state.slices.size, pools: state.pools.size });
   enqueuePools();
-  enqueueMembers();
+  enqueueMembers(everything, true);
   if (!o.leaderElect) queue.resume();
   else {
     elector = startLeaderElection({
@@ -251,7 +255,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       retrySeconds: o.lease?.retrySeconds,
       onStartedLeading: () => {
         enqueuePools();
-        enqueueMembers();
+        enqueueMembers(everything, true);
         queue.resume();
       },
       onStoppedLeading: () => queue.pause(),
@@ -269,7 +273,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     }
     drainedAtResync = queue.drained;
     enqueuePools();
-    enqueueMembers();
+    enqueueMembers(everything, true);
   }, o.resyncSeconds * 1000);
   resync.unref();
 

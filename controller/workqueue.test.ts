@@ -6,7 +6,7 @@ import { WorkQueue } from './workqueue.ts';
 describe('WorkQueue', () => {
   it('a key added many times while waiting is processed once', async () => {
     const seen: string[] = [];
-    const q = new WorkQueue({ name: 't', concurrency: 1, ratePerSecond: 1000, handler: async (k) => void seen.push(k) });
+    const q = new WorkQueue({ name: 't', concurrency: 1, handler: async (k) => void seen.push(k) });
     q.pause(); // p-queue may start a task inside add(): hold them so that all adds land while 'a' waits
     for (let i = 0; i < 10; i++) q.add('a');
     q.add('b');
@@ -20,7 +20,7 @@ describe('WorkQueue', () => {
     let maxActive = 0;
     let runs = 0;
     const q = new WorkQueue({
-      name: 't', concurrency: 4, ratePerSecond: 1000,
+      name: 't', concurrency: 4,
       handler: async () => {
         active++;
         runs++;
@@ -43,7 +43,7 @@ describe('WorkQueue', () => {
     const times: number[] = [];
     const errors: number[] = [];
     const q = new WorkQueue({
-      name: 't', concurrency: 1, ratePerSecond: 1000, baseDelayMs: 10,
+      name: 't', concurrency: 1, baseDelayMs: 10,
       handler: async () => {
         times.push(performance.now());
         if (times.length < 4) throw new Error('conflict');
@@ -61,7 +61,7 @@ describe('WorkQueue', () => {
     const t0 = performance.now();
     let ask = true;
     const q = new WorkQueue({
-      name: 't', concurrency: 1, ratePerSecond: 1000,
+      name: 't', concurrency: 1,
       handler: async () => {
         runs.push(performance.now() - t0);
         if (!ask) return;
@@ -82,13 +82,17 @@ describe('WorkQueue', () => {
     await q.shutdown();
   });
 
-  it('rate-limits starts across keys', async () => {
-    let n = 0;
-    const q = new WorkQueue({ name: 't', concurrency: 10, ratePerSecond: 5, handler: async () => void n++ });
-    for (let i = 0; i < 12; i++) q.add(`k${i}`);
-    await sleep(300);
-    assert.ok(n <= 5, `${n} started in the first window`);
-    await q.shutdown();
+  it('lets a pass over everything wait behind changes, and raises a key a change comes for', async () => {
+    const seen: string[] = [];
+    const q = new WorkQueue({ name: 't', concurrency: 1, handler: async (k) => void seen.push(k) });
+    q.pause();
+    for (const k of ['r1', 'r2', 'r3']) q.add(k, true);
+    q.add('new');
+    q.add('r3'); // a change for a key the pass had queued
+    q.add('new', true); // a pass does not lower a change
+    q.resume();
+    await q.idle();
+    assert.deepEqual(seen, ['new', 'r3', 'r1', 'r2']);
   });
 });
 
@@ -96,7 +100,7 @@ describe('WorkQueue.drained', () => {
   it('moves only when nothing is left waiting or running', async () => {
     let release = (): void => {};
     const gate = new Promise<void>((r) => (release = r));
-    const q = new WorkQueue({ name: 't', concurrency: 1, ratePerSecond: 1000, handler: async (k) => (k === 'slow' ? gate : undefined) });
+    const q = new WorkQueue({ name: 't', concurrency: 1, handler: async (k) => (k === 'slow' ? gate : undefined) });
     const d0 = q.drained;
     q.add('slow');
     q.add('b');
@@ -110,7 +114,7 @@ describe('WorkQueue.drained', () => {
 
 describe('WorkQueue.busy', () => {
   it('is busy while keys wait or run and for a quiet period after the last add', async () => {
-    const q = new WorkQueue({ name: 't', concurrency: 1, ratePerSecond: 1000, handler: async () => sleep(30) });
+    const q = new WorkQueue({ name: 't', concurrency: 1, handler: async () => sleep(30) });
     assert.equal(q.busy(50), false);
     q.add('a');
     assert.equal(q.busy(0), true);
@@ -124,7 +128,7 @@ describe('WorkQueue.busy', () => {
 describe('WorkQueue.addCoalesced', () => {
   it('starts at once after a quiet spell, then at most once a gap while adds keep coming, and a run follows the last add', async () => {
     const starts: number[] = [];
-    const q = new WorkQueue({ name: 't', concurrency: 2, ratePerSecond: 1000, coalesceMs: 100, handler: async () => void starts.push(performance.now()) });
+    const q = new WorkQueue({ name: 't', concurrency: 2, coalesceMs: 100, handler: async () => void starts.push(performance.now()) });
     const t0 = performance.now();
     q.addCoalesced('pool');
     await sleep(50);
@@ -150,7 +154,7 @@ describe('WorkQueue.addCoalesced', () => {
 
   it('spaces a key by 25 times the compute its last run reported, not by how long it waited', async () => {
     const starts: number[] = [];
-    const q = new WorkQueue({ name: 't', concurrency: 1, ratePerSecond: 1000, coalesceMs: 10, handler: async () => {
+    const q = new WorkQueue({ name: 't', concurrency: 1, coalesceMs: 10, handler: async () => {
       starts.push(performance.now());
       await sleep(40); // waiting on the API server: no part of the gap
       return { workMs: 10 };
@@ -170,7 +174,7 @@ describe('WorkQueue.addCoalesced', () => {
 
   it('a plain add is not held back', async () => {
     const starts: number[] = [];
-    const q = new WorkQueue({ name: 't', concurrency: 1, ratePerSecond: 1000, coalesceMs: 1000, handler: async () => void starts.push(performance.now()) });
+    const q = new WorkQueue({ name: 't', concurrency: 1, coalesceMs: 1000, handler: async () => void starts.push(performance.now()) });
     q.addCoalesced('pool');
     await sleep(10);
     const t = performance.now();

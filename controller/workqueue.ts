@@ -4,7 +4,12 @@
 //     again afterwards);
 //   - a failing key is retried with per-key exponential backoff, and forgotten
 //     (backoff reset) once it succeeds;
-//   - p-queue bounds concurrency and the global start rate;
+//   - p-queue bounds concurrency (the API requests reconciles make are
+//     rate-limited in the REST client, as client-go's QPS: a reconcile that
+//     finds nothing to change costs the API server nothing);
+//   - a key added in the background (a resync, a start-up pass over every
+//     object) waits behind keys added for a change, and is raised if a change
+//     comes for it: a full pass over 20 000 members must not hold a new one up;
 //   - a key whose work grows with what it covers (a pool's placement reads
 //     every member) can be added coalesced: it starts at once after a quiet
 //     spell, but while adds keep coming at most once a gap that grows with
@@ -38,11 +43,12 @@ export type Outcome = void | { requeueAfterMs?: number; workMs?: number };
  */
 const COALESCE_FACTOR = 25;
 
+const FOREGROUND = 0;
+const BACKGROUND = -1;
+
 export interface WorkQueueOptions {
   name: string;
   concurrency: number;
-  /** Most reconciles started per second, all keys together. */
-  ratePerSecond: number;
   baseDelayMs?: number;
   maxDelayMs?: number;
   /**
@@ -57,7 +63,7 @@ export interface WorkQueueOptions {
 
 export class WorkQueue {
   private readonly q: PQueue;
-  private readonly waiting = new Map<string, number>(); // key → when added (ms)
+  private readonly waiting = new Map<string, { since: number; background: boolean }>();
   private readonly running = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
@@ -72,7 +78,7 @@ export class WorkQueue {
 
   constructor(opts: WorkQueueOptions) {
     this.opts = opts;
-    this.q = new PQueue({ concurrency: opts.concurrency, intervalCap: opts.ratePerSecond, interval: 1000 });
+    this.q = new PQueue({ concurrency: opts.concurrency });
   }
 
   get depth(): number {
@@ -91,18 +97,27 @@ export class WorkQueue {
     return this.drains;
   }
 
-  add(key: string): void {
+  /** `background`: a pass over everything rather than a change; it yields to changes. */
+  add(key: string, background = false): void {
     if (this.closed) return;
     this.opts.metrics?.added();
     this.lastAdd = performance.now();
-    if (this.waiting.has(key)) return;
-    if (this.running.has(key)) {
-      this.dirty.add(key);
+    const w = this.waiting.get(key);
+    if (w !== undefined) {
+      if (w.background && !background) {
+        w.background = false;
+        this.q.setPriority(key, FOREGROUND);
+      }
       return;
     }
-    this.waiting.set(key, performance.now());
+    if (this.running.has(key)) {
+      // The run under way serves a pass over everything as well as a run after it would.
+      if (!background) this.dirty.add(key);
+      return;
+    }
+    this.waiting.set(key, { since: performance.now(), background });
     this.opts.metrics?.depth(this.waiting.size);
-    void this.q.add(() => this.process(key));
+    void this.q.add(() => this.process(key), { id: key, priority: background ? BACKGROUND : FOREGROUND });
   }
 
   /** Add after a delay; an earlier pending delay for the key wins. */
@@ -163,11 +178,11 @@ export class WorkQueue {
   }
 
   private async process(key: string): Promise<void> {
-    const since = this.waiting.get(key);
-    if (since === undefined) return; // cleared by shutdown
+    const w = this.waiting.get(key);
+    if (w === undefined) return; // cleared by shutdown
     this.waiting.delete(key);
     this.opts.metrics?.depth(this.waiting.size);
-    this.opts.metrics?.queued((performance.now() - since) / 1000);
+    this.opts.metrics?.queued((performance.now() - w.since) / 1000);
     this.running.add(key);
     const pending = this.timers.get(key);
     if (pending !== undefined) {
