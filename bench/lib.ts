@@ -13,13 +13,13 @@ const RESULTS = join(import.meta.dirname, 'results');
 // skips 'exit' handlers (the harness's, which kill it) when a signal ends it.
 for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) process.once(signal, () => process.exit(code));
 
-/** The local control plane, up, with the CRD, and with nothing left by an earlier run to load it; a quiet controller. */
 /**
  * Ports on each of the benchmarks' shared LBs: 20 000 members take 200 LBs,
  * within the cloud simulator's 254 addresses (at 50 ports, 400 LBs ran it dry).
  */
 export const BENCH_PORTS_PER_LB = 100;
 
+/** The local control plane, up, with the CRD, and with nothing left by an earlier run to load it; a quiet controller. */
 export async function quietCluster(): Promise<void> {
   process.env.SHAREDLB_LOG_LEVEL = 'warn';
   await up();
