@@ -176,6 +176,19 @@ export function restClient(kc: KubeConfig, opts: RestOptions = {}): Rest {
   };
 }
 
+/** `rest` with `around` put around each request: it decides whether, and when, `send` goes. */
+export function aroundRequests(rest: Rest, around: <T>(method: string, path: string, send: () => Promise<T>) => Promise<T>): Rest {
+  return {
+    ...rest,
+    get: (path) => around('GET', path, () => rest.get(path)),
+    post: (path, body) => around('POST', path, () => rest.post(path, body)),
+    put: (path, body) => around('PUT', path, () => rest.put(path, body)),
+    patch: (path, body, type) => around('PATCH', path, () => rest.patch(path, body, type)),
+    delete: (path, body) => around('DELETE', path, () => rest.delete(path, body)),
+    call: (method, path, body, ct, t) => around(method, path, () => rest.call(method, path, body, ct, t)),
+  };
+}
+
 /**
  * At most `qps` requests a second through `rest`, as client-go's QPS: the
  * load a controller puts on the API server follows what it changes, and a
@@ -184,14 +197,5 @@ export function restClient(kc: KubeConfig, opts: RestOptions = {}): Rest {
  */
 export function rateLimited(rest: Rest, qps: number): Rest {
   const q = new PQueue({ intervalCap: qps, interval: 1000 });
-  const turn = <T>(f: () => Promise<T>): Promise<T> => q.add(f);
-  return {
-    ...rest,
-    get: (path) => turn(() => rest.get(path)),
-    post: (path, body) => turn(() => rest.post(path, body)),
-    put: (path, body) => turn(() => rest.put(path, body)),
-    patch: (path, body, type) => turn(() => rest.patch(path, body, type)),
-    delete: (path, body) => turn(() => rest.delete(path, body)),
-    call: (method, path, body, ct, t) => turn(() => rest.call(method, path, body, ct, t)),
-  };
+  return aroundRequests(rest, (_method, _path, send) => q.add(send));
 }

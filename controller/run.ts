@@ -10,7 +10,7 @@ import { GROUP, LB_POOL_LABEL, LOAD_BALANCER } from '../allocator/annotations.ts
 import type { MemberOutcome } from '../allocator/placement/allocate.ts';
 import type { PoolSet } from '../allocator/pools.ts';
 import { eventRecorder } from './events.ts';
-import { rateLimited, restClient, type Rest } from './kube-rest.ts';
+import { aroundRequests, rateLimited, restClient, type Rest } from './kube-rest.ts';
 import { startLeaderElection, type Elector } from './leader.ts';
 import { makeLogger } from './logger.ts';
 import { currentCondition } from './member-status.ts';
@@ -54,18 +54,11 @@ export class NotLeaderError extends Error {}
 
 /** Writes go through only while this replica leads; reads always do (followers keep warm caches). */
 function guarded(rest: Rest, leading: () => boolean): Rest {
-  const check = (method: string, path: string): void => {
-    if (!leading()) throw new NotLeaderError(`not the leader: refusing ${method} ${path}`);
-  };
   // A refusal is a rejected promise, as any failed request is, never a throw before the caller's .catch is attached.
-  return {
-    ...rest,
-    post: async (path, body) => (check('POST', path), rest.post(path, body)),
-    put: async (path, body) => (check('PUT', path), rest.put(path, body)),
-    patch: async (path, body, type) => (check('PATCH', path), rest.patch(path, body, type)),
-    delete: async (path, body) => (check('DELETE', path), rest.delete(path, body)),
-    call: async (method, path, body, ct, t) => (method !== 'GET' && check(method, path), rest.call(method, path, body, ct, t)),
-  };
+  return aroundRequests(rest, async (method, path, send) => {
+    if (method !== 'GET' && !leading()) throw new NotLeaderError(`not the leader: refusing ${method} ${path}`);
+    return send();
+  });
 }
 
 export async function startController(o: ControllerOptions): Promise<Controller> {
@@ -133,13 +126,13 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     return digest !== before;
   };
   let poolsSeen: PoolSet | null = null;
+  const everything = (): boolean => true;
   /** `background`: a pass over every member (start-up, resync) rather than a change; it yields to changes. */
-  const enqueueMembers = (filter: (svc: V1Service) => boolean = () => true, background = false): void => {
+  const enqueueMembers = (filter: (svc: V1Service) => boolean = everything, background = false): void => {
     for (const svc of state.sharingServices()) {
       if (!isSharedLB(svc, o.namespace) && touchesSharing(svc) && filter(svc)) queue.add(`member:${svc.metadata?.namespace}/${svc.metadata?.name}`, background);
     }
   };
-  const everything = (): boolean => true;
 
   state = new ClusterState(o.kc, raw, o.namespace, o.className, {
     service: (e, svc, members) => {
