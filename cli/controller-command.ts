@@ -1,7 +1,7 @@
 // `sharedlb controller`: flags and kubeconfig in, the running controller out.
 
 import { DEFAULT_CLASS } from '../allocator/annotations.ts';
-import { startController } from '../controller/run.ts';
+import { startController, type ControllerOptions } from '../controller/run.ts';
 import { commandArgs, type Io } from './command-args.ts';
 import { loadKubeConfig } from './kubeconfig.ts';
 
@@ -21,6 +21,45 @@ export const CONTROLLER_USAGE = `usage: sharedlb controller [--kubeconfig PATH] 
   --resync S           reconcile every member and pool this often from the caches (default 300)
   --relist S           list everything from the API server afresh this often, whatever the watches say (default 600)
   --event-series-interval S   a repeating event's count is written at most this often (default 60)`;
+
+type Tuning = Required<Pick<ControllerOptions, 'nodePortRange' | 'concurrency' | 'qps' | 'resyncSeconds' | 'relistSeconds' | 'lease' | 'eventSeriesSeconds'>>;
+
+/** client-go's leader election JitterFactor: the renew deadline must outlast this many retry periods. */
+const JITTER_FACTOR = 1.2;
+
+/**
+ * The controller's numeric flags, or what is wrong with them: a mistyped
+ * value is refused before anything starts, never carried in as NaN (a p-queue
+ * that throws, a resync timer that fires without pause).
+ */
+export function controllerTuning(v: Record<string, string | boolean | undefined>): Tuning | string {
+  const range = /^(\d+)-(\d+)$/.exec(String(v['node-port-range']));
+  if (range === null || Number(range[1]) < 1 || Number(range[1]) > Number(range[2]) || Number(range[2]) > 65535) {
+    return `--node-port-range must be FROM-TO within 1-65535, got ${JSON.stringify(v['node-port-range'])}`;
+  }
+  const problems: string[] = [];
+  const number = (flag: string, kind: 'whole' | 'seconds'): number => {
+    const x = Number(v[flag]);
+    const ok = kind === 'whole' ? Number.isInteger(x) && x >= 1 : Number.isFinite(x) && x > 0;
+    if (!ok) problems.push(`--${flag} must be ${kind === 'whole' ? 'a whole number, at least 1' : 'a number of seconds above 0'}, got ${JSON.stringify(v[flag])}`);
+    return x;
+  };
+  const t: Tuning = {
+    nodePortRange: { from: Number(range[1]), to: Number(range[2]) },
+    concurrency: number('concurrency', 'whole'),
+    qps: number('qps', 'whole'),
+    resyncSeconds: number('resync', 'seconds'),
+    relistSeconds: number('relist', 'seconds'),
+    lease: { durationSeconds: number('lease-duration', 'seconds'), renewDeadlineSeconds: number('renew-deadline', 'seconds'), retrySeconds: number('retry-period', 'seconds') },
+    eventSeriesSeconds: number('event-series-interval', 'seconds'),
+  };
+  if (problems.length > 0) return problems.join('; ');
+  const { durationSeconds, renewDeadlineSeconds, retrySeconds } = t.lease;
+  // client-go's rules (leaderelection.NewLeaderElector): a leader must renew before others may take over, and retry in time.
+  if (!(durationSeconds > renewDeadlineSeconds)) return `--lease-duration (${durationSeconds}) must be longer than --renew-deadline (${renewDeadlineSeconds})`;
+  if (!(renewDeadlineSeconds > JITTER_FACTOR * retrySeconds)) return `--renew-deadline (${renewDeadlineSeconds}) must be longer than ${JITTER_FACTOR} × --retry-period (${retrySeconds})`;
+  return t;
+}
 
 export async function controllerCommand(argv: string[], io: Io): Promise<number> {
   const values = commandArgs('controller', CONTROLLER_USAGE, argv, {
@@ -43,9 +82,9 @@ export async function controllerCommand(argv: string[], io: Io): Promise<number>
     help: { type: 'boolean', short: 'h' },
   }, io);
   if (typeof values === 'number') return values;
-  const range = /^(\d+)-(\d+)$/.exec(values['node-port-range']);
-  if (range === null) {
-    io.stderr(`sharedlb controller: --node-port-range must be FROM-TO\n${CONTROLLER_USAGE}\n`);
+  const tuning = controllerTuning(values);
+  if (typeof tuning === 'string') {
+    io.stderr(`sharedlb controller: ${tuning}\n${CONTROLLER_USAGE}\n`);
     return 2;
   }
   const kc = loadKubeConfig({ path: values.kubeconfig, context: values.context, inCluster: true });
@@ -53,15 +92,9 @@ export async function controllerCommand(argv: string[], io: Io): Promise<number>
     kc,
     namespace: values.namespace ?? process.env.POD_NAMESPACE ?? 'sharedlb-system',
     className: values.class,
-    nodePortRange: { from: Number(range[1]), to: Number(range[2]) },
     listen: values.listen === 'off' ? null : values.listen,
-    concurrency: Number(values.concurrency),
-    qps: Number(values.qps),
-    resyncSeconds: Number(values.resync),
-    relistSeconds: Number(values.relist),
     leaderElect: values['leader-elect'] && !values['no-leader-elect'],
-    lease: { durationSeconds: Number(values['lease-duration']), renewDeadlineSeconds: Number(values['renew-deadline']), retrySeconds: Number(values['retry-period']) },
-    eventSeriesSeconds: Number(values['event-series-interval']),
+    ...tuning,
   });
   await new Promise<void>((resolve) => {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());

@@ -100,6 +100,12 @@ describe('the sharedlb CLI, as a newcomer meets it', () => {
     assert.match(oneLine(run(['sharedlb', 'report', '--context', 'prod'], { KUBECONFIG }, join(KUBECTL_DIR, 'kubectl'))), /^kubectl sharedlb report: context "prod"/);
   });
 
+  it('refuses a mistyped controller flag with its name and the usage, before anything starts', () => {
+    const r = run(['controller', '--kubeconfig', '/nonexistent', '--qps', 'fast']);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /^sharedlb controller: --qps must be a whole number, at least 1, got "fast"\nusage: sharedlb controller/);
+  });
+
   it('says the server cannot be reached, and --debug shows the stack', () => {
     const dead = join(HOME, 'dead.kubeconfig');
     writeFileSync(dead, readFileSync(KUBECONFIG, 'utf8').replace(/https:\/\/127\.0\.0\.1:\d+/, 'https://127.0.0.1:1'));
