@@ -2,7 +2,7 @@
 
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { up } from '../e2e/cluster.ts';
+import { readState, up } from '../e2e/cluster.ts';
 import { installCRD } from '../e2e/controller-harness.ts';
 import { Watch } from '@kubernetes/client-node';
 import { admin, adminKubeConfig, sweep } from '../e2e/kube.ts';
@@ -56,6 +56,8 @@ export interface ReadyWatch {
   /** Resolves with performance.now() at the moment the n-th member was seen Ready. */
   all: Promise<number>;
   ready(): number;
+  /** When each member was first seen Ready (performance.now()). */
+  readyAt: Map<string, number>;
   stop(): void;
 }
 
@@ -68,6 +70,7 @@ export interface ReadyWatch {
 export async function watchReady(where: { namespace: string } | { labelSelector: string }, n: number, timeoutMs: number): Promise<ReadyWatch> {
   const [path, query] = 'namespace' in where ? [`/api/v1/namespaces/${where.namespace}/services`, {}] : ['/api/v1/services', { labelSelector: where.labelSelector }];
   const ready = new Set<string>();
+  const readyAt = new Map<string, number>();
   let settle: (t: number) => void = () => {};
   let fail: (e: Error) => void = () => {};
   const all = new Promise<number>((resolve, reject) => ((settle = resolve), (fail = reject)));
@@ -78,6 +81,7 @@ export async function watchReady(where: { namespace: string } | { labelSelector:
     req = await new Watch(adminKubeConfig()).watch(path, query, (type: string, svc: { metadata: { name: string; namespace: string }; status?: { conditions?: Array<{ type: string; status: string }> } }) => {
       const isReady = type !== 'DELETED' && (svc.status?.conditions ?? []).some((c) => c.type === 'sharedlb.io/Ready' && c.status === 'True');
       const key = `${svc.metadata.namespace}/${svc.metadata.name}`;
+      if (isReady && !readyAt.has(key)) readyAt.set(key, performance.now());
       if (isReady) ready.add(key);
       else ready.delete(key);
       if (ready.size === n) settle(performance.now());
@@ -88,7 +92,7 @@ export async function watchReady(where: { namespace: string } | { labelSelector:
   };
   await start();
   void all.finally(() => clearTimeout(timer)).catch(() => undefined);
-  return { all, ready: () => ready.size, stop: () => ((stopped = true), req?.abort()) };
+  return { all, ready: () => ready.size, readyAt, stop: () => ((stopped = true), req?.abort()) };
 }
 
 /** A memory figure of a process, in MB, from /proc/PID/status (VmRSS: now, VmHWM: peak). */
@@ -99,6 +103,17 @@ export function printedRows<T>(file: string, key: string): T[] {
 
 export function procMB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+}
+
+/**
+ * CPU seconds the local control plane (etcd, kube-apiserver,
+ * kube-controller-manager, cloud simulator) has used so far: what the same
+ * writes cost it from one phase to the next shows how the machine's pace drifts.
+ */
+export function controlPlaneCpuSeconds(): number {
+  const st = readState();
+  if (st === null) throw new Error('no local control plane');
+  return Object.values(st.pids).reduce((s, pid) => s + (pid === undefined ? 0 : procCpuSeconds(pid)), 0);
 }
 
 /** CPU seconds (user + system) a process has used so far. */
