@@ -3,23 +3,27 @@ import { describe, it } from 'node:test';
 import { controllerTuning } from './controller-command.ts';
 
 const defaults = {
-  'node-port-range': '30000-32767', concurrency: '8', qps: '200', resync: '300', relist: '600',
+  'node-port-range': '30000-32767', concurrency: '8', qps: '0', resync: '300', relist: '600',
   'lease-duration': '15', 'renew-deadline': '10', 'retry-period': '2', 'event-series-interval': '60',
 };
 
 describe('controller flags', () => {
   it('the shipped defaults are the settings', () => {
     assert.deepEqual(controllerTuning(defaults), {
-      nodePortRange: { from: 30000, to: 32767 }, concurrency: 8, qps: 200, resyncSeconds: 300, relistSeconds: 600,
+      nodePortRange: { from: 30000, to: 32767 }, concurrency: 8, qps: 0, resyncSeconds: 300, relistSeconds: 600,
       lease: { durationSeconds: 15, renewDeadlineSeconds: 10, retrySeconds: 2 }, eventSeriesSeconds: 60,
     });
   });
   it('refuses a value that is not a number of the right kind, naming the flag and the value', () => {
-    for (const [flag, value] of [['concurrency', 'eight'], ['concurrency', '0'], ['concurrency', '2.5'], ['qps', '-1'], ['qps', ''], ['resync', '0'], ['relist', 'NaN'], ['event-series-interval', 'Infinity']] as const) {
+    for (const [flag, value] of [['concurrency', 'eight'], ['concurrency', '0'], ['concurrency', '2.5'], ['qps', '-1'], ['qps', ''], ['qps', '1.5'], ['concurrency', ' '], ['resync', '0'], ['relist', 'NaN'], ['event-series-interval', 'Infinity']] as const) {
       const r = controllerTuning({ ...defaults, [flag]: value });
       assert.equal(typeof r, 'string', `${flag}=${value}`);
       assert.ok((r as string).includes(`--${flag} must be`) && (r as string).includes(JSON.stringify(value)), r as string);
     }
+  });
+  it('takes --qps 0 as no client-side limit, any other whole number as the limit', () => {
+    assert.equal((controllerTuning({ ...defaults, qps: '0' }) as { qps: number }).qps, 0);
+    assert.equal((controllerTuning({ ...defaults, qps: '50' }) as { qps: number }).qps, 50);
   });
   it('names every bad flag at once', () => {
     const r = controllerTuning({ ...defaults, concurrency: 'x', qps: 'y' }) as string;

@@ -14,8 +14,10 @@ export const CONTROLLER_USAGE = `usage: sharedlb controller [--kubeconfig PATH] 
   --node-port-range    the API server's --service-node-port-range (default 30000-32767)
   --listen ADDR:PORT   /healthz, /readyz, /metrics, /report and /report.json (default :8080; "off" to disable)
   --concurrency N      reconciles at once (default 8)
-  --qps N              API requests a second from reconciles and events, as client-go's QPS (default 200);
-                       a reconcile that changes nothing makes none
+  --qps N              at most N API requests a second from reconciles and events, as client-go's QPS;
+                       a reconcile that changes nothing makes none. Default 0: no limit on this side, as in
+                       controller-runtime — the API server's Priority and Fairness decides, and --concurrency
+                       bounds the requests in flight
   --no-leader-elect    do not take a Lease (only when exactly one replica runs)
   --lease-duration S, --renew-deadline S, --retry-period S   leader election timing (15, 10, 2)
   --resync S           reconcile every member and pool this often from the caches (default 300)
@@ -38,16 +40,20 @@ export function controllerTuning(v: Record<string, string | boolean | undefined>
     return `--node-port-range must be FROM-TO within 1-65535, got ${JSON.stringify(v['node-port-range'])}`;
   }
   const problems: string[] = [];
-  const number = (flag: string, kind: 'whole' | 'seconds'): number => {
+  const KINDS = {
+    whole: { ok: (x: number) => Number.isInteger(x) && x >= 1, says: 'a whole number, at least 1' },
+    count: { ok: (x: number) => Number.isInteger(x) && x >= 0, says: 'a whole number, 0 or more' },
+    seconds: { ok: (x: number) => Number.isFinite(x) && x > 0, says: 'a number of seconds above 0' },
+  };
+  const number = (flag: string, kind: keyof typeof KINDS): number => {
     const x = Number(v[flag]);
-    const ok = kind === 'whole' ? Number.isInteger(x) && x >= 1 : Number.isFinite(x) && x > 0;
-    if (!ok) problems.push(`--${flag} must be ${kind === 'whole' ? 'a whole number, at least 1' : 'a number of seconds above 0'}, got ${JSON.stringify(v[flag])}`);
+    if (String(v[flag]).trim() === '' || !KINDS[kind].ok(x)) problems.push(`--${flag} must be ${KINDS[kind].says}, got ${JSON.stringify(v[flag])}`);
     return x;
   };
   const t: Tuning = {
     nodePortRange: { from: Number(range[1]), to: Number(range[2]) },
     concurrency: number('concurrency', 'whole'),
-    qps: number('qps', 'whole'),
+    qps: number('qps', 'count'),
     resyncSeconds: number('resync', 'seconds'),
     relistSeconds: number('relist', 'seconds'),
     lease: { durationSeconds: number('lease-duration', 'seconds'), renewDeadlineSeconds: number('renew-deadline', 'seconds'), retrySeconds: number('retry-period', 'seconds') },
@@ -70,7 +76,7 @@ export async function controllerCommand(argv: string[], io: Io): Promise<number>
     'node-port-range': { type: 'string', default: '30000-32767' },
     listen: { type: 'string', default: ':8080' },
     concurrency: { type: 'string', default: '8' },
-    qps: { type: 'string', default: '200' },
+    qps: { type: 'string', default: '0' },
     resync: { type: 'string', default: '300' },
     relist: { type: 'string', default: '600' },
     'leader-elect': { type: 'boolean', default: true },

@@ -39,7 +39,7 @@ export interface ControllerOptions {
   nodePortRange: { from: number; to: number };
   listen: string | null;
   concurrency: number;
-  /** API requests a second from reconciles and events (client-go's QPS). */
+  /** API requests a second from reconciles and events (client-go's QPS); 0: no limit on this side. */
   qps: number;
   resyncSeconds: number;
   /** A full relist reads every object of the cluster again (a page at a time): not often. */
@@ -80,9 +80,10 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   const raw = restClient(o.kc, { userAgent: 'sharedlb-controller', maxSockets: Math.max(8, o.concurrency * 2), onResponse: countRequest });
   const instance = `${hostname()}-${process.pid}`;
   let elector: Elector | null = null;
-  // Reconciles and events are rate-limited (the caches' lists and the Lease are not: a renewal must never wait
-  // behind a burst of writes); the leader check is made as a request goes out, after its turn.
-  const rest = rateLimited(o.leaderElect ? guarded(raw, () => elector?.leading === true) : raw, o.qps);
+  // With --qps, reconciles and events are rate-limited (the caches' lists and the Lease are not: a renewal must
+  // never wait behind a burst of writes); the leader check is made as a request goes out, after its turn.
+  const sent = o.leaderElect ? guarded(raw, () => elector?.leading === true) : raw;
+  const rest = o.qps > 0 ? rateLimited(sent, o.qps) : sent;
   const events = eventRecorder(rest, log, instance, {
     seriesEveryMs: (o.eventSeriesSeconds ?? 60) * 1000,
     onDrop: (type) => eventsDropped.inc({ type }),

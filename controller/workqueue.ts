@@ -4,9 +4,9 @@
 //     again afterwards);
 //   - a failing key is retried with per-key exponential backoff, and forgotten
 //     (backoff reset) once it succeeds;
-//   - p-queue bounds concurrency (the API requests reconciles make are
-//     rate-limited in the REST client, as client-go's QPS: a reconcile that
-//     finds nothing to change costs the API server nothing);
+//   - p-queue bounds concurrency, and so the requests in flight (--qps, if
+//     set, limits them a second in the REST client, as client-go's QPS: a
+//     reconcile that finds nothing to change costs the API server nothing);
 //   - a key added in the background (a resync, a start-up pass over every
 //     object) waits behind keys added for a change, and is raised if a change
 //     comes for it: a full pass over 20 000 members must not hold a new one up;
