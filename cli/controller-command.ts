@@ -29,6 +29,12 @@ type Tuning = Required<Pick<ControllerOptions, 'nodePortRange' | 'concurrency' |
 /** client-go's leader election JitterFactor: the renew deadline must outlast this many retry periods. */
 const JITTER_FACTOR = 1.2;
 
+const NUMBER_KINDS = {
+  whole: { ok: (x: number) => Number.isInteger(x) && x >= 1, says: 'a whole number, at least 1' },
+  count: { ok: (x: number) => Number.isInteger(x) && x >= 0, says: 'a whole number, 0 or more' },
+  seconds: { ok: (x: number) => Number.isFinite(x) && x > 0, says: 'a number of seconds above 0' },
+};
+
 /**
  * The controller's numeric flags, or what is wrong with them: a mistyped
  * value is refused before anything starts, never carried in as NaN (a p-queue
@@ -40,14 +46,9 @@ export function controllerTuning(v: Record<string, string | boolean | undefined>
     return `--node-port-range must be FROM-TO within 1-65535, got ${JSON.stringify(v['node-port-range'])}`;
   }
   const problems: string[] = [];
-  const KINDS = {
-    whole: { ok: (x: number) => Number.isInteger(x) && x >= 1, says: 'a whole number, at least 1' },
-    count: { ok: (x: number) => Number.isInteger(x) && x >= 0, says: 'a whole number, 0 or more' },
-    seconds: { ok: (x: number) => Number.isFinite(x) && x > 0, says: 'a number of seconds above 0' },
-  };
-  const number = (flag: string, kind: keyof typeof KINDS): number => {
+  const number = (flag: string, kind: keyof typeof NUMBER_KINDS): number => {
     const x = Number(v[flag]);
-    if (String(v[flag]).trim() === '' || !KINDS[kind].ok(x)) problems.push(`--${flag} must be ${KINDS[kind].says}, got ${JSON.stringify(v[flag])}`);
+    if (String(v[flag]).trim() === '' || !NUMBER_KINDS[kind].ok(x)) problems.push(`--${flag} must be ${NUMBER_KINDS[kind].says}, got ${JSON.stringify(v[flag])}`);
     return x;
   };
   const t: Tuning = {
