@@ -12,7 +12,7 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createPool, deploymentMemoryLimit, deploymentNodeOptions, startController } from '../e2e/controller-harness.ts';
 import { admin, deleteNamespace, eventually, namespace, sweep } from '../e2e/kube.ts';
-import { BENCH_PORTS_PER_LB, controlPlaneCpuSeconds, deleteServices, inBatches, printedRows, procCpuSeconds, procMB, quietCluster, record, watchReady } from './lib.ts';
+import { BENCH_PORTS_PER_LB, controlPlaneCpuSeconds, deleteServices, inBatches, percentile, printedRows, procCpuSeconds, procMB, quietCluster, record, watchReady } from './lib.ts';
 
 const RUN_LABEL = 'bench.sharedlb.io/run';
 const svc = (name: string, port: number, run: string) => ({
@@ -61,11 +61,6 @@ async function floor(n: number, concurrency: number): Promise<Phase> {
   return { ms, controlPlaneCpuS };
 }
 
-/** The q-quantile of xs (sorted here), rounded. */
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return Math.round(s[Math.min(s.length - 1, Math.floor(s.length * q))] ?? NaN);
-}
 
 async function throughput(n: number, concurrency: number): Promise<Phase & { createdMs: number; latencyMs: { p50: number; p99: number; max: number }; writes: number; byKind: Record<string, number>; rssMB: number; cpuS: number; eventsDropped: number; poolReconciles: number; memberReconciles: number; restart: { syncedMs: number; reconciledMs: number; writes: number } }> {
   await sweep();
@@ -97,7 +92,7 @@ async function throughput(n: number, concurrency: number): Promise<Phase & { cre
   readyWatch.stop();
   // From a member's create (its response) to its Ready seen through the watch.
   const latencies = [...readyWatch.readyAt].map(([key, at]) => at - (createdAt.get(key) ?? t0));
-  const latencyMs = { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), max: quantile(latencies, 1) };
+  const latencyMs = { p50: Math.round(percentile(latencies, 50)), p99: Math.round(percentile(latencies, 99)), max: Math.round(percentile(latencies, 100)) };
   const byKind: Record<string, number> = {};
   let writes = 0;
   for (const [k, v] of await ctl.requests()) {

@@ -95,6 +95,12 @@ export async function watchReady(where: { namespace: string } | { labelSelector:
   return { all, ready: () => ready.size, readyAt, stop: () => ((stopped = true), req?.abort()) };
 }
 
+/** The p-th percentile of xs (the nearest value at or below it; p = 100: the largest). */
+export function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+}
+
 /** A memory figure of a process, in MB, from /proc/PID/status (VmRSS: now, VmHWM: peak). */
 /** The rows a run printed to stderr (a JSON object a line, each with `key`): to record a run stopped before it could. */
 export function printedRows<T>(file: string, key: string): T[] {

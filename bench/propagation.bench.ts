@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { Watch, type V1EndpointSlice } from '@kubernetes/client-node';
 import { createPool, startController } from '../e2e/controller-harness.ts';
 import { admin, adminKubeConfig, eventually, namespace, runPod, setPodStatus, sweep } from '../e2e/kube.ts';
-import { quietCluster, record } from './lib.ts';
+import { percentile, quietCluster, record } from './lib.ts';
 
 const TARGET_IP = '10.244.50.10';
 
@@ -28,11 +28,6 @@ async function watchReadiness(path: string, onChange: (ready: boolean, at: numbe
     }
   }, () => undefined);
 }
-
-const pct = (xs: number[], p: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
-};
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { flips: { type: 'string', default: '1000' } } });
@@ -71,7 +66,7 @@ async function main(): Promise<void> {
   await ctl.stop();
   await sweep();
 
-  const row = { flips, p50Ms: Number(pct(lags, 50).toFixed(1)), p90Ms: Number(pct(lags, 90).toFixed(1)), p99Ms: Number(pct(lags, 99).toFixed(1)), maxMs: Number(Math.max(...lags).toFixed(1)) };
+  const row = { flips, p50Ms: Number(percentile(lags, 50).toFixed(1)), p90Ms: Number(percentile(lags, 90).toFixed(1)), p99Ms: Number(percentile(lags, 99).toFixed(1)), maxMs: Number(Math.max(...lags).toFixed(1)) };
   const result = { benchmark: 'endpointslice-propagation', date: new Date().toISOString(), node: process.version, cpus: cpus().length, goal: 'p99 <= 50 ms', ...row };
   record('propagation', result, {
     title: 'EndpointSlice propagation',
