@@ -20,9 +20,28 @@ import type { Rest } from './kube-rest.ts';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
 
+/** Opens a watch of `path`; resolves to what aborts it. `onDone` is called once when it ends (with the error, if any). */
+export type WatchFn = (
+  path: string,
+  query: { resourceVersion: string; allowWatchBookmarks: boolean; timeoutSeconds: number },
+  onEvent: (type: string, obj: unknown) => void,
+  onDone: (err: unknown) => void,
+) => Promise<AbortController>;
+
+/** Watches through client-node, on a kubeconfig. */
+export function kubeWatch(kc: KubeConfig): WatchFn {
+  return (path, query, onEvent, onDone) => {
+    const w = new Watch(kc);
+    // The watchdog: the server ends the watch at its timeout, so silence past that means a dead connection.
+    // Watch's own inactivity limit (30 s, private) would cut every quiet watch short.
+    (w as unknown as { requestTimeoutMs: number }).requestTimeoutMs = (query.timeoutSeconds + 60) * 1000;
+    return w.watch(path, query, onEvent, onDone);
+  };
+}
+
 export interface InformerOptions<T extends KubernetesObject> {
   name: string;
-  kc: KubeConfig;
+  watch: WatchFn;
   /** List and watch path, e.g. /api/v1/services. */
   path: string;
   /** Lists go through this client, so list and watch objects have one shape. */
@@ -85,6 +104,8 @@ export class ResilientInformer<T extends KubernetesObject> {
   /** Bumped by every restart and relist: callbacks of an older connection are ignored. */
   private generation = 0;
   private resourceVersion = '';
+  /** A list is under way: if it fails, the retry lists again rather than watching from before it. */
+  private listing = false;
   restarts = 0;
   relists = 0;
   /** Watches that went silent past their own server timeout and were resumed (the watchdog). */
@@ -181,6 +202,7 @@ export class ResilientInformer<T extends KubernetesObject> {
   /** List (when asked, or when there is nothing to resume from), then watch until the watch ends; resume or restart. */
   private async run(gen: number, relist: boolean): Promise<void> {
     const current = (): boolean => gen === this.generation && !this.stopped;
+    this.listing = false;
     try {
       if (relist || this.resourceVersion === '') await this.listAll(current);
       if (!current()) return;
@@ -195,8 +217,12 @@ export class ResilientInformer<T extends KubernetesObject> {
       if (e instanceof Gone) {
         this.resourceVersion = '';
         this.restart('resourceVersion too old', e, 0);
+      } else if (this.listing) {
+        // A list that failed part way (a continue token expired: 410, or any error) is made again whole:
+        // resuming the watch from the version before it would skip what the list was to bring.
+        this.restart('list failed', e, undefined, true);
       } else {
-        this.restart(relist ? 'list failed' : 'watch failed', e);
+        this.restart('watch failed', e);
       }
     }
   }
@@ -215,6 +241,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     const seen = new Set<string>();
     let resourceVersion = '';
     let next = '';
+    this.listing = true;
     do {
       const page = await this.opts.rest.get<Page<T>>(`${this.opts.path}?limit=${PAGE}${next ? `&continue=${encodeURIComponent(next)}` : ''}`);
       if (!current()) return;
@@ -229,6 +256,7 @@ export class ResilientInformer<T extends KubernetesObject> {
       }
     }
     this.resourceVersion = resourceVersion;
+    this.listing = false;
     this.synced = true;
     this.backoffMs = 0;
     this.onSynced();
@@ -237,10 +265,6 @@ export class ResilientInformer<T extends KubernetesObject> {
   /** Resolves when the watch ends (server timeout, or silence beyond it), rejects on errors (Gone for 410). */
   private watch(current: () => boolean): Promise<void> {
     const timeout = watchTimeoutSeconds();
-    const w = new Watch(this.opts.kc);
-    // The watchdog: the server ends the watch at its timeout, so silence past that means a dead connection.
-    // Watch's own inactivity limit (30 s, private) would cut every quiet watch short.
-    (w as unknown as { requestTimeoutMs: number }).requestTimeoutMs = (timeout + 60) * 1000;
     return new Promise((resolve, reject) => {
       let failure: unknown = null;
       const onEvent = (type: string, obj: T & { code?: number; message?: string }): void => {
@@ -263,14 +287,14 @@ export class ResilientInformer<T extends KubernetesObject> {
         } else if (err) reject(err);
         else resolve();
       };
-      w.watch(this.opts.path, { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds: timeout }, onEvent, onDone).then((ac) => {
+      this.opts.watch(this.opts.path, { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds: timeout }, onEvent as (type: string, obj: unknown) => void, onDone).then((ac) => {
         if (current()) this.watching = ac;
         else ac.abort();
       }, reject);
     });
   }
 
-  private restart(reason: string, err: unknown, waitMs?: number): void {
+  private restart(reason: string, err: unknown, waitMs?: number, relist = false): void {
     if (this.stopped) return;
     this.restarts++;
     this.opts.onRestart?.(this.opts.name, reason, err);
@@ -280,7 +304,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     const max = this.opts.maxBackoffMs ?? 30_000;
     this.backoffMs = waitMs ?? Math.min(max, this.backoffMs === 0 ? 250 : this.backoffMs * 2);
     clearTimeout(this.restartTimer);
-    this.restartTimer = setTimeout(() => void this.run(gen, false), this.backoffMs);
+    this.restartTimer = setTimeout(() => void this.run(gen, relist), this.backoffMs);
   }
 
   private scheduleRelist(): void {

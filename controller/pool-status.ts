@@ -15,7 +15,7 @@ export interface PoolStatusInput {
   /** Why the pool's spec cannot be used, when it cannot. */
   problems: string[];
   generation: number | undefined;
-  /** LBs carrying members. */
+  /** LBs carrying members (of a broken pool: its LBs, frozen). */
   loadBalancers: LoadBalancerState[];
   outcomes: MemberOutcome[];
   /** The pool's LB Services as they are (for addresses and immutable fields). */
@@ -63,7 +63,8 @@ function readyCondition(i: PoolStatusInput): Condition {
   if (i.pool === null) {
     status = 'False';
     reason = 'Invalid';
-    message = `the pool is not used until its spec is fixed: ${i.problems.join('; ')}`;
+    const frozen = i.loadBalancers.map((lb) => lb.name).sort();
+    message = `the pool is not used until its spec is fixed: ${i.problems.join('; ')}${frozen.length > 0 ? `; its shared LBs ${frozen.join(', ')} are frozen as they are (template, ports, members) until then` : ''}`;
   } else {
     const stuck = i.loadBalancers
       .map((lb) => ({ name: lb.name, has: i.lbObject(lb.name)?.spec?.loadBalancerClass }))

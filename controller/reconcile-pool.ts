@@ -35,8 +35,9 @@ const svcPath = (ns: string, name?: string): string => `/api/v1/namespaces/${ns}
  */
 export async function reconcilePool(ctx: PoolContext, poolName: string): Promise<Outcome> {
   const now = ctx.now?.() ?? new Date();
+  if (!ctx.state.poolSet().pools.has(poolName)) return freezePool(ctx, poolName, now);
   const t0 = performance.now();
-  const inputs = gatherInputs(ctx, poolName);
+  const inputs = gatherInputs(ctx, ctx.state.poolSet().pools.get(poolName) as Pool);
   const result = allocate(inputs.allocation);
   // The part that grows with the pool: in a burst, the queue spaces this pool's reconciles by it.
   const workMs = performance.now() - t0;
@@ -59,9 +60,32 @@ export async function reconcilePool(ctx: PoolContext, poolName: string): Promise
   return { requeueAfterMs, workMs };
 }
 
+/**
+ * A pool that is gone or broken builds nothing and changes nothing: what its
+ * LBs are (scope, source ranges, ports, members) was its admin's decision,
+ * and a template we cannot read is not one to apply — dropping it would turn
+ * an internal LB public. Its LBs stay exactly as they are, each with a
+ * Warning saying why, until the pool is fixed or an admin deletes them.
+ */
+async function freezePool(ctx: PoolContext, poolName: string, now: Date): Promise<Outcome> {
+  const { state } = ctx;
+  const problems = state.poolSet().broken.get(poolName);
+  const why = problems === undefined
+    ? `LoadBalancerPool ${poolName} does not exist`
+    : `LoadBalancerPool ${poolName} cannot be used: ${problems.join('; ')}`;
+  const lbs = state.lbs(poolName);
+  for (const lb of lbs) {
+    ctx.events.warning({ apiVersion: 'v1', kind: 'Service', namespace: state.namespace, name: lb.metadata?.name as string, uid: lb.metadata?.uid },
+      'PoolUnavailable', 'Freeze', `${why}; this shared LB is frozen as it is (template, ports, members) until the pool is fixed or re-created; delete this Service to retire it`);
+  }
+  if (lbs.length > 0) ctx.log.warn('pool unavailable: its shared LBs are frozen', { pool: poolName, why, loadBalancers: lbs.map((l) => l.metadata?.name) });
+  await writePoolStatus(ctx, poolName, lbs.flatMap((l) => state.record(l.metadata?.name as string)?.state ?? []), [], now, undefined);
+  return {};
+}
+
 interface PoolInputs {
   poolName: string;
-  pool: Pool | null;
+  pool: Pool;
   allocation: AllocationInput;
   /** member/servicePort → appProtocol, carried to the LB's ports. */
   appProtocols: Map<string, string>;
@@ -70,9 +94,9 @@ interface PoolInputs {
 }
 
 /** What the allocator needs, read from the caches (and our own last writes). */
-function gatherInputs(ctx: PoolContext, poolName: string): PoolInputs {
+function gatherInputs(ctx: PoolContext, pool: Pool): PoolInputs {
   const { state, log } = ctx;
-  const pool = state.poolSet().pools.get(poolName) ?? null;
+  const poolName = pool.name;
   // Members: who asks for this pool, and who is frozen on its LBs (now invalid, placed before).
   const requests: MemberRequest[] = [];
   const frozen: Array<{ key: string; created: string }> = [];
@@ -84,7 +108,7 @@ function gatherInputs(ctx: PoolContext, poolName: string): PoolInputs {
   for (const svc of state.sharingServices()) {
     if (isSharedLB(svc, state.namespace)) continue;
     const parsed = state.member(svc, ctx.className);
-    if (parsed.kind === 'member' && pool !== null && parsed.request.pool === poolName) {
+    if (parsed.kind === 'member' && parsed.request.pool === poolName) {
       requests.push(parsed.request);
       for (const p of svc.spec?.ports ?? []) if (p.appProtocol) appProtocols.set(`${parsed.request.key}/${p.name ?? ''}`, p.appProtocol);
     } else if (parsed.kind === 'rejected' && parsed.reason === 'Invalid' && state.holdings(parsed.key).length > 0) {
@@ -103,7 +127,7 @@ function gatherInputs(ctx: PoolContext, poolName: string): PoolInputs {
   const poolObj = state.pools.get(poolName);
   const asked = poolObj?.metadata?.annotations?.[REPACK];
   const done = typeof poolObj?.status?.lastRepack === 'string' ? poolObj.status.lastRepack : undefined;
-  const repack = pool !== null && asked !== undefined && asked !== done;
+  const repack = asked !== undefined && asked !== done;
   if (repack) log.info('repacking pool at an admin\'s request', { pool: poolName, [REPACK]: asked });
   const rangeSize = ctx.nodePortRange.to - ctx.nodePortRange.from + 1;
   return {
@@ -112,7 +136,7 @@ function gatherInputs(ctx: PoolContext, poolName: string): PoolInputs {
     appProtocols,
     repack: { asked, done, now: repack },
     allocation: {
-      pools: pool === null ? [] : [pool],
+      pools: [pool],
       loadBalancers,
       requests,
       frozen,
@@ -131,8 +155,7 @@ function gatherInputs(ctx: PoolContext, poolName: string): PoolInputs {
 async function convergeLoadBalancers(ctx: PoolContext, inputs: PoolInputs, result: AllocationResult, now: Date, woken: Set<string>): Promise<number | undefined> {
   const { state, log } = ctx;
   const { pool, poolName } = inputs;
-  // Grace for empty ones: the pool's, or the default if the pool is gone.
-  const grace = (pool?.emptyLoadBalancerGraceSeconds ?? 300) * 1000;
+  const grace = pool.emptyLoadBalancerGraceSeconds * 1000;
   let requeueAfterMs: number | undefined;
   const wrote = (name: string, from: string | null, obj: V1Service | null): void => {
     for (const m of state.wrote(name, from, obj)) woken.add(m);
@@ -153,8 +176,7 @@ async function convergeLoadBalancers(ctx: PoolContext, inputs: PoolInputs, resul
       const wait = Number.isNaN(since) ? grace : grace - (now.getTime() - since);
       requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, Math.max(50, wait + 10));
     }
-    // A pool that is gone or broken adds nothing to its LBs' template; what frozen members hold stays.
-    const desired = desiredLoadBalancer(poolName, pool?.template ?? { labels: {}, annotations: {} }, lb, state.namespace, existing, now, inputs.appProtocols);
+    const desired = desiredLoadBalancer(poolName, pool.template, lb, state.namespace, existing, now, inputs.appProtocols);
     if (existing === undefined) {
       const created = await ctx.rest.post<V1Service>(svcPath(state.namespace), desired);
       wrote(lb.name, null, created);

@@ -10,6 +10,7 @@ import { GROUP, LB_POOL_LABEL, LOAD_BALANCER } from '../allocator/annotations.ts
 import type { MemberOutcome } from '../allocator/placement/allocate.ts';
 import type { PoolSet } from '../allocator/pools.ts';
 import { eventRecorder } from './events.ts';
+import { kubeWatch } from './informer.ts';
 import { aroundRequests, rateLimited, restClient, type Rest } from './kube-rest.ts';
 import { startLeaderElection, type Elector } from './leader.ts';
 import { makeLogger } from './logger.ts';
@@ -150,7 +151,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     }
   };
 
-  state = new ClusterState(o.kc, raw, o.namespace, o.className, {
+  state = new ClusterState(kubeWatch(o.kc), raw, o.namespace, o.className, {
     service: (e, svc, members) => {
       if (isSharedLB(svc, o.namespace)) {
         enqueuePool(svc.metadata?.labels?.[LB_POOL_LABEL]);

@@ -5,13 +5,13 @@
 // "expectations"): without them a second placement could run on stale LB
 // records and place a member twice.
 
-import type { KubeConfig, V1EndpointSlice, V1Namespace, V1Service } from '@kubernetes/client-node';
+import type { V1EndpointSlice, V1Namespace, V1Service } from '@kubernetes/client-node';
 import { parseMember, type MemberParse } from '../allocator/members.ts';
 import { parsePool, poolSet, type PoolSet } from '../allocator/pools.ts';
 import { clusterIPFamilies } from '../allocator/classes.ts';
 import type { IPFamily, LoadBalancerState } from '../allocator/types.ts';
 import { isStub, serviceForm, sliceForm } from './cache-forms.ts';
-import { ResilientInformer, trimMetadata, type InformerEvent } from './informer.ts';
+import { ResilientInformer, trimMetadata, type InformerEvent, type WatchFn } from './informer.ts';
 import type { Rest } from './kube-rest.ts';
 import { isSourceSlice, MANAGED_BY_SLICE, MEMBER_LABEL, SERVICE_NAME_LABEL, SLICE_MANAGER } from './mirror.ts';
 import { readLoadBalancer } from '../allocator/lb-record.ts';
@@ -70,11 +70,11 @@ export class ClusterState {
   private nodePortsTotal = 0;
   private readonly rest: Rest;
 
-  constructor(kc: KubeConfig, rest: Rest, namespace: string, className: string, h: StateHandlers, relistSeconds = 300) {
+  constructor(watch: WatchFn, rest: Rest, namespace: string, className: string, h: StateHandlers, relistSeconds = 300) {
     this.namespace = namespace;
     this.rest = rest;
     this.services = new ResilientInformer<V1Service>({
-      name: 'services', kc, rest, path: '/api/v1/services', relistSeconds, onRestart: h.restart, onRelist: h.relist,
+      name: 'services', watch, rest, path: '/api/v1/services', relistSeconds, onRestart: h.restart, onRelist: h.relist,
       cacheForm: (svc) => serviceForm(svc, namespace, className),
       onEvent: (e, svc) => {
         const key = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
@@ -94,7 +94,7 @@ export class ClusterState {
       },
     });
     this.slices = new ResilientInformer<V1EndpointSlice>({
-      name: 'endpointslices', kc, rest, path: '/apis/discovery.k8s.io/v1/endpointslices',
+      name: 'endpointslices', watch, rest, path: '/apis/discovery.k8s.io/v1/endpointslices',
       relistSeconds, onRestart: h.restart, onRelist: h.relist,
       cacheForm: (s) => sliceForm(s, namespace, (svc) => this.concerned.has(svc)),
       onEvent: (e, s) => {
@@ -103,14 +103,14 @@ export class ClusterState {
       },
     });
     this.pools = new ResilientInformer<PoolObject>({
-      name: 'loadbalancerpools', kc, rest, path: POOLS_PATH, relistSeconds, onRestart: h.restart, onRelist: h.relist,
+      name: 'loadbalancerpools', watch, rest, path: POOLS_PATH, relistSeconds, onRestart: h.restart, onRelist: h.relist,
       onEvent: (e, p) => {
         this.poolsMoved = true;
         h.pool(e, p);
       },
     });
     this.namespaces = new ResilientInformer<V1Namespace>({
-      name: 'namespaces', kc, rest, path: '/api/v1/namespaces', relistSeconds, onRestart: h.restart, onRelist: h.relist, onEvent: h.namespace,
+      name: 'namespaces', watch, rest, path: '/api/v1/namespaces', relistSeconds, onRestart: h.restart, onRelist: h.relist, onEvent: h.namespace,
     });
   }
 

@@ -15,7 +15,7 @@
 
 import { parseArgs } from 'node:util';
 import { KubeConfig, type V1Service } from '@kubernetes/client-node';
-import { ResilientInformer } from '../controller/informer.ts';
+import { kubeWatch, ResilientInformer } from '../controller/informer.ts';
 import { ApiError, microTime, restClient } from '../controller/kube-rest.ts';
 
 const RANGE = '198.51.100.';
@@ -197,7 +197,7 @@ function enqueue(k: string): void {
 
 const informer = new ResilientInformer<V1Service>({
   name: 'services',
-  kc,
+  watch: kubeWatch(kc),
   path: '/api/v1/services',
   rest,
   onEvent: (_e, s) => enqueue(key(s)),

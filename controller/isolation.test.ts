@@ -1,0 +1,43 @@
+// Exposure and isolation, in-process: the never-rules of SECURITY.md held
+// by the pool and member reconciles against the fake API server.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { memberService, memberSlice, NS, poolObject, startHarness } from './testing/harness.ts';
+
+const INTERNAL = 'service.beta.kubernetes.io/azure-load-balancer-internal';
+const azureInternal = (extra: Record<string, unknown> = {}) => poolObject('internal', { default: true, provider: 'azure', template: { annotations: { [INTERNAL]: 'true' } }, ...extra });
+
+test('a pool that breaks leaves its LBs exactly as they were, and says why', async () => {
+  const h = await startHarness([azureInternal(), memberService('a', 'db', [{ name: 'pg', port: 5432 }]), memberSlice('a', 'db', ['10.1.0.1'], [{ name: 'pg', port: 5432 }])]);
+  await h.converge();
+  const lb = h.service(NS, 'internal-1');
+  assert.equal(lb?.metadata?.annotations?.[INTERNAL], 'true');
+  // An edit the CRD accepts and parsePool refuses.
+  h.api.seed(azureInternal({ template: { annotations: { [INTERNAL]: 'true' }, loadBalancerSourceRanges: ['10.0.0.0'] } }));
+  const before = h.api.writes().length;
+  await h.converge();
+  const after = h.service(NS, 'internal-1');
+  assert.equal(after?.metadata?.annotations?.[INTERNAL], 'true', 'the internal annotation stays');
+  assert.deepEqual(after?.spec, lb?.spec);
+  assert.equal(h.api.writes().slice(before).filter((c) => c.path.includes('/services/internal-1') && c.method !== 'GET').length, 0, 'the LB is not written');
+  assert.ok(h.events.some((e) => e.type === 'Warning' && e.regarding.name === 'internal-1'), 'a Warning on the LB says why');
+  await h.stop();
+});
+
+test('a deleted pool (or CRD) leaves its LBs as they were; re-applied, it takes them back unchanged', async () => {
+  const h = await startHarness([azureInternal(), memberService('a', 'db', [{ name: 'pg', port: 5432 }]), memberSlice('a', 'db', ['10.1.0.1'], [{ name: 'pg', port: 5432 }])]);
+  await h.converge();
+  const lb = h.service(NS, 'internal-1');
+  h.api.remove('LoadBalancerPool', undefined, 'internal');
+  await h.converge();
+  assert.equal(h.service(NS, 'internal-1')?.metadata?.annotations?.[INTERNAL], 'true');
+  assert.equal(h.service(NS, 'internal-1')?.metadata?.resourceVersion, lb?.metadata?.resourceVersion, 'not written while its pool is gone');
+  const db = h.service('a', 'db');
+  assert.equal(db?.metadata?.annotations?.['sharedlb.io/load-balancer'], `${NS}/internal-1`, 'its member keeps its address');
+  h.api.seed(azureInternal());
+  await h.converge();
+  assert.equal(h.service(NS, 'internal-1')?.metadata?.annotations?.[INTERNAL], 'true');
+  assert.equal(h.service('a', 'db')?.status?.conditions?.find((c) => c.type === 'sharedlb.io/Ready')?.reason, 'Allocated');
+  await h.stop();
+});
