@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { V1Service } from '@kubernetes/client-node';
 import { memberService, memberSlice, NS, poolObject, startHarness } from './testing/harness.ts';
 
 const INTERNAL = 'service.beta.kubernetes.io/azure-load-balancer-internal';
@@ -41,3 +42,25 @@ test('a deleted pool (or CRD) leaves its LBs as they were; re-applied, it takes 
   assert.equal(h.service('a', 'db')?.status?.conditions?.find((c) => c.type === 'sharedlb.io/Ready')?.reason, 'Allocated');
   await h.stop();
 });
+
+const lbClassMember = (ns: string, name: string, ports: Array<{ name: string; port: number }>, annotations: Record<string, string> = {}) =>
+  memberService(ns, name, ports, { spec: { type: 'LoadBalancer' }, annotations });
+const ipModes = (svc: V1Service | undefined): string[] => (svc?.status?.loadBalancer?.ingress ?? []).map((i) => i.ipMode ?? '');
+
+for (const how of ['waits for it (PortConflict)', 'is frozen Invalid']) {
+  test(`a class member that asks for a port another member holds, and ${how}, is never VIP for it`, async () => {
+    const one = poolObject('one', { default: true, provider: 'generic', maxLoadBalancers: 1 });
+    const h = await startHarness([one, lbClassMember('b', 'other', [{ name: 'x', port: 7000 }], {}), lbClassMember('a', 'mine', [{ name: 'm', port: 5000 }])]);
+    await h.converge();
+    assert.deepEqual(ipModes(h.service('a', 'mine')), ['VIP'], 'VIP while it holds every port of its own');
+    const mine = h.service('a', 'mine') as V1Service;
+    const typo = how === 'is frozen Invalid' ? { 'sharedlb.io/port-polcy': 'preserve' } : {};
+    h.api.seed({ ...lbClassMember('a', 'mine', [{ name: 'm', port: 5000 }, { name: 'n', port: 7000 }], typo), status: mine.status } as never);
+    await h.converge();
+    const after = h.service('a', 'mine');
+    assert.equal(after?.metadata?.annotations?.['sharedlb.io/load-balancer'], `${NS}/one-1`, 'it keeps what it holds');
+    assert.deepEqual(ipModes(after), ['Proxy'], 'kube-proxy must not program LB:7000 for it');
+    assert.deepEqual(ipModes(h.service('b', 'other')), ['VIP']);
+    await h.stop();
+  });
+}

@@ -79,19 +79,21 @@ export function conditionDiffers(svc: V1Service, c: Condition): boolean {
  * LoadBalancer-class members show the shared LB's address; ports only where
  * the external port is their own. kube-proxy programs a VIP-mode ingress IP
  * on every port of the member's own spec.ports and ignores ingress[].ports
- * (k8s.io/kubernetes pkg/proxy/serviceport.go, newBaseServiceInfo): were
- * any port remapped, the member's own number on that IP may be another
- * member's, and nodes would send that member's traffic here. So a member
- * with a remapped port says ipMode Proxy, which kube-proxy leaves alone
- * (pkg/proxy/util IsVIPMode): in-cluster clients then reach the address
- * through the LB itself, as from outside.
+ * (k8s.io/kubernetes pkg/proxy/serviceport.go, newBaseServiceInfo): unless
+ * the member holds every one of its spec ports at its own number on this
+ * LB, its number on that IP may be another member's (a port remapped, or
+ * one it asked for and waits for, or holds no more while frozen), and nodes
+ * would send that member's traffic here. So any such member says ipMode
+ * Proxy, which kube-proxy leaves alone (pkg/proxy/util IsVIPMode):
+ * in-cluster clients then reach the address through the LB itself, as from
+ * outside.
  */
-export function desiredIngress(v: MemberView | null): V1LoadBalancerIngress[] {
+export function desiredIngress(v: MemberView | null, specPorts: ReadonlyArray<{ name?: string; port: number; protocol?: string }>): V1LoadBalancerIngress[] {
   if (v === null || v.loadBalancer === null) return [];
   const own = v.ports.filter((p) => p.externalPort === p.port).map((p) => ({ port: p.port, protocol: p.protocol }));
-  const remapped = own.length < v.ports.length;
+  const vip = specPorts.every((s) => v.ports.some((p) => p.servicePort === (s.name ?? '') && p.protocol === (s.protocol ?? 'TCP') && p.externalPort === s.port));
   return v.ingress.map((i) => {
-    const ipMode = i.ip && remapped ? 'Proxy' : i.ipMode;
+    const ipMode = i.ip && !vip ? 'Proxy' : i.ipMode;
     return {
       ...(i.ip ? { ip: i.ip } : {}),
       ...(i.hostname ? { hostname: i.hostname } : {}),

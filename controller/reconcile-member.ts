@@ -164,7 +164,7 @@ async function writeStatus(ctx: MemberContext, current: V1Service, view: MemberV
     return;
   }
   const cond = desiredCondition(svc, view, new Date());
-  const ingress = lbClass ? desiredIngress(view) : null;
+  const ingress = lbClass ? desiredIngress(view, svc.spec?.ports ?? []) : null;
   const statusPatch: Record<string, unknown> = {};
   if (conditionDiffers(svc, cond)) statusPatch.conditions = [cond];
   if (ingress !== null && ingressDiffers(svc, ingress)) statusPatch.loadBalancer = { ingress };
