@@ -37,6 +37,11 @@ describe('member classes: each declaration honoured or refused with a reason', (
     { desc: 'IPv6 only', svc: member({ ipFamilies: ['IPv6'], ipFamilyPolicy: 'SingleStack' }), want: '{"ipFamilies":["IPv6"]}' },
     { desc: 'dual stack', svc: member({ ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack' }), want: '{"ipFamilies":["IPv4","IPv6"]}' },
     { desc: 'IPv6 where the pool does not build other families', svc: member({ ipFamilies: ['IPv6'] }), pools: [pool({ classes: { allow: [] } })], want: /NoMatchingPool: pool p does not build LBs with IP families IPv6 \(the pool's LBs are IPv4\)/ },
+    { desc: 'IPv6 under IPv4-only template ranges would be open to every IPv6 source: refused', svc: member({ ipFamilies: ['IPv6'], ipFamilyPolicy: 'SingleStack' }), pools: [pool({ template: { loadBalancerSourceRanges: ['10.0.0.0/8'] } })], want: /NoMatchingPool: pool p's source ranges \(10.0.0.0\/8\) cover no IPv6 address/ },
+    { desc: 'dual stack under IPv4-only template ranges: refused', svc: member({ ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack' }), pools: [pool({ template: { loadBalancerSourceRanges: ['10.0.0.0/8'] } })], want: /NoMatchingPool: .*cover no IPv6 address/ },
+    { desc: 'dual stack where the template has ranges of both families', svc: member({ ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack' }), pools: [pool({ template: { loadBalancerSourceRanges: ['10.0.0.0/8', 'fd00::/8'] } })], want: '{"ipFamilies":["IPv4","IPv6"]}' },
+    { desc: 'a member\'s own IPv4-only ranges on a dual-stack member leave IPv6 open: Invalid', svc: member({ ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack', loadBalancerSourceRanges: ['10.1.0.0/16'] }), want: /Invalid: the Service's source ranges \(10.1.0.0\/16\) cover no IPv6 address/ },
+    { desc: 'IPv4 template ranges on an IPv4 cluster: the default class', svc: member({}), pools: [pool({ template: { loadBalancerSourceRanges: ['10.0.0.0/8'] } })], want: '' },
     { desc: 'a requested IP is refused', svc: member({ type: 'LoadBalancer', loadBalancerClass: 'sharedlb.io/shared', loadBalancerIP: '203.0.113.9' }), want: /Invalid: spec.loadBalancerIP 203.0.113.9 asks for an address/ },
     { desc: 'a MetalLB address request is refused', svc: member({}, { 'metallb.io/loadBalancerIPs': '203.0.113.9' }), want: /Invalid: metallb.io\/loadBalancerIPs chooses an address/ },
     { desc: 'a per-LB provider annotation is refused', svc: member({}, { 'service.beta.kubernetes.io/aws-load-balancer-healthcheck-port': '8080' }), want: /Invalid: service.beta.kubernetes.io\/aws-load-balancer-healthcheck-port configures a cloud LB per Service/ },
@@ -49,6 +54,11 @@ describe('member classes: each declaration honoured or refused with a reason', (
       else assert.match(got, s.want);
     });
   }
+
+  it('on an IPv6-primary cluster, IPv4-only template ranges leave a member that declares nothing open over IPv6: refused', () => {
+    const r = parseMember(member({}), poolSet([{ ok: true, pool: pool({ template: { loadBalancerSourceRanges: ['10.0.0.0/8'] } }) }]), { defaultIPFamilies: ['IPv6'] });
+    assert.match(classOf(r), /NoMatchingPool: pool p's source ranges \(10.0.0.0\/8\) cover no IPv6 address/);
+  });
 
   it('several attributes make one class, in one canonical spelling', () => {
     const a = classOf(parse(member({ sessionAffinity: 'ClientIP', type: 'NodePort', loadBalancerSourceRanges: ['192.0.2.0/24'] }), p));

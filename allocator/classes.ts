@@ -189,6 +189,19 @@ export function memberClass(svc: ServiceLike, pool: Pool, defaultFamilies: IPFam
     used.push('ipFamilies');
   }
 
+  // kube-proxy and the clouds filter sources per family: a family without a range of its own is open to all.
+  const effectiveRanges = declared.sourceRanges ?? (t.loadBalancerSourceRanges ?? []).map(normalise);
+  const effectiveFamilies = declared.ipFamilies ?? templateFamilies(t) ?? defaultFamilies;
+  const open = uncoveredFamilies(effectiveRanges, effectiveFamilies);
+  if (open.length > 0) {
+    const whose = declared.sourceRanges !== undefined ? 'the Service\'s source ranges' : `pool ${pool.name}'s source ranges`;
+    return {
+      ok: false,
+      reason: declared.sourceRanges !== undefined ? 'Invalid' : 'NoMatchingPool',
+      message: `${whose} (${effectiveRanges.join(', ')}) cover no ${open.join(' or ')} address, so an LB of family ${effectiveFamilies.join(',')} would admit every ${open.join(' and ')} source: ${declared.sourceRanges !== undefined ? `add a range of that family or ask for ${effectiveFamilies.filter((f) => !open.includes(f)).join(',') || 'another family'} only` : 'choose a pool whose template has ranges for that family, or ask an admin to add them'}`,
+    };
+  }
+
   const refused = used.filter((a) => !pool.classes.allow.includes(a));
   if (refused.length > 0) {
     const why: Record<ClassAttribute, string> = {
@@ -204,6 +217,23 @@ export function memberClass(svc: ServiceLike, pool: Pool, defaultFamilies: IPFam
     };
   }
   return { ok: true, lbClass: declared };
+}
+
+/**
+ * The families a template asks for, where it says: a dual-stack policy may
+ * give both on a dual-stack cluster, so it counts as both. Null: the
+ * cluster's default decides.
+ */
+export function templateFamilies(t: LoadBalancerTemplate): IPFamily[] | null {
+  if (t.ipFamilyPolicy === 'PreferDualStack' || t.ipFamilyPolicy === 'RequireDualStack') return ['IPv4', 'IPv6'];
+  return t.ipFamilies ?? null;
+}
+
+/** Families an LB would have that none of the (non-empty) ranges restrict. */
+export function uncoveredFamilies(ranges: readonly string[], families: readonly IPFamily[]): IPFamily[] {
+  if (ranges.length === 0) return [];
+  const kinds = new Set(ranges.map((r) => (ipaddr.isValidCIDR(r) && ipaddr.parseCIDR(r)[0].kind() === 'ipv6' ? 'IPv6' : 'IPv4')));
+  return families.filter((f) => !kinds.has(f));
 }
 
 type Ranges = { ok: true; cidrs: string[] } | { ok: false; message: string };

@@ -19,6 +19,15 @@ describe('parsePool', () => {
     }
   });
 
+  it('refuses a template whose source ranges leave one of its families open', () => {
+    for (const template of [{ ipFamilies: ['IPv6'], loadBalancerSourceRanges: ['10.0.0.0/8'] }, { ipFamilyPolicy: 'PreferDualStack', loadBalancerSourceRanges: ['10.0.0.0/8'] }]) {
+      const r = parsePool(manifest({ provider: 'generic', template }));
+      assert.ok(!r.ok && r.problems.some((p) => /cover no IPv6 address/.test(p)), JSON.stringify(r));
+    }
+    const both = parsePool(manifest({ provider: 'generic', template: { ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv4', 'IPv6'], loadBalancerSourceRanges: ['10.0.0.0/8', 'fd00::/8'] } }));
+    assert.ok(both.ok, JSON.stringify(both));
+  });
+
   it('lets the admin override every default', () => {
     const r = parsePool(manifest({
       provider: 'gcp', maxPortsPerLB: 7, maxLoadBalancers: 2, portRange: { from: 40000, to: 40100 }, reservedPorts: [40001, 40001],

@@ -3,7 +3,7 @@
 // (members naming it are told why), because a half-understood pool could
 // build the wrong kind of LB.
 
-import { templateScope } from './classes.ts';
+import { templateFamilies, templateScope, uncoveredFamilies } from './classes.ts';
 import { PROFILES, PROVIDER_NAMES, isProviderName } from './profiles.ts';
 import { selectorProblems } from './selector.ts';
 import { CLASS_ATTRIBUTES, PROTOCOLS, type ClassAttribute, type LoadBalancerTemplate, type Pool, type Pricing, type Protocol, type ProviderName } from './types.ts';
@@ -220,6 +220,10 @@ function parseTemplate(t: unknown, problems: string[]): LoadBalancerTemplate {
     if (!['SingleStack', 'PreferDualStack', 'RequireDualStack'].includes(t.ipFamilyPolicy as string)) {
       problems.push('spec.template.ipFamilyPolicy must be SingleStack, PreferDualStack or RequireDualStack');
     } else out.ipFamilyPolicy = t.ipFamilyPolicy as LoadBalancerTemplate['ipFamilyPolicy'];
+  }
+  const open = uncoveredFamilies(out.loadBalancerSourceRanges ?? [], templateFamilies(out) ?? []);
+  if (open.length > 0) {
+    problems.push(`spec.template.loadBalancerSourceRanges cover no ${open.join(' or ')} address, but the template builds ${open.join(' and ')} LBs, which would admit every such source (source ranges apply per family): add ranges of that family or drop it from spec.template.ipFamilies/ipFamilyPolicy`);
   }
   return out;
 }

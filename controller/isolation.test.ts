@@ -54,7 +54,7 @@ for (const how of ['waits for it (PortConflict)', 'is frozen Invalid']) {
     await h.converge();
     assert.deepEqual(ipModes(h.service('a', 'mine')), ['VIP'], 'VIP while it holds every port of its own');
     const mine = h.service('a', 'mine') as V1Service;
-    const typo = how === 'is frozen Invalid' ? { 'sharedlb.io/port-polcy': 'preserve' } : {};
+    const typo: Record<string, string> = how === 'is frozen Invalid' ? { 'sharedlb.io/port-polcy': 'preserve' } : {};
     h.api.seed({ ...lbClassMember('a', 'mine', [{ name: 'm', port: 5000 }, { name: 'n', port: 7000 }], typo), status: mine.status } as never);
     await h.converge();
     const after = h.service('a', 'mine');
