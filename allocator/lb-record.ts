@@ -4,8 +4,8 @@
 import { ALLOCATIONS, LB_CLASS, LB_POOL_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from './annotations.ts';
 import { PROTOCOLS, type Assignment, type LoadBalancerState, type Protocol, type ServiceLike } from './types.ts';
 
-/** tcp-9092: a DNS label, unique per (port, protocol) on one LB. */
-export function lbPortName(a: { port: number; protocol: Protocol }): string {
+/** tcp-9092: the record's key for a port, unique per (port, protocol) on one LB. */
+export function slotName(a: { port: number; protocol: Protocol }): string {
   return `${a.protocol.toLowerCase()}-${a.port}`;
 }
 
@@ -16,7 +16,7 @@ export function isSharedLBObject(svc: ServiceLike): boolean {
 
 /** {"tcp-9092": "ns/name/broker"}, sorted: a stable text so that unchanged means byte-equal. */
 export function encodeAllocations(assignments: Assignment[]): string {
-  const entries = [...assignments].sort((a, b) => a.port - b.port || (a.protocol < b.protocol ? -1 : 1)).map((a) => [lbPortName(a), `${a.member}/${a.servicePort}`]);
+  const entries = [...assignments].sort((a, b) => a.port - b.port || (a.protocol < b.protocol ? -1 : 1)).map((a) => [slotName(a), `${a.member}/${a.servicePort}`]);
   return JSON.stringify(Object.fromEntries(entries));
 }
 

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { V1Service } from '@kubernetes/client-node';
+import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { memberService, memberSlice, NS, poolObject, startHarness } from './testing/harness.ts';
 
 const INTERNAL = 'service.beta.kubernetes.io/azure-load-balancer-internal';
@@ -61,6 +61,56 @@ for (const how of ['waits for it (PortConflict)', 'is frozen Invalid']) {
     assert.equal(after?.metadata?.annotations?.['sharedlb.io/load-balancer'], `${NS}/one-1`, 'it keeps what it holds');
     assert.deepEqual(ipModes(after), ['Proxy'], 'kube-proxy must not program LB:7000 for it');
     assert.deepEqual(ipModes(h.service('b', 'other')), ['VIP']);
+    await h.stop();
+  });
+}
+
+/** Every endpoint the LBs serve belongs to the member its record gives the port to. */
+function crossedMirrors(h: Awaited<ReturnType<typeof startHarness>>): string[] {
+  const out: string[] = [];
+  for (const lb of h.api.list('Service', NS) as V1Service[]) {
+    const holders = new Map(Object.entries(JSON.parse(lb.metadata?.annotations?.['sharedlb.io/allocations'] ?? '{}') as Record<string, string>));
+    for (const port of lb.spec?.ports ?? []) {
+      const holder = holders.get(`${(port.protocol ?? 'TCP').toLowerCase()}-${port.port}`)?.split('/').slice(0, 2).join('/');
+      for (const s of h.api.list('EndpointSlice', NS) as unknown as V1EndpointSlice[]) {
+        if (s.metadata?.labels?.['kubernetes.io/service-name'] !== lb.metadata?.name || !(s.ports ?? []).some((p) => p.name === port.name)) continue;
+        const owner = s.metadata?.annotations?.['sharedlb.io/member'];
+        if (owner !== holder) out.push(`${lb.metadata?.name}:${port.port} is ${holder}'s, but ${owner}'s slice ${s.metadata?.name} serves it`);
+      }
+    }
+  }
+  return out;
+}
+
+for (const how of ['deleted', 'opted out']) {
+  test(`a port handed over in one LB write never carries the new holder's traffic to the old holder's pods (old holder ${how})`, async () => {
+    const one = poolObject('one', { default: true, provider: 'generic', maxLoadBalancers: 1 });
+    const preserve = { 'sharedlb.io/port-policy': 'preserve' };
+    const h = await startHarness([
+      one,
+      memberService('a', 'old', [{ name: 'p', port: 7000 }], { annotations: preserve, created: '2026-01-01T00:00:00Z' }),
+      memberSlice('a', 'old', ['10.1.0.1'], [{ name: 'p', port: 7000 }]),
+      memberService('b', 'new', [{ name: 'p', port: 7000 }], { annotations: preserve, created: '2026-01-01T00:01:00Z' }),
+      memberSlice('b', 'new', ['10.2.0.1'], [{ name: 'p', port: 7000 }]),
+    ]);
+    await h.converge();
+    assert.equal(h.service('b', 'new')?.status?.conditions?.[0]?.reason, 'PortConflict');
+    if (how === 'deleted') h.api.remove('Service', 'a', 'old');
+    else h.api.seed(memberService('a', 'old', [{ name: 'p', port: 7000 }], { annotations: { 'sharedlb.io/enabled': 'false' }, created: '2026-01-01T00:00:00Z' }));
+    // The pool hands the port over; the members' reconciles have not run yet (or run in either order).
+    const { reconcilePool } = await import('./reconcile-pool.ts');
+    const { reconcileMember } = await import('./reconcile-member.ts');
+    await reconcilePool(h.pool, 'one');
+    assert.match(h.service(NS, 'one-1')?.metadata?.annotations?.['sharedlb.io/allocations'] ?? '', /b\/new/);
+    assert.deepEqual(crossedMirrors(h), []);
+    h.member.waitingSince.set('b/new', 0);
+    await reconcileMember(h.member, 'b/new');
+    assert.deepEqual(crossedMirrors(h), []);
+    await reconcileMember(h.member, 'a/old');
+    assert.deepEqual(crossedMirrors(h), []);
+    await h.converge();
+    assert.equal(h.service('b', 'new')?.status?.conditions?.[0]?.reason, 'Allocated');
+    assert.deepEqual(crossedMirrors(h), []);
     await h.stop();
   });
 }

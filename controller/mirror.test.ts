@@ -17,7 +17,7 @@ describe('mirrored EndpointSlices', () => {
   it("carry the member's endpoints under the LB's port name, owned by the LB", () => {
     const [m, ...rest] = desiredSlices(lb, 'team-a/kafka', assignments, [source()]);
     assert.equal(rest.length, 0);
-    assert.deepEqual(m?.ports, [{ name: 'tcp-10001', port: 9092, protocol: 'TCP' }]);
+    assert.deepEqual(m?.ports, [{ name: `tcp-10001-${memberHash('team-a/kafka').slice(0, 8)}`, port: 9092, protocol: 'TCP' }]);
     assert.deepEqual(m?.endpoints, [{ addresses: ['10.1.0.5'], conditions: { ready: true }, nodeName: 'n1', zone: 'z1' }], 'no pod reference crosses into the LB namespace');
     assert.equal(m?.metadata?.labels?.[MEMBER_LABEL], memberHash('team-a/kafka'));
     assert.equal(m?.metadata?.ownerReferences?.[0]?.uid, 'u-1');

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import type { Assignment } from '../allocator/types.ts';
-import { lbPortName } from '../allocator/lb-record.ts';
+import { slotName } from '../allocator/lb-record.ts';
 
 export const MANAGED_BY_SLICE = 'endpointslice.kubernetes.io/managed-by';
 // A label value cannot hold '/', so not "sharedlb.io/controller" as DESIGN §2 has it; named like kube-controller-manager's endpointslice-controller.k8s.io.
@@ -19,6 +19,18 @@ export const MEMBER_ANNOTATION = 'sharedlb.io/member';
 
 export function memberHash(member: string): string {
   return createHash('sha256').update(member).digest('hex').slice(0, 16);
+}
+
+/**
+ * An LB port's name: its slot and its holder, e.g. tcp-9092-1a2b3c4d.
+ * kube-proxy joins a Service's ports to its EndpointSlices' ports by name
+ * (pkg/proxy/endpointslicecache.go), so a port handed from one member to
+ * another gets a new name in the same write, and the old holder's mirrors,
+ * named for the old one, match nothing from that moment — whatever order
+ * the two members' reconciles then run in, even after a restart.
+ */
+export function lbPortName(a: { port: number; protocol: Assignment['protocol']; member: string }): string {
+  return `${slotName(a)}-${memberHash(a.member).slice(0, 8)}`;
 }
 
 /** The member's own slices, as kube-controller-manager (or a person, for selector-less Services) wrote them. */

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { V1Service } from '@kubernetes/client-node';
 import { pool } from '../allocator/testing.ts';
 import { readLoadBalancer } from '../allocator/lb-record.ts';
+import { memberHash } from './mirror.ts';
 import { desiredLoadBalancer, lbDiffers } from './shared-lb.ts';
 
 const now = new Date('2026-01-01T00:00:00Z');
@@ -43,5 +44,20 @@ describe('the shared LB Service', () => {
     const t = pool({ template: { loadBalancerClass: 'example.com/other' } }).template;
     assert.equal(desiredLoadBalancer('p', t, state(), 'sys', existing, now).spec?.loadBalancerClass, undefined);
     assert.equal(desiredLoadBalancer('p', t, state(), 'sys', undefined, now).spec?.loadBalancerClass, 'example.com/other');
+  });
+
+  it('names a port for its slot and holder; keeps its NodePort while the holder stays (legacy names too), not when it changes hands', () => {
+    const t = pool({}).template;
+    const legacy: V1Service = {
+      metadata: { name: 'p-1', namespace: 'sys', annotations: { 'sharedlb.io/allocations': '{"tcp-7000":"ns/a/api"}' } },
+      spec: { type: 'LoadBalancer', ports: [{ name: 'tcp-7000', port: 7000, protocol: 'TCP', nodePort: 31000 }] },
+    };
+    const kept = desiredLoadBalancer('p', t, state(), 'sys', legacy, now).spec?.ports?.[0];
+    assert.equal(kept?.name, `tcp-7000-${memberHash('ns/a').slice(0, 8)}`);
+    assert.equal(kept?.nodePort, 31000);
+    const handed = { ...state(), assignments: [{ port: 7000, protocol: 'TCP' as const, member: 'other/b', servicePort: 'api' }] };
+    const given = desiredLoadBalancer('p', t, handed, 'sys', legacy, now).spec?.ports?.[0];
+    assert.equal(given?.name, `tcp-7000-${memberHash('other/b').slice(0, 8)}`);
+    assert.equal(given?.nodePort, undefined, 'a new holder, a new NodePort');
   });
 });

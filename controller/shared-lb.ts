@@ -6,8 +6,9 @@
 import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
 import { ALLOCATIONS, EMPTY_SINCE, LB_CLASS, LB_POOL_LABEL, MANAGED_BY, MANAGED_BY_LABEL, TEMPLATE_ANNOTATIONS } from '../allocator/annotations.ts';
 import { parseClassKey } from '../allocator/classes.ts';
-import { encodeAllocations, isSharedLBObject, lbPortName } from '../allocator/lb-record.ts';
-import type { LoadBalancerState, LoadBalancerTemplate } from '../allocator/types.ts';
+import { encodeAllocations, isSharedLBObject, readLoadBalancer, slotName } from '../allocator/lb-record.ts';
+import { lbPortName } from './mirror.ts';
+import type { Assignment, LoadBalancerState, LoadBalancerTemplate } from '../allocator/types.ts';
 
 export function isSharedLB(svc: V1Service, namespace: string): boolean {
   return svc.metadata?.namespace === namespace && isSharedLBObject(svc);
@@ -33,12 +34,13 @@ export function desiredLoadBalancer(
   appProtocols?: Map<string, string>,
 ): V1Service {
   const oldPorts = existing?.spec?.ports ?? [];
-  // By name: an LB's hundred ports, looked up for each of its hundred assignments at every pool reconcile.
-  const oldByName = new Map(oldPorts.map((p) => [p.name, p]));
+  // By slot: an LB's hundred ports, looked up for each of its hundred assignments at every pool reconcile.
+  const oldBySlot = new Map(oldPorts.map((p) => [slotName({ port: p.port, protocol: (p.protocol ?? 'TCP') as Assignment['protocol'] }), p]));
+  const oldHolders = new Map((existing === undefined ? [] : readLoadBalancer(existing).state.assignments).map((a) => [slotName(a), a.member]));
   let ports: V1ServicePort[] = lb.assignments.map((a) => {
     const name = lbPortName(a);
-    const old = oldByName.get(name);
-    const kept = old !== undefined && old.port === a.port && (old.protocol ?? 'TCP') === a.protocol ? old : undefined;
+    // A port keeps its NodePort while its holder does; a new holder gets a new one, as it gets a new name.
+    const kept = oldHolders.get(slotName(a)) === a.member ? oldBySlot.get(slotName(a)) : undefined;
     const appProtocol = appProtocols?.get(`${a.member}/${a.servicePort}`);
     return { name, port: a.port, protocol: a.protocol, targetPort: a.port as never, ...(appProtocol ? { appProtocol } : {}), ...(kept?.nodePort ? { nodePort: kept.nodePort } : {}) };
   });

@@ -320,7 +320,9 @@ export class ClusterState {
     if (svc === undefined) this.lbViews.delete(name);
     else {
       const members = new Map<string, string>();
-      for (const a of this.record(name)?.state.assignments ?? []) members.set(a.member, `${members.get(a.member) ?? ''}${a.servicePort}=${a.port}/${a.protocol};`);
+      // The port's name too: mirrors carry it, so a renamed port is news to its holder.
+      const names = new Map((svc.spec?.ports ?? []).map((p) => [`${p.port}/${p.protocol ?? 'TCP'}`, p.name]));
+      for (const a of this.record(name)?.state.assignments ?? []) members.set(a.member, `${members.get(a.member) ?? ''}${a.servicePort}=${a.port}/${a.protocol}@${names.get(`${a.port}/${a.protocol}`) ?? ''};`);
       after = { lb: JSON.stringify([svc.metadata?.uid, svc.metadata?.deletionTimestamp ?? null, svc.status?.loadBalancer?.ingress ?? []]), members };
       this.lbViews.set(name, after);
     }

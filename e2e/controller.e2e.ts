@@ -89,16 +89,19 @@ describe('sharedlb controller', () => {
     assert.deepEqual(dns.status?.loadBalancer?.ingress, [{ ip, ipMode: 'VIP', ports: [{ port: 53, protocol: 'UDP' }] }]);
     const lb = await get(ctrlNs, 'e2e-main-1');
     assert.equal(lb.spec.type, 'LoadBalancer');
-    assert.deepEqual(lb.spec.ports.map((p) => [p.name, p.port]), [['udp-53', 53], ['tcp-9092', 9092]]);
+    // Port names carry their holder (controller/mirror.ts lbPortName): a port handed over is renamed.
+    assert.deepEqual(lb.spec.ports.map((p) => [(p.name ?? '').replace(/-[0-9a-f]{8}$/, ''), p.port]), [['udp-53', 53], ['tcp-9092', 9092]]);
+    assert.notEqual(lb.spec.ports[0]?.name?.slice(-8), lb.spec.ports[1]?.name?.slice(-8), 'two members, two holders in the names');
     assert.deepEqual(JSON.parse(lb.metadata.annotations?.['sharedlb.io/allocations'] ?? '{}'), { 'udp-53': `${ns}/dns/dns`, 'tcp-9092': `${ns}/kafka/broker` });
   });
 
   it('mirrors the member\'s endpoints onto the shared LB as pods turn ready, unready and go', async () => {
     const slices = async () => (await admin().get<{ items: Slice[] }>(`/apis/discovery.k8s.io/v1/namespaces/${ctrlNs}/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3De2e-main-1`)).items;
-    const kafkaEndpoints = async () => (await slices()).filter((s) => s.ports?.some((p) => p.name === 'tcp-9092')).flatMap((s) => s.endpoints ?? []);
+    const kafkaPort = (await get(ctrlNs, 'e2e-main-1')).spec.ports.find((p) => p.port === 9092)?.name;
+    const kafkaEndpoints = async () => (await slices()).filter((s) => s.ports?.some((p) => p.name === kafkaPort)).flatMap((s) => s.endpoints ?? []);
     await eventually('the pod in the LB\'s slices', async () => (await kafkaEndpoints()).some((e) => e.addresses[0] === '10.244.1.10' && e.conditions?.ready === true));
-    const s = (await slices()).find((x) => x.ports?.some((p) => p.name === 'tcp-9092'));
-    assert.deepEqual(s?.ports, [{ name: 'tcp-9092', port: 19092, protocol: 'TCP' }]);
+    const s = (await slices()).find((x) => x.ports?.some((p) => p.name === kafkaPort));
+    assert.deepEqual(s?.ports, [{ name: kafkaPort, port: 19092, protocol: 'TCP' }]);
     assert.equal(s?.metadata.labels['endpointslice.kubernetes.io/managed-by'], 'controller.sharedlb.io');
     await runPod({ namespace: ns, name: 'kafka-1', labels: { app: 'kafka' }, ip: '10.244.1.11' });
     await eventually('the second pod', async () => (await kafkaEndpoints()).length === 2);
