@@ -105,6 +105,28 @@ export function effectiveClass(pool: Pool, key: string, defaultFamilies: IPFamil
   };
 }
 
+/**
+ * Why a pool would no longer build an LB of this class (null: it would):
+ * what the pool no longer allows, or ranges its template now narrows past.
+ * For members frozen on such an LB, whose own declarations are unreadable.
+ */
+export function classRefusal(pool: Pool, key: string, defaultFamilies: IPFamily[]): string | null {
+  const c = parseClassKey(key);
+  const used: ClassAttribute[] = [];
+  if (c.sourceRanges !== undefined) used.push('sourceRanges');
+  if (c.externalTrafficPolicy !== undefined) used.push('externalTrafficPolicy');
+  if (c.sessionAffinity !== undefined) used.push('sessionAffinity');
+  if (c.ipFamilies !== undefined) used.push('ipFamilies');
+  const refused = used.filter((a) => !pool.classes.allow.includes(a));
+  if (refused.length > 0) return `pool ${pool.name} no longer builds LBs with ${refused.join(', ')}`;
+  const base = (pool.template.loadBalancerSourceRanges ?? []).map(normalise);
+  const outside = base.length === 0 ? [] : (c.sourceRanges ?? []).filter((r) => !base.some((b) => within(r, b)));
+  if (outside.length > 0) return `source range ${outside.join(', ')} is outside pool ${pool.name}'s ${base.join(', ')}`;
+  const open = uncoveredFamilies(c.sourceRanges ?? base, c.ipFamilies ?? templateFamilies(pool.template) ?? defaultFamilies);
+  if (open.length > 0) return `pool ${pool.name}'s source ranges cover no ${open.join(' or ')} address`;
+  return null;
+}
+
 /** The scope a member asks for: 'internal', 'external', or null when it says nothing. */
 export function declaredScope(annotations: Record<string, string>): 'internal' | 'external' | null {
   let scope: 'internal' | 'external' | null = null;

@@ -114,3 +114,32 @@ for (const how of ['deleted', 'opted out']) {
     await h.stop();
   });
 }
+
+test('a frozen (Invalid) member is released when the admin narrows the pool past it: namespaces, then classes', async () => {
+  const scoped = (selector: Record<string, string>, extra: Record<string, unknown> = {}) => poolObject('p', { default: true, provider: 'generic', namespaceSelector: { matchLabels: selector }, ...extra });
+  const ns = (name: string, team: string) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'kubernetes.io/metadata.name': name, team } } });
+  const typo = { 'sharedlb.io/port-polcy': 'any' };
+  const h = await startHarness([
+    scoped({ team: 'x' }), ns('a', 'x'), ns('c', 'x'),
+    memberService('a', 'frozen', [{ name: 'p', port: 7000 }]), memberSlice('a', 'frozen', ['10.1.0.1'], [{ name: 'p', port: 7000 }]),
+    memberService('c', 'ranged', [{ name: 'p', port: 7100 }], { annotations: { 'service.beta.kubernetes.io/load-balancer-source-ranges': '10.9.0.0/16' } }),
+    memberSlice('c', 'ranged', ['10.3.0.1'], [{ name: 'p', port: 7100 }]),
+  ]);
+  await h.converge();
+  const lbOf = (n: string, name: string) => h.service(n, name)?.metadata?.annotations?.['sharedlb.io/load-balancer'];
+  assert.ok(lbOf('a', 'frozen') && lbOf('c', 'ranged'));
+  h.api.seed(memberService('a', 'frozen', [{ name: 'p', port: 7000 }], { annotations: typo }));
+  h.api.seed(memberService('c', 'ranged', [{ name: 'p', port: 7100 }], { annotations: { ...typo, 'service.beta.kubernetes.io/load-balancer-source-ranges': '10.9.0.0/16' } }));
+  await h.converge();
+  assert.ok(lbOf('a', 'frozen'), 'a typo alone takes nothing away');
+  h.api.seed(scoped({ team: 'y' }));
+  await h.converge();
+  assert.equal(lbOf('a', 'frozen'), undefined, 'namespace a is shut out: its frozen member goes');
+  assert.equal(h.api.list('EndpointSlice', NS).filter((s) => s.metadata?.annotations?.['sharedlb.io/member'] === 'a/frozen').length, 0);
+  assert.ok(h.events.some((e) => e.type === 'Warning' && e.reason === 'Released' && e.regarding.name === 'frozen'));
+  // Narrowing the template's ranges past the frozen member's class takes its LB from it too.
+  h.api.seed(scoped({ team: 'x' }, { template: { loadBalancerSourceRanges: ['10.8.0.0/16'] } }));
+  await h.converge();
+  assert.equal(lbOf('c', 'ranged'), undefined, 'its class is outside the new ranges');
+  await h.stop();
+});

@@ -6,6 +6,8 @@ import type { V1Service } from '@kubernetes/client-node';
 import { allocate, type AllocationInput, type AllocationResult, type MemberOutcome } from '../allocator/placement/allocate.ts';
 import { EMPTY_SINCE, LOAD_BALANCER, REPACK } from '../allocator/annotations.ts';
 import type { LoadBalancerState, MemberRequest, Pool } from '../allocator/types.ts';
+import { classRefusal } from '../allocator/classes.ts';
+import { matchesSelector } from '../allocator/selector.ts';
 import type { EventRecorder } from './events.ts';
 import type { Outcome } from './workqueue.ts';
 import { ApiError, type Rest } from './kube-rest.ts';
@@ -89,8 +91,30 @@ interface PoolInputs {
   allocation: AllocationInput;
   /** member/servicePort → appProtocol, carried to the LB's ports. */
   appProtocols: Map<string, string>;
+  /** Frozen (Invalid) members that lose what they hold: the pool no longer admits them there. Member → why. */
+  released: Map<string, string>;
   /** An admin's repack: asked (the annotation's value), done (the one last acted on), now (act on it this time). */
   repack: { asked: string | undefined; done: string | undefined; now: boolean };
+}
+
+/**
+ * A frozen member keeps what it holds only while the pool would still admit
+ * it there: its namespace, and its LB's class. An admin's narrowing reaches
+ * every member, whatever state its own spec is in.
+ */
+function frozenRefusal(ctx: PoolContext, pool: Pool, svc: V1Service, holdings: string[]): string | null {
+  const { state } = ctx;
+  const ns = svc.metadata?.namespace ?? '';
+  if (pool.namespaceSelector !== null && !matchesSelector(pool.namespaceSelector, state.namespaceLabels(ns))) {
+    return `namespace ${ns} may no longer use LoadBalancerPool ${pool.name} (its namespaceSelector does not match)`;
+  }
+  for (const name of holdings) {
+    const lb = state.record(name)?.state;
+    if (lb === undefined || lb.pool !== pool.name) continue;
+    const refusal = classRefusal(pool, lb.classKey, state.defaultIPFamilies());
+    if (refusal !== null) return `its shared LB ${state.namespace}/${name} is of a class the pool no longer builds: ${refusal}`;
+  }
+  return null;
 }
 
 /** What the allocator needs, read from the caches (and our own last writes). */
@@ -100,6 +124,8 @@ function gatherInputs(ctx: PoolContext, pool: Pool): PoolInputs {
   // Members: who asks for this pool, and who is frozen on its LBs (now invalid, placed before).
   const requests: MemberRequest[] = [];
   const frozen: Array<{ key: string; created: string }> = [];
+  /** Frozen members the pool's admin has since shut out: member → why. */
+  const released = new Map<string, string>();
   const appProtocols = new Map<string, string>();
   // NodePorts in use: other Services' from the cache, shared LBs' from our own
   // last writes too (the cache may not show them yet, and the range is cluster-wide).
@@ -112,7 +138,9 @@ function gatherInputs(ctx: PoolContext, pool: Pool): PoolInputs {
       requests.push(parsed.request);
       for (const p of svc.spec?.ports ?? []) if (p.appProtocol) appProtocols.set(`${parsed.request.key}/${p.name ?? ''}`, p.appProtocol);
     } else if (parsed.kind === 'rejected' && parsed.reason === 'Invalid' && state.holdings(parsed.key).length > 0) {
-      frozen.push({ key: parsed.key, created: parsed.created });
+      const refusal = frozenRefusal(ctx, pool, svc, state.holdings(parsed.key));
+      if (refusal === null) frozen.push({ key: parsed.key, created: parsed.created });
+      else released.set(parsed.key, refusal);
     }
   }
   // An LB being deleted (by hand, or held by a cloud's finalizer) is not a place to be: its members are placed anew.
@@ -134,6 +162,7 @@ function gatherInputs(ctx: PoolContext, pool: Pool): PoolInputs {
     poolName,
     pool,
     appProtocols,
+    released,
     repack: { asked, done, now: repack },
     allocation: {
       pools: [pool],
@@ -210,6 +239,13 @@ function publishOutcomes(ctx: PoolContext, inputs: PoolInputs, result: Allocatio
     if (before === undefined || before.state !== o.state || before.reason !== o.reason || before.message !== o.message || before.loadBalancer !== o.loadBalancer) {
       ctx.enqueueMember(key);
     }
+  }
+  for (const [key, why] of inputs.released) {
+    const [ns, name] = key.split('/') as [string, string];
+    ctx.events.warning({ apiVersion: 'v1', kind: 'Service', namespace: ns, name, uid: state.services.get(name, ns)?.metadata?.uid },
+      'Released', 'Release', `its ports were released though its spec is invalid (a frozen member keeps them only while the pool admits it): ${why}`);
+    log.warn('frozen member released', { member: key, why });
+    ctx.enqueueMember(key);
   }
   for (const m of woken) ctx.enqueueMember(m);
 }
