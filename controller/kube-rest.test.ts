@@ -19,10 +19,10 @@ async function server(answers: Array<{ status: number; retryAfter?: string }>): 
   return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, hits: () => hits, close: () => s.close() };
 }
 
-function client(url: string) {
+function client(url: string, opts: Parameters<typeof restClient>[1] = {}) {
   const kc = new KubeConfig();
   kc.loadFromOptions({ clusters: [{ name: 'c', server: url, skipTLSVerify: true }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
-  return restClient(kc);
+  return restClient(kc, opts);
 }
 
 describe('REST client: 429 and Retry-After, as client-go', () => {
@@ -48,6 +48,21 @@ describe('REST client: 429 and Retry-After, as client-go', () => {
     assert.equal(busy.hits(), 10);
     again.close();
     busy.close();
+  });
+});
+
+describe('REST client: the leader\'s fence', () => {
+  it('asks before every attempt: a write retried after a 429 is not sent once leadership has lapsed', async () => {
+    const s = await server([{ status: 429, retryAfter: '0' }, { status: 429, retryAfter: '0' }, { status: 200 }]);
+    let leading = true;
+    const rest = client(s.url, { beforeAttempt: (method) => {
+      if (method !== 'GET' && !leading) throw new Error('not the leader');
+      leading = false; // the lease lapses while the first attempt is out
+    } });
+    await assert.rejects(rest.put('/api/v1/namespaces/x/services/y', {}), /not the leader/);
+    assert.equal(s.hits(), 1, 'the retry never went out');
+    rest.close();
+    s.close();
   });
 });
 

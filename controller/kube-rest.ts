@@ -81,6 +81,12 @@ export interface RestOptions {
   userAgent?: string;
   /** Called once per response (or transport failure, with status 0): for request metrics. */
   onResponse?: (method: string, path: string, status: number) => void;
+  /**
+   * Asked before every attempt, retries included; what it throws fails the
+   * request unsent. The leader's fence: a write retried after a 429 must
+   * not land once leadership has lapsed.
+   */
+  beforeAttempt?: (method: string, path: string) => void;
 }
 
 export function restClient(kc: KubeConfig, opts: RestOptions = {}): Rest {
@@ -153,6 +159,7 @@ export function restClient(kc: KubeConfig, opts: RestOptions = {}): Rest {
   // The API server says 429 "storage is (re)initializing" while it starts.
   const call = async (method: string, path: string, body?: unknown, contentType?: string, timeoutMs?: number): Promise<{ status: number; body: unknown }> => {
     for (let attempt = 1; ; attempt++) {
+      opts.beforeAttempt?.(method, path);
       const r = await once(method, path, body, contentType, timeoutMs);
       const retriable = r.status === 429 || (r.status >= 500 && r.retryAfter !== null);
       if (!retriable || attempt >= MAX_RETRIES) return { status: r.status, body: r.body };

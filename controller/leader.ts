@@ -1,8 +1,10 @@
 // Leader election on a coordination.k8s.io/v1 Lease, as client-go's
-// leaderelection does it: acquire when the lease is free or expired, renew
-// every retry period, and step down at once when a renewal has not succeeded
-// within the renew deadline — before the lease can expire and another replica
-// take over, so two leaders never write at the same time. client-node ships
+// leaderelection does it: acquire when the lease is free or expired — expired
+// by our own clock since we last saw its record change, never by the
+// holder's renewTime — renew every retry period, and lead only until the
+// renew deadline counted from the start of the last successful renewal:
+// before the lease can expire and another replica take over, so two
+// leaders never write at the same time. client-node ships
 // no leader election; Lease times are MicroTime (microseconds), which the
 // generated client cannot write, so this goes through the REST client.
 
@@ -44,9 +46,13 @@ export function startLeaderElection(o: LeaderOptions): Elector {
   const retry = (o.retrySeconds ?? 2) * 1000;
   const path = `/apis/coordination.k8s.io/v1/namespaces/${o.namespace}/leases`;
   let leading = false;
+  /** When the last successful renewal began: leadership lasts until this + the renew deadline, and not a moment longer. */
   let lastRenew = 0;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
+  /** Another holder's record as last seen, and when we saw it change (our clock, never the holder's: client-go's observedTime). */
+  let observed: { record: string; at: number } | null = null;
+  const valid = (): boolean => leading && Date.now() - lastRenew <= renewDeadline;
 
   const stepDown = (why: string): void => {
     if (!leading) return;
@@ -56,7 +62,8 @@ export function startLeaderElection(o: LeaderOptions): Elector {
   };
 
   const attempt = async (): Promise<void> => {
-    const now = new Date();
+    const start = Date.now();
+    const now = new Date(start);
     let lease: Lease | null = null;
     try {
       lease = await o.rest.get<Lease>(`${path}/${o.name}`);
@@ -69,9 +76,10 @@ export function startLeaderElection(o: LeaderOptions): Elector {
     } else if (lease.spec.holderIdentity === o.identity) {
       await o.rest.put(`${path}/${o.name}`, { ...lease, spec: { ...lease.spec, ...spec } });
     } else {
-      const renewed = Date.parse(lease.spec.renewTime ?? '');
       const held = lease.spec.holderIdentity !== undefined && lease.spec.holderIdentity !== '';
-      if (held && !Number.isNaN(renewed) && now.getTime() < renewed + (lease.spec.leaseDurationSeconds ?? leaseSeconds) * 1000) {
+      const record = JSON.stringify(lease.spec);
+      if (observed?.record !== record) observed = { record, at: start };
+      if (held && start < observed.at + (lease.spec.leaseDurationSeconds ?? leaseSeconds) * 1000) {
         stepDown(`lease held by ${lease.spec.holderIdentity}`);
         return;
       }
@@ -80,7 +88,13 @@ export function startLeaderElection(o: LeaderOptions): Elector {
         spec: { ...lease.spec, ...spec, acquireTime: microTime(now), leaseTransitions: (lease.spec.leaseTransitions ?? 0) + 1 },
       });
     }
-    lastRenew = Date.now();
+    observed = null;
+    // A renewal that comes back after its own deadline is no renewal: a successor may already be writing.
+    if (Date.now() - start > renewDeadline) {
+      stepDown('a renewal returned after the renew deadline');
+      return;
+    }
+    lastRenew = start;
     if (!leading) {
       leading = true;
       o.log.info('started leading', { lease: `${o.namespace}/${o.name}`, identity: o.identity });
@@ -95,19 +109,20 @@ export function startLeaderElection(o: LeaderOptions): Elector {
     } catch (e) {
       o.log.warn('lease update failed', { lease: `${o.namespace}/${o.name}`, error: e instanceof Error ? e.message : String(e) });
     }
-    if (leading && Date.now() - lastRenew > renewDeadline) stepDown('could not renew within the renew deadline');
+    if (leading && !valid()) stepDown('could not renew within the renew deadline');
     if (!stopped) timer = setTimeout(() => void loop(), retry);
   };
   // The deadline is also checked between attempts, so a hung renewal cannot keep a leader writing.
   const watchdog = setInterval(() => {
-    if (leading && Date.now() - lastRenew > renewDeadline) stepDown('could not renew within the renew deadline');
+    if (leading && !valid()) stepDown('could not renew within the renew deadline');
   }, 250);
   watchdog.unref();
   void loop();
 
   return {
+    /** True only within the renew deadline of the last renewal's start, whatever the watchdog has yet to notice. */
     get leading() {
-      return leading;
+      return valid();
     },
     async stop() {
       stopped = true;

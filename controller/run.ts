@@ -11,7 +11,7 @@ import type { MemberOutcome } from '../allocator/placement/allocate.ts';
 import type { PoolSet } from '../allocator/pools.ts';
 import { eventRecorder } from './events.ts';
 import { kubeWatch } from './informer.ts';
-import { aroundRequests, rateLimited, restClient, type Rest } from './kube-rest.ts';
+import { rateLimited, restClient } from './kube-rest.ts';
 import { startLeaderElection, type Elector } from './leader.ts';
 import { makeLogger } from './logger.ts';
 import { currentCondition } from './member-status.ts';
@@ -67,23 +67,20 @@ export class NotLeaderError extends Error {}
  */
 const POOL_PLACEMENT_GAP_MS = 1000;
 
-/** Writes go through only while this replica leads; reads always do (followers keep warm caches). */
-function guarded(rest: Rest, leading: () => boolean): Rest {
-  // A refusal is a rejected promise, as any failed request is, never a throw before the caller's .catch is attached.
-  return aroundRequests(rest, async (method, path, send) => {
-    if (method !== 'GET' && !leading()) throw new NotLeaderError(`not the leader: refusing ${method} ${path}`);
-    return send();
-  });
-}
-
 export async function startController(o: ControllerOptions): Promise<Controller> {
   const log = makeLogger();
-  const raw = restClient(o.kc, { userAgent: 'sharedlb-controller', maxSockets: Math.max(8, o.concurrency * 2), onResponse: countRequest });
+  const clientOptions = { userAgent: 'sharedlb-controller', maxSockets: Math.max(8, o.concurrency * 2), onResponse: countRequest };
+  const raw = restClient(o.kc, clientOptions);
   const instance = `${hostname()}-${process.pid}`;
   let elector: Elector | null = null;
-  // With --qps, reconciles and events are rate-limited (the caches' lists and the Lease are not: a renewal must
-  // never wait behind a burst of writes); the leader check is made as a request goes out, after its turn.
-  const sent = o.leaderElect ? guarded(raw, () => elector?.leading === true) : raw;
+  // Reconciles and events write through a client of their own, fenced: each attempt (retries too) goes only
+  // while this replica leads, within its renew deadline. The caches' lists and the Lease use the other one,
+  // and are not rate-limited either (a renewal must never wait behind a burst of writes).
+  const sent = o.leaderElect
+    ? restClient(o.kc, { ...clientOptions, beforeAttempt: (method, path) => {
+      if (method !== 'GET' && elector?.leading !== true) throw new NotLeaderError(`not the leader: refusing ${method} ${path}`);
+    } })
+    : raw;
   const rest = o.qps > 0 ? rateLimited(sent, o.qps) : sent;
   const events = eventRecorder(rest, log, instance, {
     seriesEveryMs: (o.eventSeriesSeconds ?? 60) * 1000,
@@ -301,6 +298,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       await state.stop();
       server?.close();
       raw.close();
+      sent.close();
       log.info('stopped');
     },
   };
