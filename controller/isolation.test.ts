@@ -143,3 +143,16 @@ test('a frozen (Invalid) member is released when the admin narrows the pool past
   assert.equal(lbOf('c', 'ranged'), undefined, 'its class is outside the new ranges');
   await h.stop();
 });
+
+test('an EndpointSlice that names a shared LB and was not written by sharedlb is deleted, with a Warning', async () => {
+  const h = await startHarness([poolObject('p', { default: true, provider: 'generic' }), memberService('a', 'db', [{ name: 'pg', port: 5432 }]), memberSlice('a', 'db', ['10.1.0.1'], [{ name: 'pg', port: 5432 }])]);
+  await h.converge();
+  const port = h.service(NS, 'p-1')?.spec?.ports?.[0]?.name as string;
+  const foreign = { ...memberSlice(NS, 'p-1', ['10.66.0.1'], [{ name: port, port: 22 }]), metadata: { name: 'p-1-evil', namespace: NS, labels: { 'kubernetes.io/service-name': 'p-1', 'endpointslice.kubernetes.io/managed-by': 'endpointslicemirroring-controller.k8s.io' } } };
+  h.api.seed(foreign);
+  await h.converge();
+  assert.equal(h.api.object('EndpointSlice', NS, 'p-1-evil'), undefined);
+  assert.ok(h.events.some((e) => e.reason === 'ForeignEndpoints' && /delete Endpoints/.test(e.note)));
+  assert.equal(h.api.list('EndpointSlice', NS).length, 1, 'the member\'s mirror stays');
+  await h.stop();
+});

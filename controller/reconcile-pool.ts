@@ -13,6 +13,7 @@ import type { Outcome } from './workqueue.ts';
 import { ApiError, type Rest } from './kube-rest.ts';
 import type { Logger } from './logger.ts';
 import { poolStatus, poolStatusDiffers } from './pool-status.ts';
+import { MANAGED_BY_SLICE } from './mirror.ts';
 import { desiredLoadBalancer, isSharedLB, lbDiffers } from './shared-lb.ts';
 import type { ClusterState } from './state.ts';
 
@@ -57,6 +58,7 @@ export async function reconcilePool(ctx: PoolContext, poolName: string): Promise
     throw e;
   }
   publishOutcomes(ctx, inputs, result, woken);
+  await removeForeignSlices(ctx, ctx.state.lbs(poolName));
   const used = result.loadBalancers.filter((l) => l.assignments.length > 0);
   await writePoolStatus(ctx, poolName, used, [...result.outcomes.values()], now, inputs.repack.now ? inputs.repack.asked : inputs.repack.done);
   return { requeueAfterMs, workMs };
@@ -81,8 +83,33 @@ async function freezePool(ctx: PoolContext, poolName: string, now: Date): Promis
       'PoolUnavailable', 'Freeze', `${why}; this shared LB is frozen as it is (template, ports, members) until the pool is fixed or re-created; delete this Service to retire it`);
   }
   if (lbs.length > 0) ctx.log.warn('pool unavailable: its shared LBs are frozen', { pool: poolName, why, loadBalancers: lbs.map((l) => l.metadata?.name) });
+  await removeForeignSlices(ctx, lbs);
   await writePoolStatus(ctx, poolName, lbs.flatMap((l) => state.record(l.metadata?.name as string)?.state ?? []), [], now, undefined);
   return {};
+}
+
+/**
+ * EndpointSlices in the controller's namespace that name a shared LB but
+ * were not written by sharedlb would send its traffic wherever they point
+ * (kube-proxy serves every slice of a Service: pkg/proxy/endpointslicecache.go).
+ * Only sharedlb routes a shared LB; any other is deleted, loudly.
+ */
+async function removeForeignSlices(ctx: PoolContext, lbs: V1Service[]): Promise<void> {
+  const { state } = ctx;
+  for (const lb of lbs) {
+    const name = lb.metadata?.name as string;
+    for (const s of state.sourceSlices(`${state.namespace}/${name}`)) {
+      const manager = s.metadata?.labels?.[MANAGED_BY_SLICE] ?? '(none)';
+      try {
+        await ctx.rest.delete(`/apis/discovery.k8s.io/v1/namespaces/${state.namespace}/endpointslices/${s.metadata?.name}`, { preconditions: { resourceVersion: s.metadata?.resourceVersion } });
+      } catch (e) {
+        if (!(e instanceof ApiError && e.status === 404)) throw e;
+      }
+      ctx.events.warning({ apiVersion: 'v1', kind: 'Service', namespace: state.namespace, name, uid: lb.metadata?.uid }, 'ForeignEndpoints', 'Protect',
+        `deleted EndpointSlice ${s.metadata?.name} (managed-by ${manager}): it names this shared LB, whose endpoints only sharedlb writes${manager.startsWith('endpointslicemirroring') ? `; delete Endpoints ${state.namespace}/${name}, which kube-controller-manager mirrors into it` : ''}`);
+      ctx.log.warn('deleted a foreign EndpointSlice of a shared LB', { loadBalancer: `${state.namespace}/${name}`, slice: s.metadata?.name, managedBy: manager });
+    }
+  }
 }
 
 interface PoolInputs {

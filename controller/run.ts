@@ -173,6 +173,9 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       const svcName = s.metadata?.labels?.[SERVICE_NAME_LABEL];
       const key = `${s.metadata?.namespace}/${svcName}`;
       if (svcName !== undefined && state.holdings(key).length > 0) queue.add(`member:${key}`);
+      // Someone else's slice for a shared LB: its pool's reconcile removes it.
+      const lb = s.metadata?.namespace === o.namespace && svcName !== undefined ? state.lb(svcName) : undefined;
+      if (lb !== undefined && isSharedLB(lb, o.namespace)) enqueuePool(lb.metadata?.labels?.[LB_POOL_LABEL]);
     },
     pool: (_e, p) => {
       enqueuePool(p.metadata?.name);
