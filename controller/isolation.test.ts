@@ -156,3 +156,35 @@ test('an EndpointSlice that names a shared LB and was not written by sharedlb is
   assert.equal(h.api.list('EndpointSlice', NS).length, 1, 'the member\'s mirror stays');
   await h.stop();
 });
+
+test('a repack interrupted between its LB writes is done once: nobody moves twice, each mover is told once, the admin is told it stopped', async () => {
+  const { reconcilePool } = await import('./reconcile-pool.ts');
+  const pool = (annotations: Record<string, string> = {}) => ({ ...poolObject('pk', { default: true, provider: 'generic', maxPortsPerLB: 2, portRange: { from: 27000, to: 27100 } }), metadata: { name: 'pk', annotations } });
+  const any = (name: string, created: string) => memberService('a', name, [{ name: 'p', port: 1 }], { annotations: { 'sharedlb.io/port-policy': 'any' }, created });
+  const h = await startHarness([
+    pool(),
+    memberService('a', 'fixed', [{ name: 'p', port: 27050 }], { annotations: { 'sharedlb.io/port-policy': 'preserve' }, created: '2026-01-01T00:00:00Z' }),
+    any('filler', '2026-01-01T00:01:00Z'), any('late', '2026-01-01T00:02:00Z'),
+  ]);
+  await h.converge();
+  const lbOf = (name: string) => h.service('a', name)?.metadata?.annotations?.['sharedlb.io/load-balancer'];
+  h.api.remove('Service', 'a', 'filler');
+  await h.converge();
+  const before = { fixed: lbOf('fixed'), late: lbOf('late') };
+  assert.notEqual(before.late, before.fixed, 'nobody moves by itself');
+  h.api.seed(pool({ 'sharedlb.io/repack': 'r1' }));
+  // The write that empties the old LB fails: the move is half done (the member recorded on both).
+  h.api.failNext({ method: 'PUT', path: `/services/${before.late?.split('/')[1]}`, status: 500 });
+  await assert.rejects(reconcilePool(h.pool, 'pk'));
+  assert.equal((h.api.object('LoadBalancerPool', undefined, 'pk')?.status as { lastRepack?: string }).lastRepack, 'r1', 'recorded before it was carried out');
+  assert.ok(h.events.some((e) => e.reason === 'RepackInterrupted'));
+  await h.converge();
+  const records = h.api.list('Service', NS).map((lb) => lb.metadata?.annotations?.['sharedlb.io/allocations'] ?? '');
+  assert.equal(records.filter((r) => r.includes('a/late/')).length, 1, 'held on one LB');
+  assert.equal(lbOf('late'), before.fixed, 'the move completes');
+  assert.equal(lbOf('fixed'), before.fixed);
+  const told = h.events.filter((e) => e.reason === 'AddressChanged');
+  assert.deepEqual(told.map((e) => e.regarding.name), ['late'], 'the mover is told once, nobody else');
+  assert.match(told[0]?.note ?? '', /repacked pool pk \(sharedlb.io\/repack=r1\)/);
+  await h.stop();
+});

@@ -3,7 +3,7 @@
 // LoadBalancer-class members, events). Reads caches; writes only what differs.
 
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
-import { ADDRESS, READY_CONDITION } from '../allocator/annotations.ts';
+import { ADDRESS, LOAD_BALANCER, READY_CONDITION } from '../allocator/annotations.ts';
 import type { MemberOutcome, PortOutcome } from '../allocator/placement/allocate.ts';
 import type { Assignment } from '../allocator/types.ts';
 import type { EventRecorder } from './events.ts';
@@ -22,6 +22,8 @@ export interface MemberContext {
   events: EventRecorder;
   className: string;
   outcomes: Map<string, MemberOutcome>;
+  /** Why a member was moved, set by its pool's reconcile (see there). */
+  moves: Map<string, string>;
   /** When each member was first seen placed on an LB that has no address yet (debounce, not state). */
   waitingSince: Map<string, number>;
 }
@@ -144,7 +146,15 @@ async function writeStatus(ctx: MemberContext, current: V1Service, view: MemberV
 
   const patch = annotationPatch(svc, desiredAnnotations(view));
   if (patch !== null) {
+    const told = svc.metadata?.annotations?.[LOAD_BALANCER];
     await write(path, { metadata: { annotations: patch } }, 'merge');
+    // What the member was last told is the record of where its clients go: a new LB there is a move, however it came about.
+    if (told !== undefined && view !== null && view.loadBalancer !== null && view.loadBalancer !== told) {
+      const why = ctx.moves.get(key) ?? 'its shared LB changed';
+      events.warning(regarding, 'AddressChanged', 'Allocate', `moved from shared LB ${told} to ${view.loadBalancer}: ${why}; clients must use the new address`);
+      log.warn('member address changed', { member: key, from: told, to: view.loadBalancer, why });
+    }
+    ctx.moves.delete(key);
   }
 
   const before = currentCondition(svc);

@@ -15,7 +15,7 @@ import type { Logger } from './logger.ts';
 import { poolStatus, poolStatusDiffers } from './pool-status.ts';
 import { MANAGED_BY_SLICE } from './mirror.ts';
 import { desiredLoadBalancer, isSharedLB, lbDiffers } from './shared-lb.ts';
-import type { ClusterState } from './state.ts';
+import type { ClusterState, PoolObject } from './state.ts';
 
 export interface PoolContext {
   rest: Rest;
@@ -26,10 +26,13 @@ export interface PoolContext {
   nodePortRange: { from: number; to: number };
   /** Last allocator outcome per member: derived state, rebuilt by every pool reconcile. */
   outcomes: Map<string, MemberOutcome>;
+  /** Why a member was moved, until its own reconcile tells it (AddressChanged). */
+  moves: Map<string, string>;
   enqueueMember(key: string): void;
   now?: () => Date;
 }
 
+const POOLS_PATH = '/apis/sharedlb.io/v1alpha1/loadbalancerpools';
 const svcPath = (ns: string, name?: string): string => `/api/v1/namespaces/${ns}/services${name ? `/${name}` : ''}`;
 
 /**
@@ -45,10 +48,18 @@ export async function reconcilePool(ctx: PoolContext, poolName: string): Promise
   // The part that grows with the pool: in a burst, the queue spaces this pool's reconciles by it.
   const workMs = performance.now() - t0;
   const woken = new Set<string>();
+  // Why each member moves, for its own reconcile to say when it sees its new LB (even if these writes stop part way).
+  for (const [key, o] of result.outcomes) if (o.moved !== null) ctx.moves.set(key, moveReason(inputs, key, o.moved.from));
+  // An admin's repack is recorded before it is carried out: at most once per request, even if a write below fails.
+  if (inputs.repack.now) await writePoolStatus(ctx, poolName, [], [], now, inputs.repack.asked, true);
   let requeueAfterMs: number | undefined;
   try {
     requeueAfterMs = await convergeLoadBalancers(ctx, inputs, result, now, woken);
   } catch (e) {
+    if (inputs.repack.now) {
+      ctx.events.warning({ apiVersion: 'sharedlb.io/v1alpha1', kind: 'LoadBalancerPool', name: poolName, uid: ctx.state.pools.get(poolName)?.metadata?.uid }, 'RepackInterrupted', 'Repack',
+        `repack ${REPACK}=${inputs.repack.asked} stopped part way (${e instanceof Error ? e.message : String(e)}): members moved so far stay where they are, nobody is moved twice; set ${REPACK} to a new value to repack again`);
+    }
     // The LBs written so far are news to their members (their watch events will not say so again). This
     // placement's outcomes were not all carried out: those members read their LB records, the store of record.
     for (const m of woken) {
@@ -247,22 +258,13 @@ async function convergeLoadBalancers(ctx: PoolContext, inputs: PoolInputs, resul
   return requeueAfterMs;
 }
 
-/** Remember each outcome, warn every member that moved (and why), and wake members whose outcome or view of their LB changed. */
+/** Remember each outcome, and wake members whose outcome or view of their LB changed. */
 function publishOutcomes(ctx: PoolContext, inputs: PoolInputs, result: AllocationResult, woken: Set<string>): void {
   const { state, log } = ctx;
-  const departed = inputs.allocation.departed ?? new Map<string, string>();
   for (const [key, o] of result.outcomes) {
     const before = ctx.outcomes.get(key);
     ctx.outcomes.set(key, o);
-    if (o.moved !== null) {
-      const [ns, name] = key.split('/') as [string, string];
-      const why = departed.has(key)
-        ? `shared LB ${o.moved.from} was deleted`
-        : inputs.repack.now ? `an admin repacked pool ${inputs.poolName} (${REPACK}=${inputs.repack.asked}) and this member is movable` : 'its request could no longer be met where it was';
-      ctx.events.warning({ apiVersion: 'v1', kind: 'Service', namespace: ns, name, uid: state.services.get(name, ns)?.metadata?.uid },
-        'AddressChanged', 'Allocate', `moved from shared LB ${o.moved.from} to ${o.moved.to}: ${why}; clients must use the new address`);
-      log.warn('member moved', { member: key, from: o.moved.from, to: o.moved.to });
-    }
+    if (o.moved !== null) log.warn('member moved', { member: key, from: o.moved.from, to: o.moved.to });
     if (before === undefined || before.state !== o.state || before.reason !== o.reason || before.message !== o.message || before.loadBalancer !== o.loadBalancer) {
       ctx.enqueueMember(key);
     }
@@ -275,6 +277,12 @@ function publishOutcomes(ctx: PoolContext, inputs: PoolInputs, result: Allocatio
     ctx.enqueueMember(key);
   }
   for (const m of woken) ctx.enqueueMember(m);
+}
+
+function moveReason(inputs: PoolInputs, key: string, from: string): string {
+  if (inputs.allocation.departed?.has(key)) return `shared LB ${from} was deleted`;
+  if (inputs.repack.now) return `an admin repacked pool ${inputs.poolName} (${REPACK}=${inputs.repack.asked}) and this member is movable`;
+  return 'its request could no longer be met where it was';
 }
 
 /**
@@ -295,11 +303,16 @@ function departedMembers(ctx: PoolContext, requests: MemberRequest[], live: Set<
   return departed;
 }
 
-async function writePoolStatus(ctx: PoolContext, poolName: string, lbs: LoadBalancerState[], outcomes: MemberOutcome[], now: Date, lastRepack: string | undefined): Promise<void> {
+/** `repackOnly`: record that a repack is under way, and nothing else of the status (its figures come after the writes). */
+async function writePoolStatus(ctx: PoolContext, poolName: string, lbs: LoadBalancerState[], outcomes: MemberOutcome[], now: Date, lastRepack: string | undefined, repackOnly = false): Promise<void> {
   const { state } = ctx;
   const obj = state.pools.get(poolName);
   if (obj === undefined) return;
   const before = obj.status ?? {};
+  if (repackOnly) {
+    await patchPoolStatus(ctx, poolName, { lastRepack });
+    return;
+  }
   const status = poolStatus({
     pool: state.poolSet().pools.get(poolName) ?? null,
     problems: state.poolSet().broken.get(poolName) ?? [],
@@ -312,8 +325,15 @@ async function writePoolStatus(ctx: PoolContext, poolName: string, lbs: LoadBala
     lastRepack,
   });
   if (!poolStatusDiffers(before, status)) return;
+  await patchPoolStatus(ctx, poolName, status);
+}
+
+/** The cache takes our write at once (a repack recorded must not be read back as not done). */
+async function patchPoolStatus(ctx: PoolContext, poolName: string, status: Record<string, unknown>): Promise<void> {
+  const from = ctx.state.pools.get(poolName)?.metadata?.resourceVersion;
   try {
-    await ctx.rest.patch(`/apis/sharedlb.io/v1alpha1/loadbalancerpools/${poolName}/status`, { status }, 'merge');
+    const updated = await ctx.rest.patch<PoolObject>(`${POOLS_PATH}/${poolName}/status`, { status }, 'merge');
+    ctx.state.pools.refresh(updated, (cached) => cached.metadata?.resourceVersion === from);
   } catch (e) {
     if (!(e instanceof ApiError && e.status === 404)) throw e;
   }

@@ -214,8 +214,9 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   });
   memoryGauges(memory.last, () => pressured);
 
-  const poolCtx = { rest, log, state, events, className: o.className, nodePortRange: o.nodePortRange, outcomes, enqueueMember: (k: string) => queue.add(`member:${k}`) };
-  const memberCtx = { rest, log, state, events, className: o.className, outcomes, waitingSince: new Map<string, number>() };
+  const moves = new Map<string, string>();
+  const poolCtx = { rest, log, state, events, className: o.className, nodePortRange: o.nodePortRange, outcomes, moves, enqueueMember: (k: string) => queue.add(`member:${k}`) };
+  const memberCtx = { rest, log, state, events, className: o.className, outcomes, moves, waitingSince: new Map<string, number>() };
 
   let server: Server | null = null;
   if (o.listen !== null) {

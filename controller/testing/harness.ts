@@ -61,9 +61,10 @@ export async function startHarness(objects: Obj[], opts: { cloud?: boolean; now?
   const state = new ClusterState(api.watch, api, NS, CLASS, { service: noop, slice: noop, pool: noop, namespace: noop, restart: noop, relist: noop }, 0);
   await state.start();
   const outcomes = new Map<string, MemberOutcome>();
+  const moves = new Map<string, string>();
   const ev = recorder(events);
-  const pool: PoolContext = { rest: api, log, state, events: ev, className: CLASS, nodePortRange: { from: 30000, to: 32767 }, outcomes, enqueueMember: noop, ...(opts.now ? { now: opts.now } : {}) };
-  const member: MemberContext = { rest: api, log, state, events: ev, className: CLASS, outcomes, waitingSince: new Map() };
+  const pool: PoolContext = { rest: api, log, state, events: ev, className: CLASS, nodePortRange: { from: 30000, to: 32767 }, outcomes, moves, enqueueMember: noop, ...(opts.now ? { now: opts.now } : {}) };
+  const member: MemberContext = { rest: api, log, state, events: ev, className: CLASS, outcomes, moves, waitingSince: new Map() };
   let address = 0;
   const cloud = (): void => {
     if (opts.cloud === false) return;
