@@ -25,6 +25,8 @@ export const MANAGED_BY = 'sharedlb.io';
 export const EMPTY_SINCE = 'sharedlb.io/empty-since';
 /** The LB's class (what its members declared beyond the pool's template); absent for the default class. */
 export const LB_CLASS = 'sharedlb.io/class';
+/** {"ns/name": uid} of the LB's members: a Service deleted and made again under the same name is a new member. */
+export const MEMBER_UIDS = 'sharedlb.io/member-uids';
 /** Which annotations the pool's template put on the LB, so that one the admin removes is removed too. */
 export const TEMPLATE_ANNOTATIONS = 'sharedlb.io/template-annotations';
 

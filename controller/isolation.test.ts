@@ -188,3 +188,23 @@ test('a repack interrupted between its LB writes is done once: nobody moves twic
   assert.match(told[0]?.note ?? '', /repacked pool pk \(sharedlb.io\/repack=r1\)/);
   await h.stop();
 });
+
+test('a Service deleted and made again under the same name is a new member: it does not inherit its predecessor\'s port', async () => {
+  const one = poolObject('one', { default: true, provider: 'generic', maxLoadBalancers: 1 });
+  const preserve = { 'sharedlb.io/port-policy': 'preserve' };
+  const h = await startHarness([
+    one,
+    memberService('a', 'svc', [{ name: 'p', port: 7000 }], { annotations: preserve, created: '2026-01-01T00:00:00Z' }),
+    memberService('b', 'waiting', [{ name: 'p', port: 7000 }], { annotations: preserve, created: '2026-01-01T00:01:00Z' }),
+  ]);
+  await h.converge();
+  assert.equal(h.service('b', 'waiting')?.status?.conditions?.[0]?.reason, 'PortConflict');
+  // Deleted and made again before the controller looks: one event's worth.
+  h.api.remove('Service', 'a', 'svc');
+  h.api.now = () => new Date('2026-01-01T00:02:00Z');
+  h.api.seed(memberService('a', 'svc', [{ name: 'p', port: 7000 }], { annotations: preserve }));
+  await h.converge();
+  assert.equal(h.service('b', 'waiting')?.status?.conditions?.[0]?.reason, 'Allocated', 'the earlier request gets the port');
+  assert.equal(h.service('a', 'svc')?.status?.conditions?.[0]?.reason, 'PortConflict');
+  await h.stop();
+});

@@ -4,7 +4,7 @@
 
 import type { V1Service } from '@kubernetes/client-node';
 import { allocate, type AllocationInput, type AllocationResult, type MemberOutcome } from '../allocator/placement/allocate.ts';
-import { EMPTY_SINCE, LOAD_BALANCER, REPACK } from '../allocator/annotations.ts';
+import { EMPTY_SINCE, LOAD_BALANCER, MEMBER_UIDS, REPACK } from '../allocator/annotations.ts';
 import type { LoadBalancerState, MemberRequest, Pool } from '../allocator/types.ts';
 import { classRefusal } from '../allocator/classes.ts';
 import { matchesSelector } from '../allocator/selector.ts';
@@ -131,6 +131,8 @@ interface PoolInputs {
   appProtocols: Map<string, string>;
   /** Frozen (Invalid) members that lose what they hold: the pool no longer admits them there. Member → why. */
   released: Map<string, string>;
+  /** namespace/name → the UID of the Service that is that member now. */
+  uids: Map<string, string>;
   /** An admin's repack: asked (the annotation's value), done (the one last acted on), now (act on it this time). */
   repack: { asked: string | undefined; done: string | undefined; now: boolean };
 }
@@ -155,6 +157,34 @@ function frozenRefusal(ctx: PoolContext, pool: Pool, svc: V1Service, holdings: s
   return null;
 }
 
+/**
+ * An LB's record without what it holds for Services since deleted and made
+ * again under the same name: a new Service is a new member, placed by the
+ * rules like any other, never heir to its predecessor's address. Adds the
+ * current UID of every member it records to `uids`.
+ */
+function withoutPredecessors(ctx: PoolContext, lb: V1Service, r: LoadBalancerState, uids: Map<string, string>): LoadBalancerState {
+  const { state } = ctx;
+  let recorded: Record<string, unknown> = {};
+  try {
+    recorded = JSON.parse(lb.metadata?.annotations?.[MEMBER_UIDS] ?? '{}') as Record<string, unknown>;
+  } catch {
+    // unreadable: nobody's predecessor can be told apart, and nobody loses anything
+  }
+  const gone = new Set<string>();
+  for (const a of r.assignments) {
+    const [ns, name] = a.member.split('/') as [string, string];
+    const uid = state.services.get(name, ns)?.metadata?.uid;
+    if (uid === undefined) continue;
+    uids.set(a.member, uid);
+    const was = recorded[a.member];
+    if (typeof was === 'string' && was !== uid) gone.add(a.member);
+  }
+  if (gone.size === 0) return r;
+  ctx.log.info('members made again under an old name are placed as new', { loadBalancer: `${state.namespace}/${r.name}`, members: [...gone] });
+  return { ...r, assignments: r.assignments.filter((a) => !gone.has(a.member)) };
+}
+
 /** What the allocator needs, read from the caches (and our own last writes). */
 function gatherInputs(ctx: PoolContext, pool: Pool): PoolInputs {
   const { state, log } = ctx;
@@ -165,6 +195,7 @@ function gatherInputs(ctx: PoolContext, pool: Pool): PoolInputs {
   /** Frozen members the pool's admin has since shut out: member → why. */
   const released = new Map<string, string>();
   const appProtocols = new Map<string, string>();
+  const uids = new Map<string, string>();
   // NodePorts in use: other Services' from the cache, shared LBs' from our own
   // last writes too (the cache may not show them yet, and the range is cluster-wide).
   let nodePortsUsed = state.nodePortsInUse();
@@ -174,6 +205,7 @@ function gatherInputs(ctx: PoolContext, pool: Pool): PoolInputs {
     const parsed = state.member(svc, ctx.className);
     if (parsed.kind === 'member' && parsed.request.pool === poolName) {
       requests.push(parsed.request);
+      if (svc.metadata?.uid !== undefined) uids.set(parsed.request.key, svc.metadata.uid);
       for (const p of svc.spec?.ports ?? []) if (p.appProtocol) appProtocols.set(`${parsed.request.key}/${p.name ?? ''}`, p.appProtocol);
     } else if (parsed.kind === 'rejected' && parsed.reason === 'Invalid' && state.holdings(parsed.key).length > 0) {
       const refusal = frozenRefusal(ctx, pool, svc, state.holdings(parsed.key));
@@ -187,7 +219,8 @@ function gatherInputs(ctx: PoolContext, pool: Pool): PoolInputs {
   const loadBalancers = live.map((lb) => {
     const r = state.record(lb.metadata?.name as string);
     if (r !== undefined && r.problems.length > 0) log.warn('unreadable allocations on shared LB', { loadBalancer: `${state.namespace}/${lb.metadata?.name}`, problems: r.problems });
-    return r?.state ?? { name: lb.metadata?.name as string, pool: poolName, classKey: '', assignments: [] };
+    const lbState = r?.state ?? { name: lb.metadata?.name as string, pool: poolName, classKey: '', assignments: [] };
+    return withoutPredecessors(ctx, lb, lbState, uids);
   });
   // An admin's repack: once per new value of the pool's annotation, never by itself.
   const poolObj = state.pools.get(poolName);
@@ -201,6 +234,7 @@ function gatherInputs(ctx: PoolContext, pool: Pool): PoolInputs {
     pool,
     appProtocols,
     released,
+    uids,
     repack: { asked, done, now: repack },
     allocation: {
       pools: [pool],
@@ -243,7 +277,7 @@ async function convergeLoadBalancers(ctx: PoolContext, inputs: PoolInputs, resul
       const wait = Number.isNaN(since) ? grace : grace - (now.getTime() - since);
       requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, Math.max(50, wait + 10));
     }
-    const desired = desiredLoadBalancer(poolName, pool.template, lb, state.namespace, existing, now, inputs.appProtocols);
+    const desired = desiredLoadBalancer(poolName, pool.template, lb, state.namespace, existing, now, inputs.appProtocols, inputs.uids);
     if (existing === undefined) {
       const created = await ctx.rest.post<V1Service>(svcPath(state.namespace), desired);
       wrote(lb.name, null, created);

@@ -4,7 +4,7 @@
 // reads it too).
 
 import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
-import { ALLOCATIONS, EMPTY_SINCE, LB_CLASS, LB_POOL_LABEL, MANAGED_BY, MANAGED_BY_LABEL, TEMPLATE_ANNOTATIONS } from '../allocator/annotations.ts';
+import { ALLOCATIONS, EMPTY_SINCE, LB_CLASS, LB_POOL_LABEL, MANAGED_BY, MANAGED_BY_LABEL, MEMBER_UIDS, TEMPLATE_ANNOTATIONS } from '../allocator/annotations.ts';
 import { parseClassKey } from '../allocator/classes.ts';
 import { encodeAllocations, isSharedLBObject, readLoadBalancer, slotName } from '../allocator/lb-record.ts';
 import { lbPortName } from './mirror.ts';
@@ -32,6 +32,8 @@ export function desiredLoadBalancer(
   now: Date,
   /** member/servicePort → the member port's appProtocol, carried to the LB's port. */
   appProtocols?: Map<string, string>,
+  /** member → its Service's UID, recorded beside the assignments. */
+  uids?: Map<string, string>,
 ): V1Service {
   const oldPorts = existing?.spec?.ports ?? [];
   // By slot: an LB's hundred ports, looked up for each of its hundred assignments at every pool reconcile.
@@ -50,6 +52,9 @@ export function desiredLoadBalancer(
   Object.assign(annotations, t.annotations, { [ALLOCATIONS]: encodeAllocations(lb.assignments) });
   if (Object.keys(t.annotations).length > 0) annotations[TEMPLATE_ANNOTATIONS] = Object.keys(t.annotations).sort().join(',');
   else delete annotations[TEMPLATE_ANNOTATIONS];
+  const members = [...new Set(lb.assignments.map((a) => a.member))].filter((m) => uids?.has(m)).sort();
+  if (members.length > 0) annotations[MEMBER_UIDS] = JSON.stringify(Object.fromEntries(members.map((m) => [m, uids?.get(m)])));
+  else if (lb.assignments.length > 0) delete annotations[MEMBER_UIDS];
   if (lb.classKey !== '') annotations[LB_CLASS] = lb.classKey;
   else delete annotations[LB_CLASS];
   delete annotations[EMPTY_SINCE];
