@@ -108,16 +108,20 @@ export class ResilientInformer<T extends KubernetesObject> {
   private listing = false;
   restarts = 0;
   relists = 0;
+  /** Why the last list or watch failed, until a list succeeds: what a probe shows of a cache that never syncs. */
+  lastError: string | null = null;
   /** Watches that went silent past their own server timeout and were resumed (the watchdog). */
   silentWatches = 0;
   synced = false;
   private readonly opts: InformerOptions<T>;
+  readonly name: string;
   private readonly cacheForm: (obj: T) => T;
   private onSynced: () => void = () => undefined;
   private readonly firstSync: Promise<void>;
 
   constructor(opts: InformerOptions<T>) {
     this.opts = opts;
+    this.name = opts.name;
     this.cacheForm = opts.cacheForm ?? ((o) => (trimMetadata(o), o));
     this.firstSync = new Promise((resolve) => (this.onSynced = resolve));
   }
@@ -257,6 +261,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     }
     this.resourceVersion = resourceVersion;
     this.listing = false;
+    this.lastError = null;
     this.synced = true;
     this.backoffMs = 0;
     this.onSynced();
@@ -297,6 +302,7 @@ export class ResilientInformer<T extends KubernetesObject> {
   private restart(reason: string, err: unknown, waitMs?: number, relist = false): void {
     if (this.stopped) return;
     this.restarts++;
+    this.lastError = `${reason}: ${err instanceof Error ? err.message : String(err)}`;
     this.opts.onRestart?.(this.opts.name, reason, err);
     const gen = ++this.generation; // silence the old connection at once
     this.watching?.abort();

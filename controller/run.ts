@@ -2,7 +2,7 @@
 // reconciles. Event handlers only enqueue keys; every reconcile reads the
 // caches and converges.
 
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { KubeConfig, V1Service } from '@kubernetes/client-node';
 import { createHash } from 'node:crypto';
@@ -15,13 +15,13 @@ import { rateLimited, restClient } from './kube-rest.ts';
 import { startLeaderElection, type Elector } from './leader.ts';
 import { makeLogger } from './logger.ts';
 import { currentCondition } from './member-status.ts';
-import { costGauges, countRequest, eventsDropped, informerRelists, informerRestarts, memoryGauges, queueMetrics, registry, resyncsSkipped } from './metrics.ts';
+import { costGauges, countRequest, eventsDropped, informerRelists, informerRestarts, memoryGauges, queueMetrics, resyncsSkipped } from './metrics.ts';
 import { watchMemory } from './memory-watch.ts';
 import { MANAGED_BY_SLICE, MEMBER_ANNOTATION, SERVICE_NAME_LABEL, SLICE_MANAGER } from './mirror.ts';
 import { awaitsPlacement, reconcileMember } from './reconcile-member.ts';
 import { liveReport } from '../allocator/report.ts';
 import { liveLoadBalancer } from './cluster-read.ts';
-import { renderReport } from './report-render.ts';
+import { serve, START_GRACE_MS } from './http-server.ts';
 import { reconcilePool } from './reconcile-pool.ts';
 import { isSharedLB } from './shared-lb.ts';
 import { ClusterState } from './state.ts';
@@ -218,35 +218,19 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   const poolCtx = { rest, log, state, events, className: o.className, nodePortRange: o.nodePortRange, outcomes, moves, enqueueMember: (k: string) => queue.add(`member:${k}`) };
   const memberCtx = { rest, log, state, events, className: o.className, outcomes, moves, waitingSince: new Map<string, number>() };
 
-  let server: Server | null = null;
-  if (o.listen !== null) {
-    const [host, port] = o.listen.includes(':') ? [o.listen.slice(0, o.listen.lastIndexOf(':')) || undefined, Number(o.listen.slice(o.listen.lastIndexOf(':') + 1))] : [undefined, Number(o.listen)];
-    server = createServer((req, res) => {
-      if (req.url === '/healthz') return void res.end('ok');
-      if (req.url === '/leader') return void res.end(elector === null || elector.leading ? 'leader' : 'follower');
-      if (req.url === '/readyz') {
-        res.statusCode = state.synced ? 200 : 503;
-        return void res.end(state.synced ? 'ok' : 'caches not synced');
-      }
-      if (req.url === '/report' || req.url === '/report.json') {
-        res.setHeader('content-type', req.url === '/report' ? 'text/html; charset=utf-8' : 'application/json');
-        // The page shows tenants' names and has no script: let a browser run none, nor load anything.
-        res.setHeader('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'");
-        res.setHeader('x-content-type-options', 'nosniff');
-        return void res.end(renderReport(report(), req.url === '/report' ? 'html' : 'json'));
-      }
-      if (req.url === '/metrics') {
-        void registry.metrics().then((m) => {
-          res.setHeader('content-type', registry.contentType);
-          res.end(m);
-        });
-        return;
-      }
-      res.statusCode = 404;
-      res.end('not found');
-    });
-    await new Promise<void>((resolve) => server?.listen(port, host, resolve));
-  }
+  const startedAt = Date.now();
+  const server = o.listen === null ? null : await serve(o.listen, {
+    unsynced: () => state.unsynced(),
+    startingForMs: () => Date.now() - startedAt,
+    role: () => (elector === null || elector.leading ? 'leader' : 'follower'),
+    report,
+  });
+  // Caches that cannot be listed (a CRD not installed, RBAC missing) hold everything back: say why, every minute.
+  const stuck = setInterval(() => {
+    if (state.synced) return void clearInterval(stuck);
+    log.warn('caches not synced: nothing is reconciled until they are', { unsynced: state.unsynced(), waitingSeconds: Math.round((Date.now() - startedAt) / 1000) });
+  }, START_GRACE_MS);
+  stuck.unref();
 
   log.info('starting', { namespace: o.namespace, class: o.className, instance });
   await state.start();
@@ -295,6 +279,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     },
     async stop() {
       clearInterval(resync);
+      clearInterval(stuck);
       memory.stop();
       await queue.shutdown();
       await events.flush();

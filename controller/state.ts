@@ -177,6 +177,11 @@ export class ClusterState {
     return this.services.synced && this.slices.synced && this.pools.synced && this.namespaces.synced;
   }
 
+  /** The caches not yet listed, each with why (its last error), e.g. a CRD that is not installed. */
+  unsynced(): string[] {
+    return [this.pools, this.namespaces, this.services, this.slices].filter((i) => !i.synced).map((i) => `${i.name}: ${i.lastError ?? 'listing'}`);
+  }
+
   /**
    * The pools, parsed once per change of any one's spec (its generation): the
    * pool reconcile's own status writes change none, and must not make every
