@@ -208,3 +208,19 @@ test('a Service deleted and made again under the same name is a new member: it d
   assert.equal(h.service('a', 'svc')?.status?.conditions?.[0]?.reason, 'PortConflict');
   await h.stop();
 });
+
+test('a shared LB held by a cloud\'s finalizer after its deletion is not reused: a member arriving meanwhile gets a new LB', async () => {
+  const h = await startHarness([poolObject('p', { default: true, provider: 'generic', emptyLoadBalancerGraceSeconds: 0 }), memberService('a', 'first', [{ name: 'p', port: 7000 }])]);
+  await h.converge();
+  const lb = h.service(NS, 'p-1') as V1Service;
+  // The cloud's controller puts its cleanup finalizer on every LB it builds.
+  h.api.seed({ ...lb, metadata: { ...lb.metadata, finalizers: ['service.kubernetes.io/load-balancer-cleanup'] } } as never);
+  h.api.remove('Service', 'a', 'first');
+  await h.converge();
+  assert.ok(h.service(NS, 'p-1')?.metadata?.deletionTimestamp, 'deleted, and held by the finalizer');
+  h.api.seed(memberService('a', 'second', [{ name: 'p', port: 7000 }]));
+  await h.converge();
+  assert.equal(h.service('a', 'second')?.metadata?.annotations?.['sharedlb.io/load-balancer'], `${NS}/p-2`);
+  assert.doesNotMatch(h.service(NS, 'p-1')?.metadata?.annotations?.['sharedlb.io/allocations'] ?? '', /second/, 'nothing written onto the dying LB');
+  await h.stop();
+});

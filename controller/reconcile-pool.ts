@@ -243,6 +243,7 @@ function gatherInputs(ctx: PoolContext, pool: Pool): PoolInputs {
       frozen,
       nodePortsFree: Math.max(0, rangeSize - nodePortsUsed),
       departed: departedMembers(ctx, requests, new Set(live.map((lb) => lb.metadata?.name as string)), lbObjects),
+      dying: lbObjects.filter((lb) => lb.metadata?.deletionTimestamp !== undefined).map((lb) => lb.metadata?.name as string),
       repack,
     },
   };

@@ -296,4 +296,97 @@ describe('traffic through a shared LB', { timeout: 240_000 }, () => {
       await answers('tcp', { host: m[1] as string, port: Number(m[2]) }, 'dual-0', 30_000);
     }
   });
+  /** A member of the one-LB pool whose condition is `reason` (it may wait: PortConflict). */
+  const oneLBMember = async (name: string, spec: Record<string, unknown>, reason: string, annotations: Record<string, string> = {}) => {
+    const lbClass = spec.type === 'LoadBalancer';
+    await admin().post(`/api/v1/namespaces/${ns}/services`, {
+      metadata: { name, annotations: { 'sharedlb.io/pool': 'e2e-one', 'sharedlb.io/port-policy': 'preserve', ...(lbClass ? {} : { 'sharedlb.io/enabled': 'true' }), ...annotations } },
+      spec: { selector: { app: name }, ...(lbClass ? { loadBalancerClass: 'sharedlb.io/shared' } : {}), ...spec },
+    });
+    return eventually(`${name} ${reason}`, async () => {
+      const svc = await admin().get<Svc & { status?: { loadBalancer?: { ingress?: Array<{ ipMode?: string }> } } }>(`/api/v1/namespaces/${ns}/services/${name}`);
+      return svc.status?.conditions?.some((c) => c.type === 'sharedlb.io/Ready' && c.reason === reason) ? svc : undefined;
+    }, 30_000);
+  };
+
+  it('a port handed from a deleted member to a waiting one never reaches the old member\'s pods', async () => {
+    await createPool('e2e-one', { provider: 'generic', maxLoadBalancers: 1, maxPortsPerLB: 10, portRange: { from: 21000, to: 21100 } });
+    try {
+      await pod('first-0', { app: 'first' }, '10.244.10.111');
+      await pod('second-0', { app: 'second' }, '10.244.10.112');
+      const first = endpointOf(await oneLBMember('first', { ports: [{ name: 'api', port: 7200, targetPort: 8080 }] }, 'Allocated'));
+      await answers('tcp', first, 'first-0');
+      await oneLBMember('second', { ports: [{ name: 'api', port: 7200, targetPort: 8080 }] }, 'PortConflict');
+      // The old holder's pods keep running: only its Service goes, and its port passes to the waiting member.
+      await admin().delete(`/api/v1/namespaces/${ns}/services/first`);
+      const seen: string[] = [];
+      await eventually('the new holder to answer on the port', async () => {
+        const a = probe('tcp', first.host, 7200);
+        seen.push(a);
+        return a === 'second-0';
+      }, 30_000);
+      for (let i = 0; i < 10; i++) seen.push(probe('tcp', first.host, 7200));
+      assert.deepEqual(seen.filter((a) => !a.startsWith('error:') && a !== 'second-0'), [], `LB:7200 answered ${[...new Set(seen)].join(', ')}`);
+    } finally {
+      for (const n of ['first', 'second']) await admin().delete(`/api/v1/namespaces/${ns}/services/${n}`).catch(() => undefined);
+      await deletePool('e2e-one');
+    }
+  });
+
+  it('a class member that waits for a port another member holds is never VIP for it: that port reaches only its holder, across kube-proxy restarts', async () => {
+    await createPool('e2e-one', { provider: 'generic', maxLoadBalancers: 1, maxPortsPerLB: 10, portRange: { from: 21000, to: 21100 } });
+    try {
+      await pod('keeper-0', { app: 'keeper' }, '10.244.10.121');
+      await pod('grower-0', { app: 'grower' }, '10.244.10.122');
+      const keeper = endpointOf(await oneLBMember('keeper', { type: 'LoadBalancer', ports: [{ name: 'api', port: 7301, targetPort: 8080 }] }, 'Allocated'));
+      const grower = await oneLBMember('grower', { type: 'LoadBalancer', ports: [{ name: 'api', port: 7300, targetPort: 8080 }] }, 'Allocated');
+      assert.equal(endpointOf(grower).host, keeper.host, 'both on the one LB');
+      // It asks for the keeper's port too: it waits (PortConflict), keeping 7300, and must not claim LB:7301.
+      await admin().patch(`/api/v1/namespaces/${ns}/services/grower`, { spec: { ports: [{ name: 'api', port: 7300, targetPort: 8080 }, { name: 'more', port: 7301, targetPort: 8080 }] } }, 'strategic');
+      const waiting = await eventually('grower PortConflict', async () => {
+        const svc = await admin().get<Svc & { status?: { loadBalancer?: { ingress?: Array<{ ipMode?: string }> } } }>(`/api/v1/namespaces/${ns}/services/grower`);
+        return svc.status?.conditions?.some((c) => c.reason === 'PortConflict') ? svc : undefined;
+      });
+      assert.deepEqual(waiting.status?.loadBalancer?.ingress?.map((i) => i.ipMode), ['Proxy']);
+      for (let round = 0; round < 8; round++) {
+        kubeProxy?.kill('SIGKILL');
+        kubeProxy = lab.startKubeProxy(BIN, apiForward);
+        await answers('tcp', { host: keeper.host, port: 7300 }, 'grower-0'); // synced again
+        const answered = Array.from({ length: 6 }, () => probe('tcp', keeper.host, 7301));
+        assert.deepEqual([...new Set(answered)], ['keeper-0'], `round ${round}: LB:7301 reached ${answered.join(', ')}`);
+      }
+    } finally {
+      for (const n of ['keeper', 'grower']) await admin().delete(`/api/v1/namespaces/${ns}/services/${n}`).catch(() => undefined);
+      await deletePool('e2e-one');
+    }
+  });
+
+  it('a dual-stack member\'s source ranges hold over both families; ranges of one family only are refused, never half-applied', async () => {
+    await pod('dfence-0', { app: 'dfence' }, '10.244.10.131', true, 'fd00:10:244::131');
+    await admin().post(`/api/v1/namespaces/${ns}/services`, {
+      metadata: { name: 'dfence', annotations: { 'sharedlb.io/enabled': 'true' } },
+      spec: { ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack', loadBalancerSourceRanges: ['192.0.2.0/24', '2001:db8::/64'], selector: { app: 'dfence' }, ports: [{ name: 'api', port: 9800, targetPort: 8080 }] },
+    });
+    const fenced = await eventually('dfence Allocated with both addresses', async () => {
+      const s = await admin().get<Svc>(`/api/v1/namespaces/${ns}/services/dfence`);
+      const ok = s.status?.conditions?.some((c) => c.type === 'sharedlb.io/Ready' && c.reason === 'Allocated');
+      return ok && (s.metadata.annotations?.['sharedlb.io/address'] ?? '').split(',').length === 2 ? s : undefined;
+    }, 30_000);
+    // The dual-stack member of the test before answers over both families through this kube-proxy, so a refusal here is the range.
+    for (const a of (fenced.metadata.annotations?.['sharedlb.io/address'] ?? '').split(',')) {
+      const m = /^\[?([0-9a-f.:]+?)\]?:(\d+)\/TCP$/.exec(a);
+      assert.ok(m, a);
+      for (let i = 0; i < 3; i++) assert.match(probe('tcp', m[1] as string, Number(m[2])), /^error:/, `${a} admitted a client outside its ranges`);
+    }
+    await admin().post(`/api/v1/namespaces/${ns}/services`, {
+      metadata: { name: 'dhalf', annotations: { 'sharedlb.io/enabled': 'true' } },
+      spec: { ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack', loadBalancerSourceRanges: ['192.0.2.0/24'], selector: { app: 'dhalf' }, ports: [{ name: 'api', port: 9801, targetPort: 8080 }] },
+    });
+    const half = await eventually('dhalf refused', async () => {
+      const s = await admin().get<Svc>(`/api/v1/namespaces/${ns}/services/dhalf`);
+      return s.status?.conditions?.find((c) => c.type === 'sharedlb.io/Ready' && c.reason === 'Invalid') as { message?: string } | undefined;
+    }, 30_000);
+    assert.match(half.message ?? '', /cover no IPv6 address/);
+    assert.equal((await admin().get<Svc>(`/api/v1/namespaces/${ns}/services/dhalf`)).metadata.annotations?.['sharedlb.io/address'], undefined, 'no address, on neither family');
+  });
 });

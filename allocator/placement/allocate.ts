@@ -36,6 +36,8 @@ export interface AllocationInput {
    * finalizer): member → that LB. They are placed anew, and said to have moved.
    */
   departed?: Map<string, string>;
+  /** Names of LBs still being deleted (a cloud's finalizer holds them): no new LB may take one until it is gone. */
+  dying?: string[];
   /**
    * An admin's repack: movable members (MemberRequest.movable) give up what
    * they hold and are placed again with everyone else kept, so that sparse
@@ -113,7 +115,7 @@ function served(p: Placement): number {
 
 /** One placement of the sorted requests; exported so the property tests can check its layout's indexes. */
 export function place(input: AllocationInput, requests: MemberRequest[], strategy: Strategy, demand?: Demand): Placement {
-  const layout = new Layout(input.pools, input.loadBalancers, input.nodePortsFree ?? null, input.departed?.values());
+  const layout = new Layout(input.pools, input.loadBalancers, input.nodePortsFree ?? null, [...(input.departed?.values() ?? []), ...(input.dying ?? [])]);
   const p: Placement = {
     layout, strategy, previous: previousHoldings(layout, input.loadBalancers), departed: input.departed ?? new Map(),
     kept: new Map(), outcomes: new Map(), messages: new Map(), batched: false, grew: false,
