@@ -172,4 +172,11 @@ spec: {ports: [{name: p, port: ${port}}]}`;
     assert.match(table.out, /b\/y +default-2 10000\/TCP +default-1 10001\/TCP/);
     assert.match(table.out, /kubectl annotate loadbalancerpool default sharedlb.io\/repack=/);
   });
+
+  it('exits 1 with the reasons counted when it places nobody (no default pool, say)', async () => {
+    const pools = file('nodefault.yaml', 'apiVersion: sharedlb.io/v1alpha1\nkind: LoadBalancerPool\nmetadata: {name: p}\nspec: {provider: generic, default: false}\n');
+    const r = await run(['-f', file('svcs-nd.yaml', services), '--pools', pools]);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /^sharedlb plan: no member could be placed \(2 Invalid\); e\.g\. data\/kafka: no LoadBalancerPool is marked default/m);
+  });
 });

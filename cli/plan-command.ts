@@ -98,7 +98,7 @@ export async function planCommand(argv: string[], io: Io): Promise<number> {
       return 0;
     }
     io.stdout(args.output === 'json' ? `${JSON.stringify(toJson(result), null, 2)}\n` : renderPlan(result));
-    return 0;
+    return refusedEveryone(result, io);
   } catch (e) {
     if (e instanceof InputError) {
       io.stderr(`sharedlb plan: ${e.message}\n`);
@@ -106,6 +106,18 @@ export async function planCommand(argv: string[], io: Io): Promise<number> {
     }
     throw e;
   }
+}
+
+/** A plan that serves nobody of those who asked is a failure a script must see: exit 1, the reasons counted. */
+function refusedEveryone(result: Plan, io: Io): number {
+  const { members, allocated } = result.summary;
+  if (members === 0 || allocated > 0) return 0;
+  const reasons = new Map<string, number>();
+  for (const m of result.members) reasons.set(m.reason, (reasons.get(m.reason) ?? 0) + 1);
+  const counted = [...reasons].sort((a, b) => b[1] - a[1]).map(([r, n]) => `${n} ${r}`).join(', ');
+  const first = result.members[0];
+  io.stderr(`sharedlb plan: no member could be placed (${counted}); e.g. ${first?.service}: ${first?.message}\n`);
+  return 1;
 }
 
 function readServiceFiles(files: string[], stdin: () => string, io: Io): ServiceLike[] {

@@ -37,6 +37,31 @@ const setupIndex = blocks.findIndex((b) => /^make deps\b/m.test(b.text));
 const setup = blocks[setupIndex] as Block;
 const runnable = blocks.filter((b, i) => i !== setupIndex && !/^make test\b/m.test(b.text));
 
+/** Summary lines of `sharedlb plan`'s table: how many members it allocated, per plan printed. */
+const allocatedCounts = (out: string): number[] => [...out.matchAll(/^Members:\s+\d+ \((\d+) allocated/gm)].map((m) => Number(m[1]));
+
+/**
+ * What a reader is told to expect of each block, by its first line: checked
+ * on what it printed, not only its exit status.
+ */
+const expectations: Record<string, (out: string, dir: string) => void> = {
+  'sharedlb plan -f examples/services.yaml': (out, dir) => {
+    const counts = allocatedCounts(out);
+    assert.equal(counts.length, 2, 'two plans printed as tables');
+    for (const n of counts) assert.ok(n >= 170, `a plan of the sample allocates its members (${n})`);
+    assert.match(out, /^Load balancers: \d+ \(lower bound \d+\)$/m);
+    const json = JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8')) as { summary: { allocated: number } };
+    assert.ok(json.summary.allocated >= 170, `plan.json allocates (${json.summary.allocated})`);
+  },
+  'sharedlb plan --from-cluster': (out) => {
+    assert.equal(allocatedCounts(out).length, 2, 'a plan of the cluster and of its dump, as tables');
+  },
+  'kubectl apply -k manifests/': (out) => {
+    assert.match(out, /^aws-nlb\s+aws-nlb\s+\S*\s+true\b/m, 'kubectl get loadbalancerpools shows the sample pool, marked default');
+    assert.match(out, /no shared LBs|LOAD BALANCER/i, 'sharedlb report prints a report');
+  },
+};
+
 describe('the README, command by command', () => {
   // A fresh directory holding the clone's files: what the blocks write stays out of the repository.
   const dir = mkdtempSync(join(tmpdir(), 'sharedlb-readme-'));
@@ -57,9 +82,10 @@ describe('the README, command by command', () => {
     }
   });
 
-  it('has the set-up block and blocks to run', () => {
+  it('has the set-up block and blocks to run, each checked by its output where the README says what to expect', () => {
     assert.ok(setupIndex >= 0, 'a block starting with make deps');
     assert.ok(runnable.length >= 4, `found ${runnable.length} blocks`);
+    for (const first of Object.keys(expectations)) assert.ok(runnable.some((b) => b.text.startsWith(`${first}\n`)), `a block starts with ${first}`);
   });
 
   for (const b of runnable) {
@@ -74,6 +100,7 @@ describe('the README, command by command', () => {
       });
       assert.equal(r.status, 0, `exit ${r.status ?? r.signal}\n--- stdout\n${r.stdout.slice(-3000)}\n--- stderr\n${r.stderr.slice(-3000)}`);
       assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+      expectations[first ?? '']?.(r.stdout, dir);
     });
   }
 });
