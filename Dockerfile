@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Build: type-check, then bundle the controller into one file with the dev
 # toolchain. The bundle carries only the parts of @kubernetes/client-node it
-# uses: loading the whole generated API costs ~85 MB of RSS for nothing.
+# uses: loading the whole generated API costs tens of MB of RSS for nothing.
 FROM node:24-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./

@@ -73,6 +73,11 @@ export function classKey(c: LBClass): string {
   return Object.keys(out).length === 0 ? '' : JSON.stringify(out);
 }
 
+/** An LB of externalTrafficPolicy Local: one member each (its health check speaks for that member alone). */
+export function isLocalClass(key: string): boolean {
+  return parseClassKey(key).externalTrafficPolicy === 'Local';
+}
+
 export function parseClassKey(key: string): LBClass {
   if (key === '') return {};
   try {

@@ -6,6 +6,7 @@
 //   cluster        — the provider already shares one LB per cluster (AKS):
 //                    rules cost the same either way, only public IPs differ.
 
+import { isLocalClass } from './classes.ts';
 import { PROFILES } from './profiles.ts';
 import type { LoadBalancerState, Pool, Pricing, Protocol } from './types.ts';
 
@@ -60,7 +61,8 @@ export interface CostReport {
   sources: string[];
 }
 
-const cents = (n: number): number => Math.round((n + Number.EPSILON) * 100) / 100;
+/** Rounded to the cent, as bills are. */
+export const cents = (n: number): number => Math.round((n + Number.EPSILON) * 100) / 100;
 
 function ipFamilies(pool: Pool): number {
   return pool.template.ipFamilies?.length ?? 1;
@@ -136,7 +138,7 @@ export function priceLayout(pools: Pool[], loadBalancers: LayoutLB[], members: A
     t.dedicated += dedicated.total;
     totals.set(pc.currency, t);
     report.assumptions.push(...poolAssumptions(pool));
-    const local = lbs.filter((lb) => lb.classKey?.includes('"externalTrafficPolicy":"Local"') && lb.assignments.length > 0).length;
+    const local = lbs.filter((lb) => isLocalClass(lb.classKey ?? '') && lb.assignments.length > 0).length;
     if (local > 0) {
       report.assumptions.push(`pool ${pool.name}: ${local} member(s) with externalTrafficPolicy Local hold an LB each (a shared LB has one health check, which kube-proxy answers for all its members together): they cost what a dedicated LB costs and save nothing.`);
     }

@@ -3,7 +3,7 @@
 // Pure: the controller feeds it from caches, `sharedlb report` from the API.
 
 import { effectiveClass, type EffectiveClass } from './classes.ts';
-import { priceLayout, priceUnits, type CostReport } from './cost.ts';
+import { cents, priceLayout, priceUnits, type CostReport } from './cost.ts';
 import type { Assignment, Pool } from './types.ts';
 
 export interface LiveLoadBalancer {
@@ -42,7 +42,6 @@ export interface LiveReport {
   sources: string[];
 }
 
-const cents = (n: number): number => Math.round((n + Number.EPSILON) * 100) / 100;
 
 export function liveReport(pools: Pool[], lbs: LiveLoadBalancer[], now: Date = new Date()): LiveReport {
   const byPool = new Map(pools.map((p) => [p.name, p]));

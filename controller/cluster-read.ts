@@ -10,6 +10,8 @@ import { liveReport, type LiveLoadBalancer, type LiveReport } from '../allocator
 import { ApiError, type Rest } from './kube-rest.ts';
 
 const GROUP_VERSION = '/apis/sharedlb.io/v1alpha1';
+/** The LoadBalancerPools' collection: read, watched and written at this path. */
+export const POOLS_PATH = `${GROUP_VERSION}/loadbalancerpools`;
 const CRD = 'loadbalancerpools.sharedlb.io';
 export const INSTALL_HINT = 'install it with `kubectl apply -k manifests/` from the sharedlb repository (README: "Installing on a cluster")';
 
@@ -54,7 +56,7 @@ export async function ensureServed(rest: Rest, waitMs = 10_000): Promise<void> {
 }
 
 export async function readPools(rest: Rest): Promise<PoolSet> {
-  return poolSet((await rest.get<{ items: unknown[] }>(`${GROUP_VERSION}/loadbalancerpools`)).items.map(parsePool));
+  return poolSet((await rest.get<{ items: unknown[] }>(POOLS_PATH)).items.map(parsePool));
 }
 
 /** Every Service of the cluster, in pages (as `kubectl get svc -A` reads them). */

@@ -8,7 +8,7 @@
 // request slots; Normal ones also wait while the work queue is busy. As
 // client-go's broadcaster does, a recorder that falls too far behind drops
 // what it cannot write (and counts it) rather than grow without bound — a
-// mass placement of 20 000 members would otherwise queue 20 000 writes in
+// mass placement of N members would otherwise queue N writes in
 // memory. A Warning is what a person must act on: it takes the place of a
 // waiting Normal one rather than be dropped.
 
@@ -54,9 +54,9 @@ export interface RecorderOptions {
    */
   busy?: () => boolean;
   /**
-   * Two minutes: a mass placement (5000 members take about that long here)
-   * spends the API server on placing, not on notes; a member's condition
-   * says at once what its Normal event will.
+   * Long enough for a mass placement to spend the API server on placing,
+   * not on notes (how long one takes: bench/results/controller.md); a
+   * member's condition says at once what its Normal event will.
    */
   maxDeferMs?: number;
 }

@@ -63,8 +63,7 @@ const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
  * Never read by sharedlb, and often most of an object: its managedFields and
  * kubectl's copy of the whole manifest. Objects are rebuilt without them, not
  * `delete`d from: V8 turns an object whose property was deleted into a
- * dictionary, several times its size (the heap snapshot of a 5000-member run
- * showed it).
+ * dictionary, several times its size.
  */
 export function trimMetadata(obj: KubernetesObject): void {
   if (obj.metadata === undefined || (obj.metadata.managedFields === undefined && obj.metadata.annotations?.[LAST_APPLIED] === undefined)) return;

@@ -65,9 +65,9 @@ export function resourceOf(path: string): string {
 /**
  * How long what the kubeconfig adds to a request (credentials, TLS material)
  * is reused. client-node re-reads every file it names and builds an agent
- * each time it is asked: 8% of the controller's CPU in a profiled burst of
- * 1000 members. Credentials that rotate (a token file, an exec plugin) are
- * read again after this, or at once after a 401.
+ * each time it is asked, a cost paid per request. Credentials that rotate
+ * (a token file, an exec plugin) are read again after this, or at once
+ * after a 401.
  */
 const AUTH_REUSE_MS = 10_000;
 

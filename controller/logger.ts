@@ -15,8 +15,8 @@ export function makeLogger(level = process.env.SHAREDLB_LOG_LEVEL ?? 'info'): Lo
     format: winston.format.combine(winston.format.timestamp(), winston.format.errors({ stack: false }), winston.format.json()),
     transports: [new winston.transports.Console({ stderrLevels: [] })],
   });
-  // winston builds a line below its level and passes it down its stream before dropping it: at a burst of
-  // members that was 2% of the controller's CPU for nothing. The level is fixed for the process's life.
+  // winston builds a line below its level and passes it down its stream before dropping it: CPU spent per
+  // decision for nothing. The level is fixed for the process's life.
   const at = (l: keyof Logger): Line => (w.isLevelEnabled(l) ? (message, fields = {}) => void w.log(l, message, fields) : () => undefined);
   return { info: at('info'), warn: at('warn') };
 }

@@ -16,6 +16,7 @@ import { poolStatus, poolStatusDiffers } from './pool-status.ts';
 import { MANAGED_BY_SLICE } from './mirror.ts';
 import { desiredLoadBalancer, isSharedLB, lbDiffers } from './shared-lb.ts';
 import type { ClusterState, PoolObject } from './state.ts';
+import { POOLS_PATH } from './cluster-read.ts';
 
 export interface PoolContext {
   rest: Rest;
@@ -32,7 +33,6 @@ export interface PoolContext {
   now?: () => Date;
 }
 
-const POOLS_PATH = '/apis/sharedlb.io/v1alpha1/loadbalancerpools';
 const svcPath = (ns: string, name?: string): string => `/api/v1/namespaces/${ns}/services${name ? `/${name}` : ''}`;
 
 /**

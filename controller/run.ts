@@ -60,10 +60,10 @@ export class NotLeaderError extends Error {}
  * ports, and a cloud's controller takes every change of an LB's ports as a
  * reason to reconcile that cloud LB (cloud-provider's service controller,
  * needsUpdate → portsEqualForLB); every watcher of Services receives the
- * whole LB again. A 1000-member burst on the lab machine: 10-14 placements
- * and ~10 LB writes at 1 s, 19-42 placements and 20-30 LB writes at 200 ms;
- * a member waits for its placement up to this long more. A change in a quiet
- * pool is placed at once.
+ * whole LB again. A longer gap means fewer placements and LB writes per
+ * burst (bench/results/controller.md counts them), and a member waits up to
+ * this long more for its placement. A change in a quiet pool is placed at
+ * once.
  */
 const POOL_PLACEMENT_GAP_MS = 1000;
 

@@ -11,6 +11,7 @@ import { parsePool, poolSet, type PoolSet } from '../allocator/pools.ts';
 import { clusterIPFamilies } from '../allocator/classes.ts';
 import type { IPFamily, LoadBalancerState } from '../allocator/types.ts';
 import { isStub, serviceForm, sliceForm } from './cache-forms.ts';
+import { POOLS_PATH } from './cluster-read.ts';
 import { ResilientInformer, trimMetadata, type InformerEvent, type WatchFn } from './informer.ts';
 import type { Rest } from './kube-rest.ts';
 import { isSourceSlice, MANAGED_BY_SLICE, MEMBER_LABEL, SERVICE_NAME_LABEL, SLICE_MANAGER } from './mirror.ts';
@@ -35,7 +36,6 @@ export interface StateHandlers {
   relist(informer: string): void;
 }
 
-const POOLS_PATH = '/apis/sharedlb.io/v1alpha1/loadbalancerpools';
 
 export class ClusterState {
   readonly namespace: string;

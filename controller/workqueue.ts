@@ -9,7 +9,7 @@
 //     reconcile that finds nothing to change costs the API server nothing);
 //   - a key added in the background (a resync, a start-up pass over every
 //     object) waits behind keys added for a change, and is raised if a change
-//     comes for it: a full pass over 20 000 members must not hold a new one up;
+//     comes for it: a full pass over every member must not hold a new one up;
 //   - a key whose work grows with what it covers (a pool's placement reads
 //     every member) can be added coalesced: it starts at once after a quiet
 //     spell, but while adds keep coming at most once a gap that grows with
@@ -35,11 +35,10 @@ export type Outcome = void | { requeueAfterMs?: number; workMs?: number };
 
 /**
  * A coalesced key's gap is this many times its last run's reported compute.
- * A pool reconcile reports its placement (gather + allocate), two thirds of
- * its CPU in a profiled 5000-member burst: so in a burst a pool takes some 6%
- * of one core, whatever its size, and a member waits at most the gap for its
- * placement (95 placements in the 84 s of a 5000-member burst on the lab's
- * machine: 0.9 s apart on average).
+ * A pool reconcile reports its placement (gather + allocate), most of its
+ * CPU: so in a burst a pool takes a small, fixed share of one core whatever
+ * its size, and a member waits at most the gap for its placement. How many
+ * placements a burst makes: bench/results/controller.md.
  */
 const COALESCE_FACTOR = 25;
 
@@ -52,8 +51,8 @@ export interface WorkQueueOptions {
   baseDelayMs?: number;
   maxDelayMs?: number;
   /**
-   * Coalesced keys: the least time between two starts of one (default 200
-   * ms), and at least COALESCE_FACTOR × the compute its last run reported.
+   * Coalesced keys: the least time between two starts of one, and at
+   * least COALESCE_FACTOR × the compute its last run reported.
    */
   coalesceMs?: number;
   handler: (key: string) => Promise<Outcome>;

@@ -1,6 +1,7 @@
 // The fewest LBs a set of requests could possibly fit on. Placement aims for
 // it plus one; plans and benchmarks report it beside what was achieved.
 
+import { isLocalClass } from '../classes.ts';
 import type { MemberRequest, Pool } from '../types.ts';
 import { conflictKey } from './layout.ts';
 
@@ -20,7 +21,7 @@ export function lowerBoundOf(pool: Pool, requests: MemberRequest[]): number {
     list.push(r);
   }
   let sum = 0;
-  for (const group of groups.values()) sum += groupBound(pool, group, (group[0]?.classKey ?? '').includes('"externalTrafficPolicy":"Local"'));
+  for (const group of groups.values()) sum += groupBound(pool, group, isLocalClass(group[0]?.classKey ?? ''));
   return sum;
 }
 

@@ -3,6 +3,7 @@
 // only through claim/release/open, which keep every index in step;
 // assertCoherent (used by the property tests) proves they do.
 
+import { isLocalClass } from '../classes.ts';
 import { implicitPool } from '../pools.ts';
 import type { Assignment, LoadBalancerState, Pool, Protocol } from '../types.ts';
 
@@ -113,7 +114,7 @@ export class Layout {
     let g = this.groups.get(key);
     if (g === undefined) {
       g = {
-        key, pool, classKey, protocol, exclusive: classKey.includes('"externalTrafficPolicy":"Local"'),
+        key, pool, classKey, protocol, exclusive: isLocalClass(classKey),
         lbs: [], byFree: new Map(), open: new Set(), without: new Map(), holders: new Map(),
         demand: new Map(), fixedPlaced: new Map(), critical: new Set(), bound: 0, reserved: new Set(pool.reservedPorts),
       };
