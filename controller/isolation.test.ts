@@ -224,3 +224,16 @@ test('a shared LB held by a cloud\'s finalizer after its deletion is not reused:
   assert.doesNotMatch(h.service(NS, 'p-1')?.metadata?.annotations?.['sharedlb.io/allocations'] ?? '', /second/, 'nothing written onto the dying LB');
   await h.stop();
 });
+
+test('a deleted pool\'s LBs that serve no existing Service are deleted; those serving members stay frozen', async () => {
+  const h = await startHarness([poolObject('p', { default: true, provider: 'generic', maxPortsPerLB: 1 }), memberService('a', 'kept', [{ name: 'p', port: 7000 }]), memberService('a', 'gone', [{ name: 'p', port: 7001 }])]);
+  await h.converge();
+  assert.equal(h.api.list('Service', NS).length, 2);
+  h.api.remove('Service', 'a', 'gone');
+  h.api.remove('LoadBalancerPool', undefined, 'p');
+  await h.converge();
+  const left = h.api.list('Service', NS);
+  assert.equal(left.length, 1);
+  assert.match(left[0]?.metadata?.annotations?.['sharedlb.io/allocations'] ?? '', /a\/kept/);
+  await h.stop();
+});

@@ -88,7 +88,8 @@ async function freezePool(ctx: PoolContext, poolName: string, now: Date): Promis
   const why = problems === undefined
     ? `LoadBalancerPool ${poolName} does not exist`
     : `LoadBalancerPool ${poolName} cannot be used: ${problems.join('; ')}`;
-  const lbs = state.lbs(poolName);
+  let lbs = state.lbs(poolName);
+  if (problems === undefined) lbs = await deleteUnused(ctx, poolName, lbs);
   for (const lb of lbs) {
     ctx.events.warning({ apiVersion: 'v1', kind: 'Service', namespace: state.namespace, name: lb.metadata?.name as string, uid: lb.metadata?.uid },
       'PoolUnavailable', 'Freeze', `${why}; this shared LB is frozen as it is (template, ports, members) until the pool is fixed or re-created; delete this Service to retire it`);
@@ -121,6 +122,36 @@ async function removeForeignSlices(ctx: PoolContext, lbs: V1Service[]): Promise<
       ctx.log.warn('deleted a foreign EndpointSlice of a shared LB', { loadBalancer: `${state.namespace}/${name}`, slice: s.metadata?.name, managedBy: manager });
     }
   }
+}
+
+/**
+ * The LBs of a deleted pool that serve no existing Service are deleted: no
+ * member's reach changes, and nothing keeps billing for nobody. The others
+ * stay frozen. Returns those that stay.
+ */
+async function deleteUnused(ctx: PoolContext, poolName: string, lbs: V1Service[]): Promise<V1Service[]> {
+  const { state } = ctx;
+  const kept: V1Service[] = [];
+  for (const lb of lbs) {
+    const name = lb.metadata?.name as string;
+    const serving = (state.record(name)?.state.assignments ?? []).some((a) => {
+      const [ns, svc] = a.member.split('/') as [string, string];
+      return state.services.get(svc, ns) !== undefined;
+    });
+    if (serving || lb.metadata?.deletionTimestamp !== undefined) {
+      kept.push(lb);
+      continue;
+    }
+    const rv = lb.metadata?.resourceVersion ?? null;
+    try {
+      await ctx.rest.delete(svcPath(state.namespace, name), { preconditions: { resourceVersion: rv } });
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 404)) throw e;
+    }
+    state.wrote(name, rv, null);
+    ctx.log.info('deleted a shared LB of a deleted pool that served nobody', { loadBalancer: `${state.namespace}/${name}`, pool: poolName });
+  }
+  return kept;
 }
 
 interface PoolInputs {

@@ -360,10 +360,12 @@ describe('traffic through a shared LB', { timeout: 240_000 }, () => {
   });
 
   it('a dual-stack member\'s source ranges hold over both families; ranges of one family only are refused, never half-applied', async () => {
+    // A pool of its own: the default one's classes are taken by the tests above.
+    await createPool('e2e-dual', { provider: 'generic', maxPortsPerLB: 20, portRange: { from: 22000, to: 22100 }, classes: { allow: ['sourceRanges', 'ipFamilies'], max: 4 } });
     await pod('dfence-0', { app: 'dfence' }, '10.244.10.131', true, 'fd00:10:244::131');
     const dualStack = { type: 'LoadBalancer', loadBalancerClass: 'sharedlb.io/shared', ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack' };
     await admin().post(`/api/v1/namespaces/${ns}/services`, {
-      metadata: { name: 'dfence' },
+      metadata: { name: 'dfence', annotations: { 'sharedlb.io/pool': 'e2e-dual' } },
       spec: { ...dualStack, loadBalancerSourceRanges: ['192.0.2.0/24', '2001:db8::/64'], selector: { app: 'dfence' }, ports: [{ name: 'api', port: 9800, targetPort: 8080 }] },
     });
     const fenced = await eventually('dfence Allocated with both addresses', async () => {
@@ -378,7 +380,7 @@ describe('traffic through a shared LB', { timeout: 240_000 }, () => {
       for (let i = 0; i < 3; i++) assert.match(probe('tcp', m[1] as string, Number(m[2])), /^error:/, `${a} admitted a client outside its ranges`);
     }
     await admin().post(`/api/v1/namespaces/${ns}/services`, {
-      metadata: { name: 'dhalf' },
+      metadata: { name: 'dhalf', annotations: { 'sharedlb.io/pool': 'e2e-dual' } },
       spec: { ...dualStack, loadBalancerSourceRanges: ['192.0.2.0/24'], selector: { app: 'dhalf' }, ports: [{ name: 'api', port: 9801, targetPort: 8080 }] },
     });
     const half = await eventually('dhalf refused', async () => {
@@ -387,5 +389,7 @@ describe('traffic through a shared LB', { timeout: 240_000 }, () => {
     }, 30_000);
     assert.match(half.message ?? '', /cover no IPv6 address/);
     assert.equal((await admin().get<Svc>(`/api/v1/namespaces/${ns}/services/dhalf`)).metadata.annotations?.['sharedlb.io/address'], undefined, 'no address, on neither family');
+    for (const n of ['dfence', 'dhalf']) await admin().delete(`/api/v1/namespaces/${ns}/services/${n}`).catch(() => undefined);
+    await deletePool('e2e-dual');
   });
 });
