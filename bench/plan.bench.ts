@@ -1,60 +1,102 @@
-// Planning throughput and packing quality at scale.
+// `sharedlb plan -f FILE` as users run it: the command, as a process, on
+// files written as kubectl writes them (`kubectl get svc -A -o json` and
+// `-o yaml`: uid, resourceVersion, managedFields, labels, clusterIPs,
+// status), for generated estates of the packing benchmark's base shape
+// (45% preserve over a skewed set of fixed ports, multi-port and TCP+UDP
+// members, bad inputs; fixed-port demand growing with the estate).
 //
-// For generated estates of the packing benchmark's base shape (45% preserve
-// over a skewed set of fixed ports, multi-port and TCP+UDP members, bad
-// inputs; fixed-port demand growing with the estate), as `kubectl get svc -A
-// -o json` would print them, it measures, each in a fresh process, repeated:
-//   floor — JSON.parse of the input and a walk over every Service's
-//           annotations and ports: what any tool reading it must pay;
-//   plan  — the same parse, then parse members, allocate, and price.
-// It records plan/floor in time and peak RSS (median and worst run), LBs
-// against the lower bound, and how time grows with size (the exponent k in
-// time ∝ n^k between the smallest and largest size).
+// Against floors measured in the same run, each a process too (its Node
+// start-up included, as the command's is):
+//   JSON — JSON.parse of the file and a walk over every Service's
+//          annotations and ports: what any tool reading it must pay;
+//   YAML — the fastest YAML loader measured here (js-yaml's loadAll, core
+//          schema; `yaml`'s parse took about eight times as long) and the
+//          same walk.
+// Time is wall time from spawn to exit; peak RSS is the process's
+// (/usr/bin/time). Also recorded, labelled as such: plan() as a library
+// call after its own JSON.parse, which is not what users run.
 //
-//   node bench/plan.bench.ts [--runs 5] [--sizes 10000,30000,100000]
+//   node bench/plan.bench.ts [--runs 3] [--sizes 10000,30000,100000]
 
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { CORE_SCHEMA, loadAll } from 'js-yaml';
 import { plan } from '../allocator/plan.ts';
 import { implicitPool, poolSet } from '../allocator/pools.ts';
 import type { ServiceLike } from '../allocator/types.ts';
+import { kubectlOutput } from './kubectl-output.ts';
 import { record } from './lib.ts';
 import { generateFamily } from './packing-workload.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const WORK = join(HERE, '.work');
+const SHAREDLB = join(HERE, '..', 'bin', 'sharedlb');
+const TIME = '/usr/bin/time';
 
-interface Sample { ms: number; maxRssMB: number; loadBalancers?: number; lowerBound?: number; allocated?: number; members?: number }
+type Format = 'json' | 'yaml';
+interface Run { ms: number; maxRssMB: number; out: string }
 
-function child(mode: 'floor' | 'plan', file: string): Sample {
+/** The floor's work, in a child: parse, then touch what a planner reads of every Service. */
+function floorChild(format: Format, file: string): void {
   const text = readFileSync(file, 'utf8');
-  const t0 = performance.now();
-  const list = JSON.parse(text) as { items: ServiceLike[] };
-  if (mode === 'floor') {
-    let touched = 0;
-    for (const s of list.items) {
+  const docs = format === 'json' ? [JSON.parse(text)] : loadAll(text, null, { schema: CORE_SCHEMA });
+  let touched = 0;
+  for (const doc of docs as Array<{ items: ServiceLike[] }>) {
+    for (const s of doc.items) {
       for (const [k, v] of Object.entries(s.metadata?.annotations ?? {})) touched += k.length + v.length;
       for (const p of s.spec?.ports ?? []) touched += (p.port ?? 0) + (p.name?.length ?? 0) + (p.protocol?.length ?? 0);
       touched += (s.spec?.type?.length ?? 0) + (s.metadata?.name?.length ?? 0);
     }
-    const ms = performance.now() - t0;
-    if (touched === 0) throw new Error('walked nothing');
-    return { ms, maxRssMB: process.resourceUsage().maxRSS / 1024 };
   }
-  const pools = poolSet([{ ok: true, pool: implicitPool('aws-nlb') }]);
-  const p = plan({ services: list.items, pools });
+  if (touched === 0) throw new Error('walked nothing');
+}
+
+/** plan() as a library call after its own JSON.parse: a figure of a function beneath the command. */
+function libraryChild(file: string): void {
+  const t0 = performance.now();
+  const list = JSON.parse(readFileSync(file, 'utf8')) as { items: ServiceLike[] };
+  const p = plan({ services: list.items, pools: poolSet([{ ok: true, pool: implicitPool('aws-nlb') }]) });
+  process.stdout.write(JSON.stringify({ ms: performance.now() - t0, loadBalancers: p.summary.loadBalancers }));
+}
+
+/** A process, timed from spawn to exit, its peak RSS read by /usr/bin/time. */
+function timed(argv: string[]): Run {
+  const t0 = performance.now();
+  const r = spawnSync(TIME, ['-f', 'maxrss=%M', ...argv], { encoding: 'utf8', maxBuffer: 1 << 28 });
   const ms = performance.now() - t0;
+  const rss = /maxrss=(\d+)/.exec(r.stderr ?? '');
+  if (r.status !== 0 || rss === null) throw new Error(`${argv.join(' ')}: exit ${r.status}: ${(r.stderr ?? '').slice(-500)}`);
+  return { ms, maxRssMB: Number(rss[1]) / 1024, out: r.stdout };
+}
+
+/** One row: a size and format, its runs paired with the floor runs beside them. */
+function summarize(n: number, format: Format, file: string, floor: Run[], command: Run[]) {
+  const summary = /^Members:\s+(\d+) \((\d+) allocated[\s\S]*?^Load balancers: (\d+) \(lower bound (\d+)\)/m.exec(command[0]?.out ?? '');
+  const ratios = command.map((c, i) => c.ms / (floor[i] as Run).ms);
+  const rssRatios = command.map((c, i) => c.maxRssMB / (floor[i] as Run).maxRssMB);
   return {
-    ms,
-    maxRssMB: process.resourceUsage().maxRSS / 1024,
-    loadBalancers: p.summary.loadBalancers,
-    lowerBound: p.summary.lowerBound,
-    allocated: p.summary.allocated,
-    members: p.summary.members,
+    services: n,
+    format,
+    fileMB: Math.round(readFileSync(file).length / 2 ** 20),
+    members: Number(summary?.[1]),
+    allocated: Number(summary?.[2]),
+    loadBalancers: Number(summary?.[3]),
+    lowerBound: Number(summary?.[4]),
+    runs: command.length,
+    floorMsMedian: Math.round(median(floor.map((r) => r.ms))),
+    commandMsMedian: Math.round(median(command.map((r) => r.ms))),
+    timeOverFloor: round2(median(ratios)),
+    timeOverFloorWorst: round2(Math.max(...ratios)),
+    floorPeakRssMB: Math.round(median(floor.map((r) => r.maxRssMB))),
+    commandPeakRssMB: Math.round(median(command.map((r) => r.maxRssMB))),
+    rssOverFloor: round2(median(rssRatios)),
+    rssOverFloorWorst: round2(Math.max(...rssRatios)),
+    floorMsAll: floor.map((r) => Math.round(r.ms)),
+    commandMsAll: command.map((r) => Math.round(r.ms)),
   };
 }
 
@@ -63,89 +105,82 @@ const median = (xs: number[]): number => {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 };
+const round2 = (n: number): number => Number(n.toFixed(2));
 
 function main(): void {
   const { values } = parseArgs({
     options: {
-      runs: { type: 'string', default: '5' },
+      runs: { type: 'string', default: '3' },
       sizes: { type: 'string', default: '10000,30000,100000' },
       child: { type: 'string' },
       file: { type: 'string' },
     },
   });
-  if (values.child !== undefined) {
-    process.stdout.write(JSON.stringify(child(values.child as 'floor' | 'plan', values.file as string)));
-    return;
-  }
+  if (values.child === 'library') return libraryChild(values.file as string);
+  if (values.child !== undefined) return floorChild(values.child as Format, values.file as string);
+  if (!existsSync(TIME)) throw new Error(`${TIME} is needed for peak RSS: install Debian's time package`);
   mkdirSync(WORK, { recursive: true });
   const runs = Number(values.runs);
-  const rows = [];
+  const node = process.execPath;
+  const self = fileURLToPath(import.meta.url);
+  const rows: Array<ReturnType<typeof summarize>> = [];
+  const library: Array<{ services: number; planMs: number }> = [];
   for (const n of values.sizes.split(',').map(Number)) {
-    const file = join(WORK, `services-${n}.json`);
     // The base family at this size: fixed-port demand grows with the estate, as it does in a real one.
     const items = generateFamily({ name: 'base', members: n, preserve: 0.45, perPort: (50 * n) / 3000, portsPerLB: 50, multiPort: 0.1, tcpUdp: 0.03 }, 42);
-    writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
-    const samples: Record<'floor' | 'plan', Sample[]> = { floor: [], plan: [] };
-    for (let i = 0; i < runs; i++) {
-      for (const mode of ['floor', 'plan'] as const) {
-        const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--child', mode, '--file', file], { encoding: 'utf8', maxBuffer: 1 << 20 });
-        samples[mode].push(JSON.parse(out) as Sample);
+    for (const format of ['json', 'yaml'] as const) {
+      const file = join(WORK, `services-${n}.${format}`);
+      writeFileSync(file, kubectlOutput(items, format));
+      const floor: Run[] = [];
+      const command: Run[] = [];
+      for (let i = 0; i < runs; i++) {
+        floor.push(timed([node, self, '--child', format, '--file', file]));
+        command.push(timed([SHAREDLB, 'plan', '-f', file]));
       }
+      const row = summarize(n, format, file, floor, command);
+      rows.push(row);
+      process.stderr.write(`${JSON.stringify(row)}\n`);
+      if (format === 'json') {
+        const lib = JSON.parse(execFileSync(node, [self, '--child', 'library', '--file', file], { encoding: 'utf8' })) as { ms: number; loadBalancers: number };
+        library.push({ services: n, planMs: Math.round(lib.ms) });
+      }
+      rmSync(file);
     }
-    const last = samples.plan[samples.plan.length - 1] as Sample;
-    const floorMs = median(samples.floor.map((s) => s.ms));
-    const planMs = median(samples.plan.map((s) => s.ms));
-    // Worst run: each plan run against the floor run beside it.
-    const ratios = samples.plan.map((s, i) => s.ms / (samples.floor[i] as Sample).ms);
-    const rssRatios = samples.plan.map((s, i) => s.maxRssMB / (samples.floor[i] as Sample).maxRssMB);
-    const row = {
-      services: n,
-      members: last.members,
-      allocated: last.allocated,
-      runs,
-      floorMsMedian: Math.round(floorMs),
-      planMsMedian: Math.round(planMs),
-      planOverFloor: Number((planMs / floorMs).toFixed(2)),
-      planOverFloorWorst: Number(Math.max(...ratios).toFixed(2)),
-      rssOverFloor: Number(median(rssRatios).toFixed(2)),
-      rssOverFloorWorst: Number(Math.max(...rssRatios).toFixed(2)),
-      floorPeakRssMB: Math.round(median(samples.floor.map((s) => s.maxRssMB))),
-      planPeakRssMB: Math.round(median(samples.plan.map((s) => s.maxRssMB))),
-      loadBalancers: last.loadBalancers,
-      lowerBound: last.lowerBound,
-      planMsAll: samples.plan.map((s) => Math.round(s.ms)),
-      floorMsAll: samples.floor.map((s) => Math.round(s.ms)),
-    };
-    rows.push(row);
-    process.stderr.write(`${JSON.stringify(row)}\n`);
   }
-  const first = rows[0];
-  const last = rows[rows.length - 1];
-  const exponent = (a: number, b: number): number => Number((Math.log(b / a) / Math.log((last?.services ?? 1) / (first?.services ?? 1))).toFixed(2));
-  const growth = first !== undefined && last !== undefined && last !== first
-    ? { planTimeExponent: exponent(first.planMsMedian, last.planMsMedian), floorTimeExponent: exponent(first.floorMsMedian, last.floorMsMedian) }
-    : null;
+  const growth = (format: Format) => {
+    const r = rows.filter((x) => x.format === format);
+    const first = r[0];
+    const last = r[r.length - 1];
+    if (first === undefined || last === undefined || first === last) return null;
+    const k = (a: number, b: number): number => round2(Math.log(b / a) / Math.log(last.services / first.services));
+    return { commandTimeExponent: k(first.commandMsMedian, last.commandMsMedian), floorTimeExponent: k(first.floorMsMedian, last.floorMsMedian), commandRssExponent: k(first.commandPeakRssMB, last.commandPeakRssMB) };
+  };
   const result = {
     benchmark: 'plan',
-    growth,
     date: new Date().toISOString(),
     node: process.version,
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGB: Math.round(totalmem() / 2 ** 30) },
     provider: 'aws-nlb (50 ports per LB)',
-    goal: 'plan <= 3x floor in time and <= 2x in peak RSS in every run; loadBalancers <= lowerBound + 1',
+    goal: '`sharedlb plan -f` <= 3x its floor in time and <= 2x in peak RSS, JSON and YAML, in every run; loadBalancers <= lowerBound + 1',
+    growth: { json: growth('json'), yaml: growth('yaml') },
     rows,
+    library,
   };
   record('plan', result, {
-    title: 'sharedlb plan benchmark',
+    title: 'sharedlb plan benchmark: the command on kubectl\'s output',
     about: [
-      `${result.date}, Node ${result.node}, ${result.machine.cpus} × ${result.machine.cpuModel}; medians of ${runs} runs, each in a fresh process.`,
-      'Floor: JSON.parse of the `kubectl get svc -A -o json`-shaped input plus a walk over every annotation and port. Plan: the same parse, then member parsing, placement and pricing.',
+      `${result.date}, Node ${result.node}, ${result.machine.cpus} × ${result.machine.cpuModel}; ${runs} runs of each, every one a fresh process timed from spawn to exit (Node's start-up included on both sides).`,
+      'Command: `bin/sharedlb plan -f FILE`, FILE as `kubectl get svc -A -o json|yaml` writes it. Floor: a process that parses the same file (JSON.parse; js-yaml loadAll, the fastest YAML loader measured) and walks every Service\'s annotations and ports. Ratios pair each command run with the floor run beside it.',
     ],
-    columns: ['Services', 'members', 'floor ms', 'plan ms', 'plan/floor (median, worst)', 'peak RSS floor/plan MB', 'RSS plan/floor (median, worst)', 'LBs', 'lower bound'],
-    rows: rows.map((r) => [r.services, r.members, r.floorMsMedian, r.planMsMedian, `${r.planOverFloor}, ${r.planOverFloorWorst}`, `${r.floorPeakRssMB}/${r.planPeakRssMB}`, `${r.rssOverFloor}, ${r.rssOverFloorWorst}`, r.loadBalancers, r.lowerBound]),
+    columns: ['Services', 'format', 'file MB', 'members', 'floor ms', 'command ms', 'time ×floor (median, worst)', 'peak RSS floor/command MB', 'RSS ×floor (median, worst)', 'LBs', 'lower bound'],
+    rows: rows.map((r) => [r.services, r.format, r.fileMB, r.members, r.floorMsMedian, r.commandMsMedian, `${r.timeOverFloor}, ${r.timeOverFloorWorst}`, `${r.floorPeakRssMB}/${r.commandPeakRssMB}`, `${r.rssOverFloor}, ${r.rssOverFloorWorst}`, r.loadBalancers, r.lowerBound]),
     after: [
       `Goal: ${result.goal}.`,
-      ...(growth !== null ? [`Growth from ${first?.services} to ${last?.services} Services: plan time ∝ n^${growth.planTimeExponent}, floor time ∝ n^${growth.floorTimeExponent}.`] : []),
+      ...(['json', 'yaml'] as const).flatMap((f) => {
+        const g = result.growth[f];
+        return g === null ? [] : [`Growth (${f}, ${rows[0]?.services} to ${rows[rows.length - 1]?.services} Services): command time ∝ n^${g.commandTimeExponent}, floor time ∝ n^${g.floorTimeExponent}, command peak RSS ∝ n^${g.commandRssExponent}.`];
+      }),
+      `Library level, not the product's figure — plan() after its own JSON.parse, in-process: ${library.map((l) => `${l.services} Services ${l.planMs} ms`).join(', ')}.`,
     ],
   });
 }

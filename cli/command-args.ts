@@ -2,6 +2,9 @@
 
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 
+/** A failure a person fixes from its one line (no stack trace needed). */
+export class CliError extends Error {}
+
 export interface Io {
   stdout: (s: string) => void;
   stderr: (s: string) => void;

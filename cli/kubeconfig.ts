@@ -9,10 +9,10 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { parseDocument } from 'yaml';
 import { ClusterProblem } from '../controller/cluster-read.ts';
 import { ApiError } from '../controller/kube-rest.ts';
-import type { Io } from './command-args.ts';
+import { CliError, type Io } from './command-args.ts';
 
 /** A mistake a person can fix; its message is the whole story, in one line. */
-export class CliError extends Error {}
+export { CliError };
 
 export interface KubeConfigChoice {
   /** --kubeconfig; else $KUBECONFIG, else ~/.kube/config. */

@@ -5,7 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { CliError } from './kubeconfig.ts';
+import { CliError } from './command-args.ts';
 import { planCommand } from './plan-command.ts';
 
 // bin/sharedlb says which name it was run by; kubectl runs plugins by their file name.

@@ -3,6 +3,7 @@
 // Errors name the file and the line, because that is where the fix goes.
 
 import { readFileSync } from 'node:fs';
+import { CORE_SCHEMA, loadAll } from 'js-yaml';
 import { LineCounter, parseAllDocuments } from 'yaml';
 
 export class InputError extends Error {}
@@ -29,8 +30,41 @@ export function readText(file: string, stdin: () => string): string {
   }
 }
 
-/** Objects of the given kinds from one file's text; Lists are unpacked. */
+/**
+ * Objects of the given kinds from one file's text; Lists are unpacked.
+ * Plain data first (JSON.parse for JSON, js-yaml for YAML: a planner reads
+ * kubectl dumps of a whole cluster); only when that fails is the text read
+ * again through a document model, to say at which line.
+ */
 export function readObjects(file: string, text: string, kinds: readonly string[]): ReadResult {
+  let docs: unknown[];
+  try {
+    docs = /^\s*[[{]/.test(text) ? [JSON.parse(text)] : loadAll(text, null, { schema: CORE_SCHEMA });
+  } catch {
+    return readPositioned(file, text, kinds);
+  }
+  const objects: KubeObject[] = [];
+  const skipped = new Map<string, number>();
+  let sawObject = false;
+  for (const doc of docs) {
+    if (doc === null || doc === undefined) continue;
+    const v = doc as KubeObject;
+    const list = typeof v === 'object' && !Array.isArray(v) && typeof v.kind === 'string' && v.kind.endsWith('List');
+    if (list && !Array.isArray(v.items)) return readPositioned(file, text, kinds);
+    for (const o of list ? (v.items as unknown[]) : [doc]) {
+      const obj = o as KubeObject;
+      if (obj === null || typeof obj !== 'object' || Array.isArray(obj) || typeof obj.kind !== 'string' || typeof obj.apiVersion !== 'string') return readPositioned(file, text, kinds);
+      sawObject = true;
+      if (kinds.includes(obj.kind)) objects.push(obj);
+      else skipped.set(obj.kind, (skipped.get(obj.kind) ?? 0) + 1);
+    }
+  }
+  if (!sawObject) return readPositioned(file, text, kinds);
+  return { objects, skipped };
+}
+
+/** As readObjects, through yaml's document model: slow, but every error says where. */
+function readPositioned(file: string, text: string, kinds: readonly string[]): ReadResult {
   const name = file === '-' ? '<stdin>' : file;
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false });

@@ -5,11 +5,7 @@ import { implicitPool, parsePool, poolSet, POOL_KIND, type PoolSet } from '../al
 import { isProviderName, PROVIDER_NAMES } from '../allocator/profiles.ts';
 import { REPACK } from '../allocator/annotations.ts';
 import type { ServiceLike } from '../allocator/types.ts';
-import type { KubeConfig } from '@kubernetes/client-node';
-import { ClusterProblem, ensureServed, readPools, readServices } from '../controller/cluster-read.ts';
-import { restClient } from '../controller/kube-rest.ts';
 import { commandArgs, type Io } from './command-args.ts';
-import { clusterFailure, loadKubeConfig } from './kubeconfig.ts';
 import { InputError, readObjects, readText } from './manifest-files.ts';
 import { money, table } from '../controller/text-table.ts';
 
@@ -34,7 +30,7 @@ export const PLAN_USAGE = `usage: sharedlb plan (-f FILE [-f FILE…] | --from-c
   -o, --output FORMAT  table (default) or json.`;
 
 /** What to plan: Services, and pools if they come from the same place. */
-interface PlanInput {
+export interface PlanInput {
   services: ServiceLike[];
   pools: PoolSet | null;
 }
@@ -80,12 +76,10 @@ export async function planCommand(argv: string[], io: Io): Promise<number> {
   };
   let input: PlanInput | undefined;
   if (fromCluster) {
-    const kc = loadKubeConfig({ path: args.kubeconfig, context: args.context });
-    try {
-      input = await readCluster(kc, args.pools === undefined && args.provider === undefined, io);
-    } catch (e) {
-      return clusterFailure(io, 'sharedlb plan', e, kc);
-    }
+    // Loaded only when asked for: planning files needs no Kubernetes client (it costs most of a start-up).
+    const cluster = await (await import('./plan-cluster.ts')).readCluster(args, args.pools === undefined && args.provider === undefined, io);
+    if (typeof cluster === 'number') return cluster;
+    input = cluster;
   }
   try {
     input ??= { services: readServiceFiles(args.filename ?? [], stdin, io), pools: null };
@@ -130,26 +124,6 @@ function readServiceFiles(files: string[], stdin: () => string, io: Io): Service
     }
   }
   return services;
-}
-
-/** Every Service of the cluster, and (when no pools were given) its pools, or a note that it has none. */
-async function readCluster(kc: KubeConfig, wantPools: boolean, io: Io): Promise<PlanInput> {
-  const rest = restClient(kc, { userAgent: 'sharedlb-plan' });
-  try {
-    const services = await readServices(rest);
-    if (!wantPools) return { services, pools: null };
-    try {
-      await ensureServed(rest, 0);
-    } catch (e) {
-      if (!(e instanceof ClusterProblem)) throw e;
-      io.stderr(`sharedlb plan: no pools in the cluster (${e.message.split(';')[0]}): planning with one default pool of the aws-nlb profile (--provider or --pools to choose)\n`);
-      return { services, pools: null };
-    }
-    const pools = await readPools(rest);
-    return { services, pools: pools.pools.size > 0 ? pools : null };
-  } finally {
-    rest.close();
-  }
 }
 
 function withMaxPorts(pools: PoolSet, maxPorts: number | undefined): PoolSet {
