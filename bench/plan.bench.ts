@@ -6,7 +6,7 @@
 // members, bad inputs; fixed-port demand growing with the estate).
 //
 // Against floors measured in the same run, each a process too (its Node
-// start-up included, as the command's is):
+// start-up included, as the command's is; bench/plan-floor.ts):
 //   JSON — JSON.parse of the file and a walk over every Service's
 //          annotations and ports: what any tool reading it must pay;
 //   YAML — the fastest YAML loader measured here (js-yaml's loadAll, core
@@ -24,7 +24,6 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CORE_SCHEMA, loadAll } from 'js-yaml';
 import { plan } from '../allocator/plan.ts';
 import { implicitPool, poolSet } from '../allocator/pools.ts';
 import type { ServiceLike } from '../allocator/types.ts';
@@ -35,25 +34,11 @@ import { generateFamily } from './packing-workload.ts';
 const HERE = dirname(fileURLToPath(import.meta.url));
 const WORK = join(HERE, '.work');
 const SHAREDLB = join(HERE, '..', 'bin', 'sharedlb');
+const FLOOR = join(HERE, 'plan-floor.ts');
 const TIME = '/usr/bin/time';
 
 type Format = 'json' | 'yaml';
 interface Run { ms: number; maxRssMB: number; out: string }
-
-/** The floor's work, in a child: parse, then touch what a planner reads of every Service. */
-function floorChild(format: Format, file: string): void {
-  const text = readFileSync(file, 'utf8');
-  const docs = format === 'json' ? [JSON.parse(text)] : loadAll(text, null, { schema: CORE_SCHEMA });
-  let touched = 0;
-  for (const doc of docs as Array<{ items: ServiceLike[] }>) {
-    for (const s of doc.items) {
-      for (const [k, v] of Object.entries(s.metadata?.annotations ?? {})) touched += k.length + v.length;
-      for (const p of s.spec?.ports ?? []) touched += (p.port ?? 0) + (p.name?.length ?? 0) + (p.protocol?.length ?? 0);
-      touched += (s.spec?.type?.length ?? 0) + (s.metadata?.name?.length ?? 0);
-    }
-  }
-  if (touched === 0) throw new Error('walked nothing');
-}
 
 /** plan() as a library call after its own JSON.parse: a figure of a function beneath the command. */
 function libraryChild(file: string): void {
@@ -117,7 +102,6 @@ function main(): void {
     },
   });
   if (values.child === 'library') return libraryChild(values.file as string);
-  if (values.child !== undefined) return floorChild(values.child as Format, values.file as string);
   if (!existsSync(TIME)) throw new Error(`${TIME} is needed for peak RSS: install Debian's time package`);
   mkdirSync(WORK, { recursive: true });
   const runs = Number(values.runs);
@@ -134,7 +118,7 @@ function main(): void {
       const floor: Run[] = [];
       const command: Run[] = [];
       for (let i = 0; i < runs; i++) {
-        floor.push(timed([node, self, '--child', format, '--file', file]));
+        floor.push(timed([node, FLOOR, format, file]));
         command.push(timed([SHAREDLB, 'plan', '-f', file]));
       }
       const row = summarize(n, format, file, floor, command);

@@ -5,19 +5,16 @@
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { KubeConfig, V1Service } from '@kubernetes/client-node';
-import { createHash } from 'node:crypto';
-import { GROUP, LB_POOL_LABEL, LOAD_BALANCER } from '../allocator/annotations.ts';
+import { LB_POOL_LABEL } from '../allocator/annotations.ts';
 import type { MemberOutcome } from '../allocator/placement/allocate.ts';
-import type { PoolSet } from '../allocator/pools.ts';
-import { eventRecorder } from './events.ts';
+import { eventRecorder, type EventRecorder } from './events.ts';
 import { kubeWatch } from './informer.ts';
 import { rateLimited, restClient } from './kube-rest.ts';
 import { startLeaderElection, type Elector } from './leader.ts';
-import { makeLogger } from './logger.ts';
-import { currentCondition } from './member-status.ts';
+import { makeLogger, type Logger } from './logger.ts';
+import { memberKey, parseKey, poolKey } from './keys.ts';
 import { costGauges, countRequest, eventsDropped, informerRelists, informerRestarts, memoryGauges, queueMetrics, resyncsSkipped } from './metrics.ts';
-import { watchMemory } from './memory-watch.ts';
-import { MANAGED_BY_SLICE, MEMBER_ANNOTATION, SERVICE_NAME_LABEL, SLICE_MANAGER } from './mirror.ts';
+import { watchMemory, type MemoryWatch } from './memory-watch.ts';
 import { awaitsPlacement, reconcileMember } from './reconcile-member.ts';
 import { liveReport } from '../allocator/report.ts';
 import { liveLoadBalancer } from './cluster-read.ts';
@@ -25,6 +22,7 @@ import { serve, START_GRACE_MS } from './http-server.ts';
 import { reconcilePool } from './reconcile-pool.ts';
 import { isSharedLB } from './shared-lb.ts';
 import { ClusterState } from './state.ts';
+import { touchesSharing, watchHandlers, type Enqueue } from './watches.ts';
 import { WorkQueue } from './workqueue.ts';
 
 export interface Controller {
@@ -53,6 +51,90 @@ export interface ControllerOptions {
 
 export class NotLeaderError extends Error {}
 
+/** Refuses a write unless this replica leads, within its renew deadline: asked before each attempt, retries included. */
+function fence(elector: () => Elector | null): (method: string, path: string) => void {
+  return (method, path) => {
+    if (method !== 'GET' && elector()?.leading !== true) throw new NotLeaderError(`not the leader: refusing ${method} ${path}`);
+  };
+}
+
+/** Memory pressure, as a Warning on every pool and a log line; its figures as gauges. */
+function reportMemoryPressure(state: ClusterState, events: EventRecorder, log: Logger, instance: string): MemoryWatch {
+  let pressured = false;
+  const memory = watchMemory((why, sample) => {
+    pressured = why !== null;
+    const cached = { services: state.services.size, servicesKeptWhole: state.sharingServices().length, endpointSlices: state.slices.size };
+    if (why === null) {
+      log.info('memory pressure over', { ...cached, liveHeapBytes: sample.liveHeapBytes, heapLimitBytes: sample.heapLimitBytes });
+      return;
+    }
+    const note = `${instance} is short of memory: ${why}. Raise the Deployment's memory limit (docs/sizing.md); the heap limit follows it.`;
+    log.warn('memory pressure', { ...cached, ...sample, instance });
+    for (const p of state.pools.list()) {
+      events.warning({ apiVersion: 'sharedlb.io/v1alpha1', kind: 'LoadBalancerPool', name: p.metadata?.name as string, uid: p.metadata?.uid }, 'MemoryPressure', 'Watch', note);
+    }
+  });
+  memoryGauges(memory.last, () => pressured);
+  return memory;
+}
+
+/** Caches that cannot be listed (a CRD not installed, RBAC missing) hold everything back: say why, every minute. */
+function warnWhileUnsynced(state: ClusterState, log: Logger, startedAt: number): NodeJS.Timeout {
+  const stuck = setInterval(() => {
+    if (state.synced) return void clearInterval(stuck);
+    log.warn('caches not synced: nothing is reconciled until they are', { unsynced: state.unsynced(), waitingSeconds: Math.round((Date.now() - startedAt) / 1000) });
+  }, START_GRACE_MS);
+  stuck.unref();
+  return stuck;
+}
+
+/**
+ * A pass over every pool and member, for what the watches missed. One still
+ * draining is not stacked on: on a big cluster re-queuing every key faster
+ * than they drain starves the keys that carry real changes.
+ */
+function resyncEvery(seconds: number, queue: WorkQueue, enqueue: ReturnType<typeof enqueuer>, log: Logger): NodeJS.Timeout {
+  let drainedAtResync = -1;
+  const resync = setInterval(() => {
+    if (queue.depth > 0 && queue.drained === drainedAtResync) {
+      resyncsSkipped.inc();
+      log.info('resync skipped: the previous one has not drained', { queueDepth: queue.depth });
+      return;
+    }
+    drainedAtResync = queue.drained;
+    enqueue.allPools();
+    enqueue.members(undefined, true);
+  }, seconds * 1000);
+  resync.unref();
+  return resync;
+}
+
+/** How events reach the queue: pools coalesced, start-up and resync passes in the background. */
+function enqueuer(queue: WorkQueue, state: () => ClusterState, o: Pick<ControllerOptions, 'namespace' | 'className'>): Enqueue & { members(filter?: (svc: V1Service) => boolean, background?: boolean): void } {
+  const pool = (name: string | undefined): void => {
+    // A pool's placement reads every member of it: a burst of member changes is
+    // taken by a few pool reconciles, each placing many (see addCoalesced).
+    if (name !== undefined) queue.addCoalesced(poolKey(name));
+  };
+  return {
+    pool,
+    allPools: () => {
+      const names = new Set(state().pools.list().map((p) => p.metadata?.name as string));
+      for (const lb of state().lbs()) names.add(lb.metadata?.labels?.[LB_POOL_LABEL] as string);
+      for (const n of names) pool(n);
+    },
+    member: (key: string) => queue.add(memberKey(key)),
+    /** `background`: a pass over every member (start-up, resync) rather than a change; it yields to changes. */
+    members: (filter: (svc: V1Service) => boolean = () => true, background: boolean = false) => {
+      const st = state();
+      for (const svc of st.sharingServices()) {
+        const key = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
+        if (!isSharedLB(svc, o.namespace) && touchesSharing(svc, o.className, st.holdings(key).length > 0) && filter(svc)) queue.add(memberKey(key), background);
+      }
+    },
+  };
+}
+
 /**
  * While a pool's members keep changing, its placement runs at most once in
  * this long (and never more often than its compute allows, see
@@ -76,11 +158,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   // Reconciles and events write through a client of their own, fenced: each attempt (retries too) goes only
   // while this replica leads, within its renew deadline. The caches' lists and the Lease use the other one,
   // and are not rate-limited either (a renewal must never wait behind a burst of writes).
-  const sent = o.leaderElect
-    ? restClient(o.kc, { ...clientOptions, beforeAttempt: (method, path) => {
-      if (method !== 'GET' && elector?.leading !== true) throw new NotLeaderError(`not the leader: refusing ${method} ${path}`);
-    } })
-    : raw;
+  const sent = o.leaderElect ? restClient(o.kc, { ...clientOptions, beforeAttempt: fence(() => elector) }) : raw;
   const rest = o.qps > 0 ? rateLimited(sent, o.qps) : sent;
   const events = eventRecorder(rest, log, instance, {
     seriesEveryMs: (o.eventSeriesSeconds ?? 60) * 1000,
@@ -95,10 +173,10 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     name: 'sharedlb',
     concurrency: o.concurrency,
     coalesceMs: POOL_PLACEMENT_GAP_MS,
-    metrics: queueMetrics('sharedlb', (key) => key.slice(0, key.indexOf(':'))),
+    metrics: queueMetrics('sharedlb', (key) => parseKey(key).kind),
     handler: async (key) => {
-      if (key.startsWith('pool:')) return reconcilePool(poolCtx, key.slice(5));
-      if (key.startsWith('member:')) return reconcileMember(memberCtx, key.slice(7));
+      const k = parseKey(key);
+      return k.kind === 'pool' ? reconcilePool(poolCtx, k.pool) : reconcileMember(memberCtx, k.member);
     },
     onError: (key, error, retryInMs) => log.warn('reconcile failed; will retry', { key, error: error instanceof Error ? error.message : String(error), retryInMs }),
   });
@@ -106,116 +184,26 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   // caches. A pool placed while its LBs are still unlisted would see its
   // members as new; a member reconciled before its LB, as holding nothing.
   queue.pause();
-  const poolKeys = (): Set<string> => {
-    const names = new Set(state.pools.list().map((p) => p.metadata?.name as string));
-    for (const lb of state.lbs()) names.add(lb.metadata?.labels?.[LB_POOL_LABEL] as string);
-    return names;
-  };
-  // A pool's placement reads every member of it: a burst of member changes is
-  // taken by a few pool reconciles, each placing many (see addCoalesced).
-  const enqueuePool = (name: string | undefined): void => queue.addCoalesced(`pool:${name}`);
-  const enqueuePools = (): void => {
-    for (const p of poolKeys()) enqueuePool(p);
-  };
-  const touchesSharing = (svc: V1Service): boolean => {
-    const key = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
-    if (Object.keys(svc.metadata?.annotations ?? {}).some((a) => a.startsWith(`${GROUP}/`))) return true;
-    if (svc.spec?.type === 'LoadBalancer' && svc.spec.loadBalancerClass === o.className) return true;
-    return currentCondition(svc) !== undefined || state.holdings(key).length > 0;
-  };
-  // What a pool reconcile reads of each member, digested: a member's own
-  // write-backs (annotations, status) change none of it, and must not set off
-  // a reconcile of its whole pool (work that grows with the pool) each.
-  const placementInputs = new Map<string, string>();
-  const placementChanged = (event: string, svc: V1Service): boolean => {
-    const key = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
-    const before = placementInputs.get(key);
-    if (event === 'delete') {
-      placementInputs.delete(key);
-      return true;
-    }
-    const inputs = [state.member(svc, o.className), svc.metadata?.annotations?.[LOAD_BALANCER] ?? null, (svc.spec?.ports ?? []).map((p) => p.appProtocol ?? null)];
-    const digest = createHash('sha1').update(JSON.stringify(inputs)).digest('base64');
-    placementInputs.set(key, digest);
-    return digest !== before;
-  };
-  let poolsSeen: PoolSet | null = null;
-  const everything = (): boolean => true;
-  /** `background`: a pass over every member (start-up, resync) rather than a change; it yields to changes. */
-  const enqueueMembers = (filter: (svc: V1Service) => boolean = everything, background = false): void => {
-    for (const svc of state.sharingServices()) {
-      if (!isSharedLB(svc, o.namespace) && touchesSharing(svc) && filter(svc)) queue.add(`member:${svc.metadata?.namespace}/${svc.metadata?.name}`, background);
-    }
-  };
-
-  state = new ClusterState(kubeWatch(o.kc), raw, o.namespace, o.className, {
-    service: (e, svc, members) => {
-      if (isSharedLB(svc, o.namespace)) {
-        enqueuePool(svc.metadata?.labels?.[LB_POOL_LABEL]);
-        for (const m of members) queue.add(`member:${m}`);
-        return;
-      }
-      const key = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
-      const echo = state.ownEcho(e, svc);
-      if (!touchesSharing(svc)) {
-        placementInputs.delete(key);
-        return;
-      }
-      if (!echo && (e === 'delete' || !awaitsPlacement(memberCtx, key, svc))) queue.add(`member:${key}`);
-      if (placementChanged(e, svc)) enqueuePools();
-    },
-    slice: (_e, s) => {
-      if (s.metadata?.labels?.[MANAGED_BY_SLICE] === SLICE_MANAGER) {
-        const m = s.metadata.annotations?.[MEMBER_ANNOTATION];
-        if (m !== undefined) queue.add(`member:${m}`);
-        return;
-      }
-      const svcName = s.metadata?.labels?.[SERVICE_NAME_LABEL];
-      const key = `${s.metadata?.namespace}/${svcName}`;
-      if (svcName !== undefined && state.holdings(key).length > 0) queue.add(`member:${key}`);
-      // Someone else's slice for a shared LB: its pool's reconcile removes it.
-      const lb = s.metadata?.namespace === o.namespace && svcName !== undefined ? state.lb(svcName) : undefined;
-      if (lb !== undefined && isSharedLB(lb, o.namespace)) enqueuePool(lb.metadata?.labels?.[LB_POOL_LABEL]);
-    },
-    pool: (_e, p) => {
-      enqueuePool(p.metadata?.name);
-      // Members read the pools' specs: a status write (the pool reconcile's own) wakes none of them.
-      const pools = state.poolSet();
-      if (pools !== poolsSeen) enqueueMembers();
-      poolsSeen = pools;
-    },
-    namespace: (e, n) => {
-      if (e === 'add') return; // a new namespace holds no Services yet
-      enqueuePools();
-      enqueueMembers((svc) => svc.metadata?.namespace === n.metadata?.name);
-    },
-    relist: (informer) => informerRelists.inc({ informer }),
-    restart: (informer, reason, error) => {
+  const enqueue = enqueuer(queue, () => state, o);
+  state = new ClusterState(kubeWatch(o.kc), raw, o.namespace, o.className, watchHandlers({
+    state: () => state,
+    namespace: o.namespace,
+    className: o.className,
+    enqueue,
+    awaitsPlacement: (key, svc) => awaitsPlacement(memberCtx, key, svc),
+    onRelist: (informer) => informerRelists.inc({ informer }),
+    onRestart: (informer, reason, error) => {
       informerRestarts.inc({ informer });
       log.warn('informer restarted', { informer, reason, error: error instanceof Error ? error.message : String(error) });
     },
-  }, Math.max(30, o.relistSeconds));
+  }), Math.max(30, o.relistSeconds));
 
   const report = () => liveReport([...state.poolSet().pools.values()], state.lbs().map(liveLoadBalancer));
   costGauges(report);
-  let pressured = false;
-  const memory = watchMemory((why, sample) => {
-    pressured = why !== null;
-    const cached = { services: state.services.size, servicesKeptWhole: state.sharingServices().length, endpointSlices: state.slices.size };
-    if (why === null) {
-      log.info('memory pressure over', { ...cached, liveHeapBytes: sample.liveHeapBytes, heapLimitBytes: sample.heapLimitBytes });
-      return;
-    }
-    const note = `${instance} is short of memory: ${why}. Raise the Deployment's memory limit (docs/sizing.md); the heap limit follows it.`;
-    log.warn('memory pressure', { ...cached, ...sample, instance });
-    for (const p of state.pools.list()) {
-      events.warning({ apiVersion: 'sharedlb.io/v1alpha1', kind: 'LoadBalancerPool', name: p.metadata?.name as string, uid: p.metadata?.uid }, 'MemoryPressure', 'Watch', note);
-    }
-  });
-  memoryGauges(memory.last, () => pressured);
+  const memory = reportMemoryPressure(state, events, log, instance);
 
   const moves = new Map<string, string>();
-  const poolCtx = { rest, log, state, events, className: o.className, nodePortRange: o.nodePortRange, outcomes, moves, enqueueMember: (k: string) => queue.add(`member:${k}`) };
+  const poolCtx = { rest, log, state, events, className: o.className, nodePortRange: o.nodePortRange, outcomes, moves, enqueueMember: enqueue.member };
   const memberCtx = { rest, log, state, events, className: o.className, outcomes, moves, waitingSince: new Map<string, number>() };
 
   const startedAt = Date.now();
@@ -225,52 +213,28 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     role: () => (elector === null || elector.leading ? 'leader' : 'follower'),
     report,
   });
-  // Caches that cannot be listed (a CRD not installed, RBAC missing) hold everything back: say why, every minute.
-  const stuck = setInterval(() => {
-    if (state.synced) return void clearInterval(stuck);
-    log.warn('caches not synced: nothing is reconciled until they are', { unsynced: state.unsynced(), waitingSeconds: Math.round((Date.now() - startedAt) / 1000) });
-  }, START_GRACE_MS);
-  stuck.unref();
+  const stuck = warnWhileUnsynced(state, log, startedAt);
 
   log.info('starting', { namespace: o.namespace, class: o.className, instance });
   await state.start();
   log.info('caches synced', { services: state.services.size, servicesKeptWhole: state.sharingServices().length, endpointSlices: state.slices.size, pools: state.pools.size });
-  enqueuePools();
-  enqueueMembers(everything, true);
+  enqueue.allPools();
+  enqueue.members(undefined, true);
   if (!o.leaderElect) queue.resume();
   else {
     elector = startLeaderElection({
-      rest: raw,
-      log,
-      namespace: o.namespace,
-      name: 'sharedlb-controller',
-      identity: instance,
-      leaseSeconds: o.lease?.durationSeconds,
-      renewDeadlineSeconds: o.lease?.renewDeadlineSeconds,
-      retrySeconds: o.lease?.retrySeconds,
+      rest: raw, log, namespace: o.namespace, name: 'sharedlb-controller', identity: instance,
+      leaseSeconds: o.lease?.durationSeconds, renewDeadlineSeconds: o.lease?.renewDeadlineSeconds, retrySeconds: o.lease?.retrySeconds,
+      // A new leader looks at everything: its predecessor may have stopped part way.
       onStartedLeading: () => {
-        enqueuePools();
-        enqueueMembers(everything, true);
+        enqueue.allPools();
+        enqueue.members(undefined, true);
         queue.resume();
       },
       onStoppedLeading: () => queue.pause(),
     });
   }
-  // A resync is for what the watches missed; one still draining is not stacked
-  // on: on a big cluster re-queuing every key faster than they drain starves
-  // the keys that carry real changes.
-  let drainedAtResync = -1;
-  const resync = setInterval(() => {
-    if (queue.depth > 0 && queue.drained === drainedAtResync) {
-      resyncsSkipped.inc();
-      log.info('resync skipped: the previous one has not drained', { queueDepth: queue.depth });
-      return;
-    }
-    drainedAtResync = queue.drained;
-    enqueuePools();
-    enqueueMembers(everything, true);
-  }, o.resyncSeconds * 1000);
-  resync.unref();
+  const resync = resyncEvery(o.resyncSeconds, queue, enqueue, log);
 
   return {
     server,
