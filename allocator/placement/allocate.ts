@@ -6,8 +6,9 @@
 //      in (created, namespace/name) order, so a later Service never takes a
 //      port from an earlier one. That is a priority, not a packing order.
 //   3. Packing: members land only on LBs of their own pool and LB class, all
-//      of a member's ports on one LB; a batch goes most constrained first,
-//      arrivals best fit; a new LB only when nothing fits.
+//      of a member's ports on one LB; a group with no LB yet goes as a batch,
+//      most constrained first; members joining LBs that exist go as arrivals,
+//      best fit; a new LB only when nothing fits.
 
 import { memberOrder } from '../members.ts';
 import type { LoadBalancerState, MemberRequest, Pool } from '../types.ts';
@@ -136,7 +137,10 @@ export function place(input: AllocationInput, requests: MemberRequest[], strateg
     return p;
   }
   for (const [g, members] of [...unplaced].sort((a, b) => (a[0].key < b[0].key ? -1 : 1))) {
-    if (strategy === 'batch' && members.length > 1) placeBatch(p, g, members);
+    // A batch lays out a group from scratch. Onto LBs that exist, members go as arrivals, each knowing the
+    // pool's whole fixed-port demand: a batch there spreads the group for its own sake, and group after
+    // group (the controller's coalesced placements) it opens LBs that one-by-one arrivals would not.
+    if (strategy === 'batch' && members.length > 1 && g.lbs.length === 0) placeBatch(p, g, members);
     else placeArrivals(p, g, members);
   }
   return p;
