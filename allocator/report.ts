@@ -62,7 +62,7 @@ export function liveReport(pools: Pool[], lbs: LiveLoadBalancer[], now: Date = n
   for (const pool of pools) {
     const mine = [...members.values()].filter((m) => m.pool === pool.name);
     const { shares } = priceUnits(pool, mine.map((m) => ({ ports: m.ports.length, protocols: new Set(m.ports.map((p) => p.protocol)).size })));
-    mine.forEach((m, i) => dedicatedByLB.set(m.lb, (dedicatedByLB.get(m.lb) ?? 0) + (shares[i] ?? 0)));
+    for (const [i, m] of mine.entries()) dedicatedByLB.set(m.lb, (dedicatedByLB.get(m.lb) ?? 0) + (shares[i] ?? 0));
   }
   const rows: ReportRow[] = known.map((lb) => {
     const c = costByLB.get(lb.name);

@@ -73,7 +73,10 @@ export async function watchReady(where: { namespace: string } | { labelSelector:
   const readyAt = new Map<string, number>();
   let settle: (t: number) => void = () => {};
   let fail: (e: Error) => void = () => {};
-  const all = new Promise<number>((resolve, reject) => ((settle = resolve), (fail = reject)));
+  const all = new Promise<number>((resolve, reject) => {
+    settle = resolve;
+    fail = reject;
+  });
   const timer = setTimeout(() => fail(new Error(`${ready.size}/${n} members Ready after ${timeoutMs} ms`)), timeoutMs);
   let req: { abort(): void } | undefined;
   let stopped = false;
@@ -92,7 +95,10 @@ export async function watchReady(where: { namespace: string } | { labelSelector:
   };
   await start();
   void all.finally(() => clearTimeout(timer)).catch(() => undefined);
-  return { all, ready: () => ready.size, readyAt, stop: () => ((stopped = true), req?.abort()) };
+  return { all, ready: () => ready.size, readyAt, stop: () => {
+    stopped = true;
+    req?.abort();
+  } };
 }
 
 /** The p-th percentile of xs (the nearest value at or below it; p = 100: the largest). */

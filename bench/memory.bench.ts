@@ -126,7 +126,10 @@ async function measure(members: number, others: number, perMember: number): Prom
     return Number.isNaN(n) ? 0 : n; // no line before the first relist
   };
   const before = await relisted();
-  await eventually('a relist of every informer after convergence', async () => (alive(), (await relisted()) >= before + 4), 180_000, 2000);
+  await eventually('a relist of every informer after convergence', async () => {
+    alive();
+    return (await relisted()) >= before + 4;
+  }, 180_000, 2000);
   await new Promise((r) => setTimeout(r, 10_000));
   alive();
   const row: Row = {

@@ -6,7 +6,7 @@
 // Creation order is random, as arrivals in a real cluster are.
 
 import type { ProviderName, ServiceLike } from '../allocator/types.ts';
-import { rng } from '../examples/workload.ts';
+import { rng, weighted } from '../examples/workload.ts';
 
 export interface Family {
   name: string;
@@ -35,12 +35,7 @@ export function generateFamily(f: Family, seed: number): ServiceLike[] {
   // A mild skew over the fixed ports: the busiest twice the quietest, about 1.4 times the average.
   const ports = Array.from({ length: fixedPorts }, (_, i) => WELL_KNOWN[i] ?? 20000 + i);
   const weights = ports.map((_, i) => 1 / (1 + i / fixedPorts));
-  const total = weights.reduce((a, b) => a + b, 0);
-  const pickFixed = (): number => {
-    let x = rand() * total;
-    for (let i = 0; i < ports.length; i++) if ((x -= weights[i] as number) < 0) return ports[i] as number;
-    return ports[0] as number;
-  };
+  const pickFixed = (): number => weighted(ports, weights, rand);
   const out: ServiceLike[] = [];
   const start = Date.UTC(2025, 0, 1);
   for (let i = 0; i < f.members; i++) {

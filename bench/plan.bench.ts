@@ -101,7 +101,10 @@ function main(): void {
       file: { type: 'string' },
     },
   });
-  if (values.child === 'library') return libraryChild(values.file as string);
+  if (values.child === 'library') {
+    libraryChild(values.file as string);
+    return;
+  }
   if (!existsSync(TIME)) throw new Error(`${TIME} is needed for peak RSS: install Debian's time package`);
   mkdirSync(WORK, { recursive: true });
   const runs = Number(values.runs);

@@ -99,7 +99,7 @@ function readPositioned(file: string, text: string, kinds: readonly string[]): R
     const v = value as KubeObject;
     if (v !== null && typeof v === 'object' && !Array.isArray(v) && typeof v.kind === 'string' && v.kind.endsWith('List')) {
       if (!Array.isArray(v.items)) throw new InputError(`${where}: ${v.kind} has no items list`);
-      v.items.forEach((item, i) => take(item, `items[${i}]`, doc.getIn(['items', i], true)));
+      for (const [i, item] of v.items.entries()) take(item, `items[${i}]`, doc.getIn(['items', i], true));
     } else {
       take(value, 'the document');
     }

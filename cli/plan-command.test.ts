@@ -14,7 +14,15 @@ function file(name: string, text: string): string {
 async function run(args: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = await planCommand(args, { stdout: (s) => void (out += s), stderr: (s) => void (err += s), stdin: () => stdin });
+  const code = await planCommand(args, {
+    stdout: (s) => {
+      out += s;
+    },
+    stderr: (s) => {
+      err += s;
+    },
+    stdin: () => stdin,
+  });
   return { code, out, err };
 }
 

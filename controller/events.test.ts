@@ -41,7 +41,7 @@ describe('eventRecorder', () => {
     h.release();
     await rec.flush();
     assert.deepEqual(h.calls.map((c) => c.method), ['POST', 'POST', 'PATCH']);
-    assert.deepEqual((h.calls[2]?.body as { series: { count: number } }).series.count, 2);
+    assert.deepEqual((h.calls[2]?.body as { series: { count: number } } | undefined)?.series.count, 2);
     assert.equal(rec.written, 3);
   });
 

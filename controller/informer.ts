@@ -17,6 +17,7 @@
 
 import { Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Rest } from './kube-rest.ts';
+import { entry } from '../allocator/collections.ts';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
 
@@ -121,7 +122,10 @@ export class ResilientInformer<T extends KubernetesObject> {
   constructor(opts: InformerOptions<T>) {
     this.opts = opts;
     this.name = opts.name;
-    this.cacheForm = opts.cacheForm ?? ((o) => (trimMetadata(o), o));
+    this.cacheForm = opts.cacheForm ?? ((o) => {
+      trimMetadata(o);
+      return o;
+    });
     this.firstSync = new Promise((resolve) => (this.onSynced = resolve));
   }
 
@@ -172,8 +176,7 @@ export class ResilientInformer<T extends KubernetesObject> {
   private put(k: string, obj: T): void {
     this.known.set(k, obj);
     const ns = obj.metadata?.namespace ?? '';
-    let m = this.byNamespace.get(ns);
-    if (m === undefined) this.byNamespace.set(ns, (m = new Map()));
+    const m = entry(this.byNamespace, ns, () => new Map());
     m.set(k, obj);
   }
 

@@ -95,7 +95,10 @@ describe('REST client: rate limit', () => {
   it('sends at most qps requests a second, in the order they were made', async () => {
     const sent: Array<{ path: string; at: number }> = [];
     const t0 = performance.now();
-    const fake = { call: async (_m: string, path: string) => (sent.push({ path, at: performance.now() - t0 }), { status: 200, body: null }) } as unknown as Rest;
+    const fake = { call: async (_m: string, path: string) => {
+      sent.push({ path, at: performance.now() - t0 });
+      return { status: 200, body: null };
+    } } as unknown as Rest;
     const rest = rateLimited(fake, 5);
     await Promise.all(Array.from({ length: 12 }, (_, i) => rest.call('PATCH', `/${i}`)));
     assert.deepEqual(sent.map((s) => s.path), Array.from({ length: 12 }, (_, i) => `/${i}`));

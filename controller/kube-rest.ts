@@ -149,7 +149,10 @@ export function restClient(kc: KubeConfig, opts: RestOptions = {}): Rest {
     });
     if (opts.onResponse === undefined) return response;
     const seen = opts.onResponse;
-    return response.then((r) => (seen(method, path, r.status), r), (e: unknown) => {
+    return response.then((r) => {
+      seen(method, path, r.status);
+      return r;
+    }, (e: unknown) => {
       seen(method, path, 0);
       throw e;
     });

@@ -17,6 +17,7 @@ import type { Rest } from './kube-rest.ts';
 import { isSourceSlice, MANAGED_BY_SLICE, MEMBER_LABEL, SERVICE_NAME_LABEL, SLICE_MANAGER } from './mirror.ts';
 import { readLoadBalancer } from '../allocator/lb-record.ts';
 import { isSharedLB } from './shared-lb.ts';
+import { entry } from '../allocator/collections.ts';
 
 export interface PoolObject {
   apiVersion?: string;
@@ -215,7 +216,8 @@ export class ClusterState {
 
   /** The family a Service gets when it asks for none: the API server's own Service shows the cluster's primary one. */
   defaultIPFamilies(): IPFamily[] {
-    return (this.families ??= clusterIPFamilies([this.services.get('kubernetes', 'default') ?? {}]));
+    this.families ??= clusterIPFamilies([this.services.get('kubernetes', 'default') ?? {}]);
+    return this.families;
   }
 
   namespaceLabels(ns: string): Record<string, string> {
@@ -272,8 +274,7 @@ export class ClusterState {
     trimMetadata(obj);
     const key = `${obj.metadata?.namespace}/${obj.metadata?.name}`;
     this.expected.set(key, { from, obj });
-    let own = this.ownVersions.get(key);
-    if (own === undefined) this.ownVersions.set(key, (own = new Set()));
+    const own = entry(this.ownVersions, key, () => new Set());
     own.add(obj.metadata?.resourceVersion ?? '');
   }
 
@@ -347,8 +348,7 @@ export class ClusterState {
     else this.byLB.delete(name);
     for (const m of before) if (!after.has(m)) this.byMember.get(m)?.delete(name);
     for (const m of after) {
-      let s = this.byMember.get(m);
-      if (s === undefined) this.byMember.set(m, (s = new Set()));
+      const s = entry(this.byMember, m, () => new Set());
       s.add(name);
     }
     for (const m of before) if (this.byMember.get(m)?.size === 0) this.byMember.delete(m);
@@ -373,14 +373,13 @@ export class ClusterState {
       return;
     }
     if (owner === undefined) return;
-    let set = index.get(owner);
+    const set = index.get(owner);
     if (e === 'delete' || (isStub(s) && index === this.sources && !stub)) {
       set?.delete(key);
       if (set?.size === 0) index.delete(owner);
       return;
     }
-    if (set === undefined) index.set(owner, (set = new Set()));
-    set.add(key);
+    (set ?? entry(index, owner, () => new Set<string>())).add(key);
   }
 
   private slicesBy(index: Map<string, Set<string>>, owner: string): V1EndpointSlice[] {

@@ -114,7 +114,9 @@ describe('WorkQueue.drained', () => {
 
 describe('WorkQueue.busy', () => {
   it('is busy while keys wait or run and for a quiet period after the last add', async () => {
-    const q = new WorkQueue({ name: 't', concurrency: 1, handler: async () => sleep(30) });
+    const q = new WorkQueue({ name: 't', concurrency: 1, handler: async () => {
+      await sleep(30);
+    } });
     assert.equal(q.busy(50), false);
     q.add('a');
     assert.equal(q.busy(0), true);

@@ -31,7 +31,7 @@ export interface QueueMetrics {
  * key — how long its own compute took (not its waiting on the API server,
  * which under load is most of its length and says nothing of its cost).
  */
-export type Outcome = void | { requeueAfterMs?: number; workMs?: number };
+export type Outcome = undefined | { requeueAfterMs?: number; workMs?: number };
 
 /**
  * A coalesced key's gap is this many times its last run's reported compute.
@@ -55,7 +55,8 @@ export interface WorkQueueOptions {
    * least COALESCE_FACTOR × the compute its last run reported.
    */
   coalesceMs?: number;
-  handler: (key: string) => Promise<Outcome>;
+  /** A handler with nothing to ask for may return nothing. */
+  handler: (key: string) => Promise<Outcome> | Promise<void>;
   onError?: (key: string, error: unknown, retryInMs: number) => void;
   metrics?: QueueMetrics;
 }
@@ -192,7 +193,7 @@ export class WorkQueue {
     const c = this.coalesced.get(key);
     if (c !== undefined) c.startedAt = t0;
     try {
-      const r = await this.opts.handler(key);
+      const r = (await this.opts.handler(key)) as Outcome;
       this.failures.delete(key);
       if (c !== undefined && r?.workMs !== undefined) c.workMs = r.workMs;
       if (r?.requeueAfterMs !== undefined && r.requeueAfterMs >= 0) {

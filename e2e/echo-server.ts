@@ -18,8 +18,7 @@ for (const port of ports(values.tcp)) {
     let buf = '';
     c.on('data', (d) => {
       buf += d.toString();
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
         const line = buf.slice(0, i);
         c.write(`${id}:${line === 'peer' ? (c.remoteAddress ?? '').replace(/^::ffff:/, '') : line}\n`);
         buf = buf.slice(i + 1);

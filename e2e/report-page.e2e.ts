@@ -57,11 +57,11 @@ describe('the /report page', () => {
     assert.equal(rows.length, 2, rows.join('\n'));
     const first = rows.find((r) => r.includes('e2e-report-1')) ?? '';
     assert.match(first, /198\.51\.100\.\d+\s*e2e-report\s*3\s*3\/3\s*\$27\.38\s*\$82\.13\s*\$54\.75/);
-    assert.match(await page.locator('.total').innerText(), /\$54\.75 saved per month: \$54\.75 shared instead of \$109\.50/);
+    assert.match(await page.locator('.total').textContent() ?? '', /\$54\.75 saved per month: \$54\.75 shared instead of \$109\.50/);
     assert.equal(await page.locator('svg rect.shared').count(), 2 + 1); // a bar per LB, and the legend's swatch
     const bar = await page.locator('svg rect.dedicated').nth(1).boundingBox();
     assert.ok(bar !== null && bar.width > 100, 'the dedicated bar is drawn to scale');
-    assert.match(await page.locator('ul').first().innerText(), /internet-facing NLB holding 3 public IPv4/);
+    assert.match(await page.locator('ul').first().textContent() ?? '', /internet-facing NLB holding 3 public IPv4/);
     mkdirSync(ARTIFACTS, { recursive: true });
     const shot = join(ARTIFACTS, 'report-page.png');
     await page.screenshot({ path: shot, fullPage: true });

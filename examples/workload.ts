@@ -40,6 +40,16 @@ const KINDS: Kind[] = [
 const TEAMS = ['payments', 'search', 'iot', 'data', 'games', 'platform', 'identity', 'analytics', 'mail', 'edge'];
 
 /** mulberry32: small, fast, and the same sequence on every machine. */
+/** One of `items`, drawn with the given weights. */
+export function weighted<T>(items: readonly T[], weights: readonly number[], rand: () => number): T {
+  let x = rand() * weights.reduce((a, b) => a + b, 0);
+  for (const [i, item] of items.entries()) {
+    x -= weights[i] ?? 0;
+    if (x < 0) return item;
+  }
+  return items[0] as T;
+}
+
 export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
@@ -63,12 +73,7 @@ export interface WorkloadOptions {
 export function generateServices(opts: WorkloadOptions): ServiceLike[] {
   const rand = rng(opts.seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
-  const total = KINDS.reduce((a, k) => a + k.weight, 0);
-  const kind = (): Kind => {
-    let x = rand() * total;
-    for (const k of KINDS) if ((x -= k.weight) < 0) return k;
-    return KINDS[0] as Kind;
-  };
+  const kind = (): Kind => weighted(KINDS, KINDS.map((k) => k.weight), rand);
   const start = Date.UTC(2025, 0, 1);
   const out: ServiceLike[] = [];
   const counter = new Map<string, number>();

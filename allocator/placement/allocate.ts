@@ -14,6 +14,7 @@ import { memberOrder } from '../members.ts';
 import type { LoadBalancerState, MemberRequest, Pool } from '../types.ts';
 import { Layout, requestGroup, type Group, type LoadBalancerPlan } from './layout.ts';
 import { complete, demandOf, placeArrivals, placeBatch, prepare, previousHoldings, retain, type Demand, type MemberOutcome, type Placement, type Strategy } from './phases.ts';
+import { entry } from '../collections.ts';
 
 export type { LoadBalancerPlan } from './layout.ts';
 export type { MemberOutcome, PortOutcome } from './phases.ts';
@@ -126,8 +127,7 @@ export function place(input: AllocationInput, requests: MemberRequest[], strateg
   const unplaced = new Map<Group, MemberRequest[]>();
   for (const r of complete(p, requests)) {
     const g = requestGroup(layout, layout.pools.get(r.pool) as Pool, r);
-    let list = unplaced.get(g);
-    if (list === undefined) unplaced.set(g, (list = []));
+    const list = entry(unplaced, g, () => []);
     list.push(r);
   }
   if (strategy === 'sequential') {

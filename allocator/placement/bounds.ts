@@ -4,6 +4,7 @@
 import { isLocalClass } from '../classes.ts';
 import type { MemberRequest, Pool } from '../types.ts';
 import { conflictKey } from './layout.ts';
+import { entry } from '../collections.ts';
 
 /**
  * Per LB class (LBs of different classes never share), and per protocol
@@ -16,8 +17,7 @@ export function lowerBoundOf(pool: Pool, requests: MemberRequest[]): number {
   const groups = new Map<string, MemberRequest[]>();
   for (const r of requests) {
     const g = `${r.classKey}\u0000${pool.mixedProtocol ? '' : (r.ports[0]?.protocol ?? '')}`;
-    let list = groups.get(g);
-    if (list === undefined) groups.set(g, (list = []));
+    const list = entry(groups, g, () => []);
     list.push(r);
   }
   let sum = 0;

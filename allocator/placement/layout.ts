@@ -6,6 +6,7 @@
 import { isLocalClass } from '../classes.ts';
 import { implicitPool } from '../pools.ts';
 import type { Assignment, LoadBalancerState, Pool, Protocol } from '../types.ts';
+import { entry } from '../collections.ts';
 
 const PROTO_INDEX: Record<Protocol, number> = { TCP: 0, UDP: 1, SCTP: 2 };
 const protoOrder = (a: Protocol, b: Protocol): number => PROTO_INDEX[a] - PROTO_INDEX[b];
@@ -206,8 +207,7 @@ export class Layout {
     if (next !== lb.free) {
       g.byFree.get(lb.free)?.delete(lb);
       lb.free = next;
-      let b = g.byFree.get(next);
-      if (b === undefined) g.byFree.set(next, (b = new Set()));
+      const b = entry(g.byFree, next, () => new Set());
       b.add(lb);
     }
     const isOpen = next > 0;

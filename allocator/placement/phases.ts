@@ -13,6 +13,7 @@ import { fixedDemand, lowerBoundOf } from './bounds.ts';
 import { conflictKey, groupKey, groupProtocol, requestGroup, type Group, type Layout, type WorkLB } from './layout.ts';
 import { carriesOnly, fit, ownAllowed, portFreeOn, type Mode } from './rules.ts';
 import { search, type Found } from './search.ts';
+import { entry } from '../collections.ts';
 
 export interface PortOutcome {
   servicePort: string;
@@ -67,8 +68,7 @@ export function previousHoldings(layout: Layout, records: Array<{ name: string; 
   for (const rec of records) {
     const lb = layout.lbs.get(rec.name) as WorkLB;
     for (const a of rec.assignments) {
-      let list = previous.get(a.member);
-      if (list === undefined) previous.set(a.member, (list = []));
+      const list = entry(previous, a.member, () => []);
       list.push({ lb, a });
     }
   }
@@ -102,8 +102,7 @@ export function demandOf(pools: Map<string, Pool>, requests: MemberRequest[]): D
     if (pool === undefined) continue;
     const protocol = groupProtocol(pool, r.ports);
     const key = groupKey(pool.name, r.classKey, protocol);
-    let e = byGroup.get(key);
-    if (e === undefined) byGroup.set(key, (e = { pool, classKey: r.classKey, protocol, rs: [] }));
+    const e = entry(byGroup, key, () => ({ pool, classKey: r.classKey, protocol, rs: [] as MemberRequest[] }));
     e.rs.push(r);
   }
   const out: Demand = new Map();
@@ -310,11 +309,7 @@ function finish(p: Placement, r: MemberRequest, lb: WorkLB, assignments: Assignm
     const changed = lb.name !== priorLB || assignments.some((a) => prior.some((x) => x.lb === lb && x.a.servicePort === a.servicePort && x.a.port !== a.port));
     if (changed) moved = { from: priorLB, to: lb.name };
   }
-  let text = message;
-  if (text === undefined) {
-    text = p.messages.get(lb.name);
-    if (text === undefined) p.messages.set(lb.name, (text = `placed on shared LB ${lb.name}`));
-  }
+  const text = message ?? entry(p.messages, lb.name, () => `placed on shared LB ${lb.name}`);
   p.outcomes.set(r.key, { key: r.key, pool: r.pool, state, reason, message: text, loadBalancer: lb.name, ports, moved });
 }
 

@@ -8,6 +8,7 @@
 
 import { ApiError, type PatchType, type Rest } from '../kube-rest.ts';
 import type { WatchFn } from '../informer.ts';
+import { entry } from '../../allocator/collections.ts';
 
 export type Obj = {
   apiVersion?: string;
@@ -214,8 +215,7 @@ export class FakeApi implements Rest {
   }
 
   private bucket(resource: string): Map<string, Obj> {
-    let b = this.store.get(resource);
-    if (b === undefined) this.store.set(resource, (b = new Map()));
+    const b = entry(this.store, resource, () => new Map());
     return b;
   }
 
