@@ -34,7 +34,7 @@ system-deps:
 	  command -v $$cmd >/dev/null || { echo "$$deb could not be installed from Debian: the e2e tests need it" >&2; exit 1; }; done
 
 test-unit: $(DEPS)
-	npm run typecheck && npm run test:unit
+	npm run typecheck && npm run lint && npm run test:unit
 
 test-e2e: build
 	npm run test:e2e
