@@ -61,28 +61,51 @@ export function allocate(input: AllocationInput, strategy: 'planned' | 'sequenti
   const demand = demandOf(new Map(input.pools.map((x) => [x.name, x])), requests);
   const lowerBound = new Map(input.pools.map((x) => [x.name, 0]));
   for (const d of demand.values()) lowerBound.set(d.pool.name, (lowerBound.get(d.pool.name) ?? 0) + d.bound);
-  let p = place(input, requests, strategy === 'planned' ? 'batch' : 'sequential', demand);
-  // A batch packs best on the whole, but not on every input: the same members
-  // arriving one by one are the yardstick it must not lose to — unless it is
-  // at the lower bound, or served everyone on LBs that already carried kept
-  // members (any placement uses those). A small plan from scratch replays
-  // them exactly; otherwise they arrive within this call.
   const bound = [...lowerBound.values()].reduce((a, b) => a + b, 0);
-  const unbeatable = served(p) === requests.length && (usedLBs(p) <= bound || !p.grew);
-  if (p.batched && !unbeatable) {
-    const fromScratch = input.loadBalancers.length === 0 && (input.departed?.size ?? 0) === 0 && requests.length <= ONE_BY_ONE_MAX;
-    for (const other of [place(input, requests, 'arrivals', demand), ...(fromScratch ? [oneByOne(input, requests)] : [])]) {
-      if (served(other) > served(p) || (served(other) === served(p) && usedLBs(other) < usedLBs(p))) p = other;
+  let p = place(input, requests, strategy === 'planned' ? 'batch' : 'sequential', demand);
+  if (p.batched && !unbeatable(p, requests.length, bound)) {
+    for (const alternative of alternatives(input, requests, demand)) {
+      const other = alternative();
+      if (better(other, p)) p = other;
     }
   }
-  // Packing may serve members in another order than their priority. When it
-  // leaves someone waiting, creation order decides who: packing's result
-  // stands only if it serves everyone creation order would.
-  if (strategy === 'planned' && served(p) < requests.length) {
-    const fair = place(input, requests, 'sequential', demand);
-    if (![...fair.outcomes.values()].every((o) => o.state !== 'Allocated' || p.outcomes.get(o.key)?.state === 'Allocated')) p = fair;
-  }
+  if (strategy === 'planned') p = fairest(p, input, requests, demand);
   return { loadBalancers: p.layout.plans(), outcomes: p.outcomes, lowerBound };
+}
+
+/**
+ * A batch packs best on the whole, but not on every input; it needs no
+ * competition when it served everyone at the lower bound, or without opening
+ * an LB (any placement uses the LBs that carry kept members).
+ */
+function unbeatable(p: Placement, requests: number, bound: number): boolean {
+  return served(p) === requests && (usedLBs(p) <= bound || !p.grew);
+}
+
+/**
+ * The batch's competitors: the same members arriving within this call, and —
+ * for a small plan from scratch — replayed one allocation each, as a live
+ * pool would see them (the yardstick a batch must not lose to).
+ */
+function alternatives(input: AllocationInput, requests: MemberRequest[], demand: Demand): Array<() => Placement> {
+  const fromScratch = input.loadBalancers.length === 0 && (input.departed?.size ?? 0) === 0 && requests.length <= ONE_BY_ONE_MAX;
+  return [() => place(input, requests, 'arrivals', demand), ...(fromScratch ? [() => oneByOne(input, requests)] : [])];
+}
+
+/** The one comparison between placements: serves more members, or as many on fewer LBs. */
+function better(a: Placement, b: Placement): boolean {
+  return served(a) > served(b) || (served(a) === served(b) && usedLBs(a) < usedLBs(b));
+}
+
+/**
+ * Packing may serve members in another order than their priority. When it
+ * leaves someone waiting, creation order decides who: packing's result
+ * stands only if it serves everyone creation order would.
+ */
+function fairest(p: Placement, input: AllocationInput, requests: MemberRequest[], demand: Demand): Placement {
+  if (served(p) === requests.length) return p;
+  const fair = place(input, requests, 'sequential', demand);
+  return [...fair.outcomes.values()].every((o) => o.state !== 'Allocated' || p.outcomes.get(o.key)?.state === 'Allocated') ? p : fair;
 }
 
 /** Up to this many members, a plan from scratch also replays them one allocation each (quadratic, so only then). */

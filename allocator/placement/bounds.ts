@@ -3,7 +3,7 @@
 
 import { isLocalClass } from '../classes.ts';
 import type { MemberRequest, Pool } from '../types.ts';
-import { conflictKey } from './layout.ts';
+import { conflictKey, type ConflictKey } from './layout.ts';
 import { entry } from '../collections.ts';
 
 /**
@@ -40,8 +40,8 @@ function groupBound(pool: Pool, group: MemberRequest[], exclusive: boolean): num
 }
 
 /** Conflict key → how many preserve members ask for it. */
-export function fixedDemand(pool: Pool, requests: Iterable<MemberRequest>): Map<number, number> {
-  const demand = new Map<number, number>();
+export function fixedDemand(pool: Pool, requests: Iterable<MemberRequest>): Map<ConflictKey, number> {
+  const demand = new Map<ConflictKey, number>();
   for (const r of requests) {
     if (r.policy !== 'preserve') continue;
     for (const p of r.ports) {

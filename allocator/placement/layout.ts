@@ -12,9 +12,25 @@ const PROTO_INDEX: Record<Protocol, number> = { TCP: 0, UDP: 1, SCTP: 2 };
 const protoOrder = (a: Protocol, b: Protocol): number => PROTO_INDEX[a] - PROTO_INDEX[b];
 export const slot = (protocol: Protocol, port: number): number => port * 4 + PROTO_INDEX[protocol];
 
-/** Ports that cannot share an LB map to one key: (port, protocol), or the bare number where protocols cannot share it. */
-export function conflictKey(pool: Pool, protocol: Protocol, port: number): number {
-  return pool.samePortAcrossProtocols ? slot(protocol, port) : port * 4 + 3;
+/**
+ * Ports that cannot share an LB map to one key: (port, protocol), or the
+ * bare number where protocols cannot share it. A number, for the indexes'
+ * sake (a slot where protocol matters, port*4+3 where it does not); read
+ * back only through conflictPort.
+ */
+export type ConflictKey = number & { readonly __conflictKey: true };
+
+const ANY_PROTOCOL = 3;
+
+export function conflictKey(pool: Pool, protocol: Protocol, port: number): ConflictKey {
+  return (pool.samePortAcrossProtocols ? slot(protocol, port) : port * 4 + ANY_PROTOCOL) as ConflictKey;
+}
+
+/** What a key stands for: a port, and its protocol unless any protocol conflicts. */
+export function conflictPort(key: ConflictKey): { port: number; protocol: Protocol | null } {
+  const p = key & 3;
+  const protocol = (Object.keys(PROTO_INDEX) as Protocol[]).find((x) => PROTO_INDEX[x] === p);
+  return { port: key >> 2, protocol: p === ANY_PROTOCOL ? null : (protocol ?? null) };
 }
 
 /** pool-2 before pool-10. */
@@ -57,15 +73,15 @@ export interface Group {
   /** LBs with room for one more port. */
   open: Set<WorkLB>;
   /** For each tracked conflict key: the open LBs where it is free. */
-  without: Map<number, Set<WorkLB>>;
+  without: Map<ConflictKey, Set<WorkLB>>;
   /** Conflict key → LBs holding it. */
-  holders: Map<number, number>;
+  holders: Map<ConflictKey, number>;
   /** Conflict key → preserve members of this group asking for it. */
-  demand: Map<number, number>;
+  demand: Map<ConflictKey, number>;
   /** Conflict key → preserve members holding it. */
-  fixedPlaced: Map<number, number>;
+  fixedPlaced: Map<ConflictKey, number>;
   /** Ports so contended that most LBs of the group must keep room for one (see phases: reserve). */
-  critical: Set<number>;
+  critical: Set<ConflictKey>;
   /** The fewest LBs this group's requests could fit on. */
   bound: number;
   reserved: Set<number>;
@@ -92,8 +108,8 @@ export class Layout {
   readonly pools: Map<string, Pool>;
   readonly groups = new Map<string, Group>();
   readonly lbs = new Map<string, WorkLB>();
-  /** Free NodePorts in the cluster (null: not limited or not known). */
-  nodePortsFree: number | null;
+  /** Free NodePorts in the cluster (null: not limited or not known); spent by claimNew. */
+  private freeNodePorts: number | null;
   private readonly lbsPerPool = new Map<string, number>();
   private readonly names: Set<string>;
   private readonly cursor = new Map<string, number>();
@@ -102,7 +118,7 @@ export class Layout {
   constructor(pools: Pool[], existing: LoadBalancerState[], nodePortsFree: number | null, taken: Iterable<string> = []) {
     this.pools = new Map(pools.map((p) => [p.name, p]));
     this.names = new Set([...existing.map((lb) => lb.name), ...taken]);
-    this.nodePortsFree = nodePortsFree;
+    this.freeNodePorts = nodePortsFree;
     for (const lb of [...existing].sort((a, b) => lbNameOrder.compare(a.name, b.name))) {
       // LBs whose pool is gone keep their entries (nothing new lands on them) so frozen members still see them.
       const pool = this.pools.get(lb.pool) ?? { ...implicitPool('generic'), name: lb.pool, default: false, maxPortsPerLB: 0, maxLoadBalancers: 0 };
@@ -122,6 +138,10 @@ export class Layout {
       this.groups.set(key, g);
     }
     return g;
+  }
+
+  get nodePortsFree(): number | null {
+    return this.freeNodePorts;
   }
 
   lbCount(pool: string): number {
@@ -161,6 +181,12 @@ export class Layout {
     this.lbsPerPool.set(g.pool.name, this.lbCount(g.pool.name) + 1);
     this.refresh(lb);
     return lb;
+  }
+
+  /** A port the LB does not have yet: claimed, and a NodePort spent where the pool's LBs take them. */
+  claimNew(lb: WorkLB, a: Assignment, fixed: boolean): void {
+    this.claim(lb, a, fixed);
+    if (this.freeNodePorts !== null && lb.group.pool.usesNodePorts) this.freeNodePorts--;
   }
 
   claim(lb: WorkLB, a: Assignment, fixed: boolean): void {
@@ -225,7 +251,7 @@ export class Layout {
    * The open LBs of a group where conflict key `key` is free, or null when the
    * group tracks too many keys already (callers then scan the buckets).
    */
-  without(g: Group, key: number): Set<WorkLB> | null {
+  without(g: Group, key: ConflictKey): Set<WorkLB> | null {
     let set = g.without.get(key);
     if (set === undefined) {
       if (g.without.size >= MAX_TRACKED_PORTS) return null;
@@ -236,8 +262,15 @@ export class Layout {
   }
 
   /** Mark the contended ports whose room flexible members must leave alone; call before anything is claimed. */
-  setCritical(g: Group, keys: Iterable<number>): void {
-    for (const k of keys) g.critical.add(k);
+  /**
+   * What a group's requests ask of it: preserve members per conflict key,
+   * the fewest LBs they fit on, and the keys so contended that arrivals must
+   * leave room for them.
+   */
+  setDemand(g: Group, fixed: Map<ConflictKey, number>, bound: number, critical: Iterable<ConflictKey>): void {
+    g.demand = fixed;
+    g.bound = bound;
+    for (const k of critical) g.critical.add(k);
   }
 
   /** Every LB of the input and every new one, sorted by name; assignments by port. */
@@ -259,11 +292,11 @@ export class Layout {
       throw new Error(`layout incoherent: ${what}`);
     };
     for (const g of this.groups.values()) {
-      const holders = new Map<number, number>();
+      const holders = new Map<ConflictKey, number>();
       for (const lb of g.lbs) {
         const numbers = new Map<number, number>();
         const members = new Map<string, number>();
-        const keys = new Set<number>();
+        const keys = new Set<ConflictKey>();
         for (const [s, a] of lb.bySlot) {
           if (s !== slot(a.protocol, a.port)) fail(`${lb.name} files ${a.port}/${a.protocol} under the wrong slot`);
           bump(numbers, a.port, 1);
@@ -285,8 +318,9 @@ export class Layout {
   }
 }
 
-function holdsKey(lb: WorkLB, key: number): boolean {
-  return (key & 3) === 3 ? lb.byNumber.has(key >> 2) : lb.bySlot.has(key);
+function holdsKey(lb: WorkLB, key: ConflictKey): boolean {
+  const { port, protocol } = conflictPort(key);
+  return protocol === null ? lb.byNumber.has(port) : lb.bySlot.has(key);
 }
 
 function bump<K>(m: Map<K, number>, k: K, by: number): void {

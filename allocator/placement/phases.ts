@@ -10,7 +10,7 @@
 import { memberOrder } from '../members.ts';
 import type { Assignment, MemberRequest, Pool, Protocol, Reason } from '../types.ts';
 import { fixedDemand, lowerBoundOf } from './bounds.ts';
-import { conflictKey, groupKey, groupProtocol, requestGroup, type Group, type Layout, type WorkLB } from './layout.ts';
+import { conflictKey, groupKey, groupProtocol, requestGroup, type ConflictKey, type Group, type Layout, type WorkLB } from './layout.ts';
 import { carriesOnly, fit, ownAllowed, portFreeOn, type Mode } from './rules.ts';
 import { search, type Found } from './search.ts';
 import { entry } from '../collections.ts';
@@ -84,16 +84,13 @@ export function previousHoldings(layout: Layout, records: Array<{ name: string; 
 export function prepare(p: Placement, demand: Demand): void {
   if (p.strategy === 'sequential') return;
   for (const d of demand.values()) {
-    const g = p.layout.group(d.pool, d.classKey, d.protocol);
-    g.demand = d.fixed;
-    g.bound = d.bound;
-    const contended = [...g.demand].filter(([, n]) => n >= 2 && n * 2 >= g.bound).map(([k]) => k);
-    p.layout.setCritical(g, contended);
+    const contended = [...d.fixed].filter(([, n]) => n >= 2 && n * 2 >= d.bound).map(([k]) => k);
+    p.layout.setDemand(p.layout.group(d.pool, d.classKey, d.protocol), d.fixed, d.bound, contended);
   }
 }
 
 /** Per (pool, class) group of requests: preserve members per port, and the lower bound. Computed once per allocation. */
-export type Demand = Map<string, { pool: Pool; classKey: string; protocol: Protocol | ''; fixed: Map<number, number>; bound: number }>;
+export type Demand = Map<string, { pool: Pool; classKey: string; protocol: Protocol | ''; fixed: Map<ConflictKey, number>; bound: number }>;
 
 export function demandOf(pools: Map<string, Pool>, requests: MemberRequest[]): Demand {
   const byGroup = new Map<string, { pool: Pool; classKey: string; protocol: Protocol | ''; rs: MemberRequest[] }>();
@@ -269,8 +266,7 @@ function mayOpen(p: Placement, g: Group): { limit: 'maxLoadBalancers' | 'classes
 
 function claimAll(p: Placement, r: MemberRequest, lb: WorkLB, ports: Assignment[]): void {
   if (lb.bySlot.size === 0) p.grew = true;
-  for (const a of ports) p.layout.claim(lb, a, r.policy === 'preserve');
-  if (p.layout.nodePortsFree !== null && lb.group.pool.usesNodePorts) p.layout.nodePortsFree -= ports.length;
+  for (const a of ports) p.layout.claimNew(lb, a, r.policy === 'preserve');
 }
 
 function nodePortShortage(p: Placement, r: MemberRequest, pool: Pool, ports: number): boolean {
