@@ -1,51 +1,25 @@
-// Services as `kubectl get svc -A -o json|yaml` prints them: the fields the
-// API server adds (uid, resourceVersion, managedFields, clusterIPs, status)
-// around what a workload generator declares. The plan benchmark's input.
+// Services as `kubectl get svc -A -o json|yaml` prints them: the generator's
+// Services already carry what the API server adds to the spec and status;
+// this adds the managedFields every object carries, and prints the List as
+// kubectl does. The plan benchmark's input.
 
 import { dump } from 'js-yaml';
 import type { ServiceLike } from '../allocator/types.ts';
 
-let serial = 0;
-const hex = (n: number, width: number): string => n.toString(16).padStart(width, '0').slice(-width);
-
-/** One Service as the API server returns it. */
-export function asServed(s: ServiceLike): Record<string, unknown> {
-  const i = ++serial;
-  const spec = (s.spec ?? {}) as Record<string, unknown>;
+function withManagedFields(s: ServiceLike): ServiceLike & { metadata: Record<string, unknown> } {
   const meta = s.metadata ?? {};
-  const created = new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: {
-      ...meta,
-      creationTimestamp: meta.creationTimestamp ?? created,
-      labels: { app: meta.name, 'app.kubernetes.io/managed-by': 'Helm', 'helm.sh/chart': `${meta.name}-1.2.3` },
-      uid: `${hex(i, 8)}-1b2c-4d5e-8f90-${hex(i * 7919, 12)}`,
-      resourceVersion: String(100000 + i),
-      managedFields: [{
-        apiVersion: 'v1', fieldsType: 'FieldsV1', manager: 'helm', operation: 'Update', time: created,
-        fieldsV1: { 'f:metadata': { 'f:annotations': Object.fromEntries(Object.keys(meta.annotations ?? {}).map((k) => [`f:${k}`, {}])), 'f:labels': { '.': {}, 'f:app': {} } }, 'f:spec': { 'f:ports': {}, 'f:selector': {}, 'f:sessionAffinity': {}, 'f:type': {} } },
-      }],
+  const managedFields = [{
+    apiVersion: 'v1', fieldsType: 'FieldsV1', manager: 'helm', operation: 'Update', time: meta.creationTimestamp,
+    fieldsV1: {
+      'f:metadata': { 'f:annotations': Object.fromEntries(Object.keys(meta.annotations ?? {}).map((k) => [`f:${k}`, {}])), 'f:labels': { '.': {}, 'f:app.kubernetes.io/name': {} } },
+      'f:spec': { 'f:internalTrafficPolicy': {}, 'f:ports': {}, 'f:selector': {}, 'f:sessionAffinity': {}, 'f:type': {} },
     },
-    spec: {
-      clusterIP: `10.96.${(i >> 8) & 255}.${i & 255}`,
-      clusterIPs: [`10.96.${(i >> 8) & 255}.${i & 255}`],
-      internalTrafficPolicy: 'Cluster',
-      ipFamilies: ['IPv4'],
-      ipFamilyPolicy: 'SingleStack',
-      selector: { app: meta.name },
-      sessionAffinity: 'None',
-      type: 'ClusterIP',
-      ...spec,
-      ports: ((spec.ports as Array<Record<string, unknown>> | undefined) ?? []).map((p) => ({ protocol: 'TCP', targetPort: p.port, ...p })),
-    },
-    status: { loadBalancer: {} },
-  };
+  }];
+  return { ...s, metadata: { ...meta, managedFields } };
 }
 
-/** The List kubectl prints, as JSON (four-space indent, as kubectl's) or YAML. */
+/** The List kubectl prints, as JSON (four-space indent, as kubectl's) or YAML (keys sorted, sequences not indented, as kubectl's). */
 export function kubectlOutput(items: ServiceLike[], format: 'json' | 'yaml'): string {
-  const list = { apiVersion: 'v1', items: items.map(asServed), kind: 'List', metadata: { resourceVersion: '' } };
+  const list = { apiVersion: 'v1', items: items.map(withManagedFields), kind: 'List', metadata: { resourceVersion: '' } };
   return format === 'json' ? `${JSON.stringify(list, null, 4)}\n` : dump(list, { lineWidth: -1, noRefs: true, seqNoIndent: true, sortKeys: true });
 }
