@@ -23,6 +23,8 @@ export const LB_POOL_LABEL = 'sharedlb.io/pool';
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'sharedlb.io';
 export const EMPTY_SINCE = 'sharedlb.io/empty-since';
+/** The provider profile of the LB's pool, when it was built: a deleted pool's LB is still priced. */
+export const LB_PROVIDER = 'sharedlb.io/provider';
 /** The LB's class (what its members declared beyond the pool's template); absent for the default class. */
 export const LB_CLASS = 'sharedlb.io/class';
 /** {"ns/name": uid} of the LB's members: a Service deleted and made again under the same name is a new member. */

@@ -16,14 +16,21 @@ describe('liveReport', () => {
     assert.deepEqual(r.loadBalancers, [{
       name: 'p-1', namespace: 'sys', pool: 'p', address: '198.51.100.1', members: 2, portsUsed: 3, capacity: 50,
       class: { scope: 'external', sourceRanges: ['203.0.113.0/24'], externalTrafficPolicy: 'Cluster', sessionAffinity: 'None', ipFamilies: ['IPv4'] },
-      currency: 'USD', monthlyCost: 10, dedicatedMonthlyCost: 20, monthlySavings: 10,
+      currency: 'USD', monthlyCost: 10, dedicatedMonthlyCost: 20, monthlySavings: 10, poolMissing: false,
     }]);
     assert.deepEqual(r.totals, [{ currency: 'USD', monthlyCost: 10, dedicatedMonthlyCost: 20, monthlySavings: 10 }]);
     assert.ok(r.assumptions.some((a) => /UNCONFIRMED/.test(a)));
   });
 
-  it('leaves out LBs of pools it does not know rather than price them wrongly', () => {
-    const r = liveReport([pool({})], [{ name: 'gone-1', namespace: 's', pool: 'gone', address: '', classKey: '', assignments: [] }]);
-    assert.deepEqual(r.loadBalancers, []);
+  it('lists every billed LB: one whose pool is deleted is priced at its provider\'s list price and marked, and the report says so', () => {
+    const r = liveReport([pool({})], [{ name: 'gone-1', namespace: 's', pool: 'gone', address: '198.51.100.9', classKey: '', provider: 'digitalocean', assignments: [{ port: 1, protocol: 'TCP', member: 'a/x', servicePort: 'a' }] }]);
+    assert.equal(r.loadBalancers.length, 1);
+    assert.equal(r.loadBalancers[0]?.poolMissing, true);
+    assert.equal(r.loadBalancers[0]?.monthlyCost, 10);
+    assert.deepEqual(r.totals.map((t) => t.monthlyCost), [10]);
+    assert.ok(r.assumptions.some((a) => /LoadBalancerPool gone is deleted; its shared LBs still exist and are billed: priced at the digitalocean profile's list prices/.test(a)));
+    const unknown = liveReport([], [{ name: 'old-1', namespace: 's', pool: 'old', address: '', classKey: '', assignments: [] }]);
+    assert.equal(unknown.loadBalancers[0]?.poolMissing, true);
+    assert.ok(unknown.assumptions.some((a) => /their cost is unknown/.test(a)));
   });
 });

@@ -4,7 +4,8 @@
 
 import { effectiveClass, type EffectiveClass } from './classes.ts';
 import { cents, priceLayout, priceUnits, type CostReport } from './cost.ts';
-import type { Assignment, Pool } from './types.ts';
+import { implicitPool } from './pools.ts';
+import type { Assignment, Pool, ProviderName } from './types.ts';
 
 export interface LiveLoadBalancer {
   name: string;
@@ -15,6 +16,8 @@ export interface LiveLoadBalancer {
   /** Its LB class ('' = the pool's default). */
   classKey: string;
   assignments: Assignment[];
+  /** Its pool's provider when it was built (read from the LB): prices it should its pool be gone. */
+  provider?: ProviderName;
 }
 
 export interface ReportRow {
@@ -31,6 +34,8 @@ export interface ReportRow {
   monthlyCost: number;
   dedicatedMonthlyCost: number;
   monthlySavings: number;
+  /** Its pool is deleted: the LB is still there, and still billed. */
+  poolMissing: boolean;
 }
 
 export interface LiveReport {
@@ -43,7 +48,18 @@ export interface LiveReport {
 }
 
 
-export function liveReport(pools: Pool[], lbs: LiveLoadBalancer[], now: Date = new Date()): LiveReport {
+/**
+ * Every LB that exists, whatever its pool's state: one whose pool is gone
+ * is still billed, so it is priced at its provider's list prices (what the
+ * pool overrode went with it) and marked.
+ */
+export function liveReport(known: Pool[], lbs: LiveLoadBalancer[], now: Date = new Date()): LiveReport {
+  const missing = new Map<string, Pool>();
+  for (const lb of lbs) {
+    if (known.some((p) => p.name === lb.pool) || missing.has(lb.pool)) continue;
+    missing.set(lb.pool, { ...implicitPool(lb.provider ?? 'generic'), name: lb.pool, default: false });
+  }
+  const pools = [...known, ...missing.values()];
   const byPool = new Map(pools.map((p) => [p.name, p]));
   // Each member, with the protocols it uses, as it would stand on an LB of its own.
   const members = new Map<string, { key: string; pool: string; ports: Array<{ protocol: Assignment['protocol'] }>; lb: string }>();
@@ -54,8 +70,7 @@ export function liveReport(pools: Pool[], lbs: LiveLoadBalancer[], now: Date = n
       members.set(a.member, m);
     }
   }
-  const known = lbs.filter((lb) => byPool.has(lb.pool));
-  const cost = priceLayout(pools, known, [...members.values()].filter((m) => byPool.has(m.pool)));
+  const cost = priceLayout(pools, lbs, [...members.values()]);
   const costByLB = new Map(cost.loadBalancers.map((c) => [c.name, c]));
   // Dedicated cost per LB: its members' shares of what the pool's members would cost alone.
   const dedicatedByLB = new Map<string, number>();
@@ -64,7 +79,7 @@ export function liveReport(pools: Pool[], lbs: LiveLoadBalancer[], now: Date = n
     const { shares } = priceUnits(pool, mine.map((m) => ({ ports: m.ports.length, protocols: new Set(m.ports.map((p) => p.protocol)).size })));
     for (const [i, m] of mine.entries()) dedicatedByLB.set(m.lb, (dedicatedByLB.get(m.lb) ?? 0) + (shares[i] ?? 0));
   }
-  const rows: ReportRow[] = known.map((lb) => {
+  const rows: ReportRow[] = lbs.map((lb) => {
     const c = costByLB.get(lb.name);
     const dedicated = dedicatedByLB.get(lb.name) ?? 0;
     return {
@@ -80,7 +95,9 @@ export function liveReport(pools: Pool[], lbs: LiveLoadBalancer[], now: Date = n
       monthlyCost: c?.monthlyCost ?? 0,
       dedicatedMonthlyCost: cents(dedicated),
       monthlySavings: cents(dedicated - (c?.monthlyCost ?? 0)),
+      poolMissing: missing.has(lb.pool),
     };
   });
-  return { generatedAt: now.toISOString(), loadBalancers: rows, pools: cost.pools, totals: cost.totals, assumptions: cost.assumptions, sources: cost.sources };
+  const gone = [...missing.values()].map((p) => `LoadBalancerPool ${p.name} is deleted; its shared LBs still exist and are billed: priced at the ${p.provider} profile's list prices${p.provider === 'generic' ? ' (no provider recorded on them: their cost is unknown and shown as 0)' : ''}, without the pool's own pricing`);
+  return { generatedAt: now.toISOString(), loadBalancers: rows, pools: cost.pools, totals: cost.totals, assumptions: [...gone, ...cost.assumptions], sources: cost.sources };
 }

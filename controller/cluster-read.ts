@@ -3,7 +3,9 @@
 // that a cluster without it gets that said rather than a 404.
 
 import type { V1Service } from '@kubernetes/client-node';
-import { LB_POOL_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from '../allocator/annotations.ts';
+import { LB_POOL_LABEL, LB_PROVIDER, MANAGED_BY, MANAGED_BY_LABEL } from '../allocator/annotations.ts';
+import { isProviderName } from '../allocator/profiles.ts';
+import type { ProviderName } from '../allocator/types.ts';
 import { readLoadBalancer } from '../allocator/lb-record.ts';
 import { parsePool, poolSet, POOL_KIND, type PoolSet } from '../allocator/pools.ts';
 import { liveReport, type LiveLoadBalancer, type LiveReport } from '../allocator/report.ts';
@@ -29,6 +31,7 @@ export function liveLoadBalancer(svc: V1Service): LiveLoadBalancer {
     address: ingress?.ip ?? ingress?.hostname ?? '',
     classKey,
     assignments,
+    ...(isProviderName(svc.metadata?.annotations?.[LB_PROVIDER] ?? '') ? { provider: svc.metadata?.annotations?.[LB_PROVIDER] as ProviderName } : {}),
   };
 }
 

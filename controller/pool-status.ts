@@ -9,6 +9,7 @@ import { priceLayout } from '../allocator/cost.ts';
 import type { MemberOutcome } from '../allocator/placement/allocate.ts';
 import type { LoadBalancerState, Pool } from '../allocator/types.ts';
 import type { Condition } from './member-status.ts';
+import { money } from './text-table.ts';
 
 export interface PoolStatusInput {
   pool: Pool | null;
@@ -34,7 +35,8 @@ export function poolStatus(i: PoolStatusInput): Record<string, unknown> {
   const cost = priceLayout([pool], i.loadBalancers, allocated.map((o) => ({ key: o.key, pool: o.pool, ports: o.ports })));
   const pc = cost.pools[0];
   const used = i.loadBalancers.reduce((a, l) => a + l.assignments.length, 0);
-  const money = (n: number | undefined): string => `${(n ?? 0).toFixed(2)} ${pool.pricing.currency}`;
+  // As the CLI and the report print it: `kubectl get loadbalancerpools` shows the same figure the same way.
+  const price = (n: number | undefined): string => money(n ?? 0, pool.pricing.currency);
   const classOf = new Map(i.loadBalancers.map((lb) => [lb.name, lb.classKey]));
   return {
     observedGeneration: i.generation,
@@ -42,15 +44,15 @@ export function poolStatus(i: PoolStatusInput): Record<string, unknown> {
     members: allocated.length,
     pending: i.outcomes.length - allocated.length,
     ports: `${used}/${i.loadBalancers.length * pool.maxPortsPerLB}`,
-    monthlyCost: money(pc?.monthlyCost),
-    monthlySavings: money(pc?.monthlySavings),
+    monthlyCost: price(pc?.monthlyCost),
+    monthlySavings: price(pc?.monthlySavings),
     conditions: [ready],
     ...(i.lastRepack !== undefined ? { lastRepack: i.lastRepack } : {}),
     loadBalancerStatus: cost.loadBalancers.map((c) => {
       const ingress = i.lbObject(c.name)?.status?.loadBalancer?.ingress?.[0];
       return {
         name: c.name, address: ingress?.ip ?? ingress?.hostname ?? '', members: c.members, portsUsed: c.portsUsed, capacity: c.capacity,
-        monthlyCost: money(c.monthlyCost), class: classOf.get(c.name) ?? '',
+        monthlyCost: price(c.monthlyCost), class: classOf.get(c.name) ?? '',
       };
     }),
   };

@@ -309,7 +309,7 @@ async function convergeLoadBalancers(ctx: PoolContext, inputs: PoolInputs, resul
       const wait = Number.isNaN(since) ? grace : grace - (now.getTime() - since);
       requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, Math.max(50, wait + 10));
     }
-    const desired = desiredLoadBalancer(poolName, pool.template, lb, state.namespace, existing, now, inputs.appProtocols, inputs.uids);
+    const desired = desiredLoadBalancer(pool, lb, state.namespace, existing, now, { appProtocols: inputs.appProtocols, uids: inputs.uids });
     if (existing === undefined) {
       const created = await ctx.rest.post<V1Service>(svcPath(state.namespace), desired);
       wrote(lb.name, null, created);

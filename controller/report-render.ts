@@ -4,11 +4,15 @@
 import type { LiveReport } from '../allocator/report.ts';
 import { money, table } from './text-table.ts';
 
+/** The pool column: a deleted pool's LB says so (it is still billed). */
+const poolCell = (l: LiveReport['loadBalancers'][number]): string => (l.poolMissing ? `${l.pool} (deleted)` : l.pool);
+
 export function reportTable(r: LiveReport): string {
+  if (r.loadBalancers.length === 0) return 'No shared LBs yet: no member has been placed (sharedlb plan shows what sharing would save).\n';
   const out = [
     table(
       ['LOAD BALANCER', 'ADDRESS', 'POOL', 'MEMBERS', 'PORTS', 'MONTHLY', 'DEDICATED', 'SAVING'],
-      r.loadBalancers.map((l) => [`${l.namespace}/${l.name}`, l.address || '<pending>', l.pool, String(l.members), `${l.portsUsed}/${l.capacity}`, money(l.monthlyCost, l.currency), money(l.dedicatedMonthlyCost, l.currency), money(l.monthlySavings, l.currency)]),
+      r.loadBalancers.map((l) => [`${l.namespace}/${l.name}`, l.address || '<pending>', poolCell(l), String(l.members), `${l.portsUsed}/${l.capacity}`, money(l.monthlyCost, l.currency), money(l.dedicatedMonthlyCost, l.currency), money(l.monthlySavings, l.currency)]),
       [false, false, false, true, true, true, true, true],
     ),
     '',
@@ -23,8 +27,8 @@ export function reportTable(r: LiveReport): string {
 const csvCell = (v: string | number): string => (typeof v === 'number' ? String(v) : /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
 
 export function reportCsv(r: LiveReport): string {
-  const head = ['namespace', 'name', 'address', 'pool', 'members', 'portsUsed', 'capacity', 'currency', 'monthlyCost', 'dedicatedMonthlyCost', 'monthlySavings'];
-  const rows = r.loadBalancers.map((l) => [l.namespace, l.name, l.address, l.pool, l.members, l.portsUsed, l.capacity, l.currency, l.monthlyCost, l.dedicatedMonthlyCost, l.monthlySavings]);
+  const head = ['namespace', 'name', 'address', 'pool', 'poolMissing', 'members', 'portsUsed', 'capacity', 'currency', 'monthlyCost', 'dedicatedMonthlyCost', 'monthlySavings'];
+  const rows = r.loadBalancers.map((l) => [l.namespace, l.name, l.address, l.pool, String(l.poolMissing), l.members, l.portsUsed, l.capacity, l.currency, l.monthlyCost, l.dedicatedMonthlyCost, l.monthlySavings]);
   return `${[head, ...rows].map((row) => row.map(csvCell).join(',')).join('\n')}\n`;
 }
 
@@ -56,7 +60,7 @@ function chart(r: LiveReport): string {
 
 export function reportHtml(r: LiveReport): string {
   const totals = r.totals.map((t) => `<p class="total">${esc(money(t.monthlySavings, t.currency))} saved per month: ${esc(money(t.monthlyCost, t.currency))} shared instead of ${esc(money(t.dedicatedMonthlyCost, t.currency))} on dedicated load balancers.</p>`).join('');
-  const rows = r.loadBalancers.map((l) => `<tr><td>${esc(`${l.namespace}/${l.name}`)}</td><td>${esc(l.address || 'pending')}</td><td>${esc(l.pool)}</td><td class="n">${l.members}</td><td class="n">${l.portsUsed}/${l.capacity}</td><td class="n">${esc(money(l.monthlyCost, l.currency))}</td><td class="n">${esc(money(l.dedicatedMonthlyCost, l.currency))}</td><td class="n">${esc(money(l.monthlySavings, l.currency))}</td></tr>`).join('');
+  const rows = r.loadBalancers.map((l) => `<tr><td>${esc(`${l.namespace}/${l.name}`)}</td><td>${esc(l.address || 'pending')}</td><td>${esc(poolCell(l))}</td><td class="n">${l.members}</td><td class="n">${l.portsUsed}/${l.capacity}</td><td class="n">${esc(money(l.monthlyCost, l.currency))}</td><td class="n">${esc(money(l.dedicatedMonthlyCost, l.currency))}</td><td class="n">${esc(money(l.monthlySavings, l.currency))}</td></tr>`).join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>sharedlb cost report</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">

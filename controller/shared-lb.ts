@@ -4,11 +4,11 @@
 // reads it too).
 
 import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
-import { ALLOCATIONS, EMPTY_SINCE, LB_CLASS, LB_POOL_LABEL, MANAGED_BY, MANAGED_BY_LABEL, MEMBER_UIDS, TEMPLATE_ANNOTATIONS } from '../allocator/annotations.ts';
+import { ALLOCATIONS, EMPTY_SINCE, LB_CLASS, LB_POOL_LABEL, LB_PROVIDER, MANAGED_BY, MANAGED_BY_LABEL, MEMBER_UIDS, TEMPLATE_ANNOTATIONS } from '../allocator/annotations.ts';
 import { parseClassKey } from '../allocator/classes.ts';
 import { encodeAllocations, isSharedLBObject, readLoadBalancer, slotName } from '../allocator/lb-record.ts';
 import { lbPortName } from './mirror.ts';
-import type { Assignment, LoadBalancerState, LoadBalancerTemplate } from '../allocator/types.ts';
+import type { Assignment, LoadBalancerState, LoadBalancerTemplate, ProviderName } from '../allocator/types.ts';
 
 export function isSharedLB(svc: V1Service, namespace: string): boolean {
   return svc.metadata?.namespace === namespace && isSharedLBObject(svc);
@@ -24,17 +24,20 @@ export function isSharedLB(svc: V1Service, namespace: string): boolean {
  * since when it is empty.
  */
 export function desiredLoadBalancer(
-  poolName: string,
-  t: LoadBalancerTemplate,
+  pool: { name: string; provider?: ProviderName; template: LoadBalancerTemplate },
   lb: LoadBalancerState,
   namespace: string,
   existing: V1Service | undefined,
   now: Date,
-  /** member/servicePort → the member port's appProtocol, carried to the LB's port. */
-  appProtocols?: Map<string, string>,
-  /** member → its Service's UID, recorded beside the assignments. */
-  uids?: Map<string, string>,
+  about: {
+    /** member/servicePort → the member port's appProtocol, carried to the LB's port. */
+    appProtocols?: Map<string, string>;
+    /** member → its Service's UID, recorded beside the assignments. */
+    uids?: Map<string, string>;
+  } = {},
 ): V1Service {
+  const { name: poolName, template: t } = pool;
+  const { appProtocols, uids } = about;
   const oldPorts = existing?.spec?.ports ?? [];
   // By slot: an LB's hundred ports, looked up for each of its hundred assignments at every pool reconcile.
   const oldBySlot = new Map(oldPorts.map((p) => [slotName({ port: p.port, protocol: (p.protocol ?? 'TCP') as Assignment['protocol'] }), p]));
@@ -55,6 +58,8 @@ export function desiredLoadBalancer(
   const members = [...new Set(lb.assignments.map((a) => a.member))].filter((m) => uids?.has(m)).sort();
   if (members.length > 0) annotations[MEMBER_UIDS] = JSON.stringify(Object.fromEntries(members.map((m) => [m, uids?.get(m)])));
   else if (lb.assignments.length > 0) delete annotations[MEMBER_UIDS];
+  // The provider, so that a report can still price this LB should its pool be deleted.
+  if (pool.provider !== undefined) annotations[LB_PROVIDER] = pool.provider;
   if (lb.classKey !== '') annotations[LB_CLASS] = lb.classKey;
   else delete annotations[LB_CLASS];
   delete annotations[EMPTY_SINCE];
