@@ -20,7 +20,8 @@ export interface Profile {
   sources: string[];
 }
 
-const HOURS = 730;
+/** Hours in a billing month, as the clouds' price pages count them. */
+export const HOURS = 730;
 
 function pricing(p: Partial<Pricing>): Pricing {
   return {

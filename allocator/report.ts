@@ -48,18 +48,24 @@ export interface LiveReport {
 }
 
 
+/** The pools an LB list is priced with: those known, then a stand-in at its provider's list prices for each deleted one. */
+export function reportPools(known: Pool[], lbs: LiveLoadBalancer[]): Pool[] {
+  const missing = new Map<string, Pool>();
+  for (const lb of lbs) {
+    if (known.some((p) => p.name === lb.pool) || missing.has(lb.pool)) continue;
+    missing.set(lb.pool, { ...implicitPool(lb.provider ?? 'generic'), name: lb.pool, default: false });
+  }
+  return [...known, ...missing.values()];
+}
+
 /**
  * Every LB that exists, whatever its pool's state: one whose pool is gone
  * is still billed, so it is priced at its provider's list prices (what the
  * pool overrode went with it) and marked.
  */
 export function liveReport(known: Pool[], lbs: LiveLoadBalancer[], now: Date = new Date()): LiveReport {
-  const missing = new Map<string, Pool>();
-  for (const lb of lbs) {
-    if (known.some((p) => p.name === lb.pool) || missing.has(lb.pool)) continue;
-    missing.set(lb.pool, { ...implicitPool(lb.provider ?? 'generic'), name: lb.pool, default: false });
-  }
-  const pools = [...known, ...missing.values()];
+  const pools = reportPools(known, lbs);
+  const missing = new Map(pools.slice(known.length).map((p) => [p.name, p]));
   const byPool = new Map(pools.map((p) => [p.name, p]));
   // Each member, with the protocols it uses, as it would stand on an LB of its own.
   const members = new Map<string, { key: string; pool: string; ports: Array<{ protocol: Assignment['protocol'] }>; lb: string }>();

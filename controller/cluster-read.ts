@@ -2,11 +2,12 @@
 // and the Services, once — and first, whether sharedlb is there at all, so
 // that a cluster without it gets that said rather than a 404.
 
-import type { V1Service } from '@kubernetes/client-node';
-import { LB_POOL_LABEL, LB_PROVIDER, MANAGED_BY, MANAGED_BY_LABEL } from '../allocator/annotations.ts';
+import type { V1Namespace, V1Service } from '@kubernetes/client-node';
+import { LB_POOL_LABEL, LB_PROVIDER, MANAGED_BY, MANAGED_BY_LABEL, READY_CONDITION } from '../allocator/annotations.ts';
+import { showback, type Showback } from '../allocator/showback.ts';
 import { isProviderName } from '../allocator/profiles.ts';
 import type { ProviderName } from '../allocator/types.ts';
-import { readLoadBalancer } from '../allocator/lb-record.ts';
+import { isSharedLBObject, readLoadBalancer } from '../allocator/lb-record.ts';
 import { parsePool, poolSet, POOL_KIND, type PoolSet } from '../allocator/pools.ts';
 import { liveReport, type LiveLoadBalancer, type LiveReport } from '../allocator/report.ts';
 import { ApiError, type Rest } from './kube-rest.ts';
@@ -73,6 +74,37 @@ export async function readServices(rest: Rest, labelSelector?: string): Promise<
     next = page.metadata.continue ?? '';
   } while (next !== '');
   return out;
+}
+
+/** How showback groups members: by namespace, or by the value of a label (the Service's, else its namespace's). */
+export type ShowbackBy = { kind: 'namespace' } | { kind: 'label'; label: string };
+
+export function parseShowbackBy(text: string): ShowbackBy | null {
+  if (text === 'namespace') return { kind: 'namespace' };
+  const m = /^label=([A-Za-z0-9][-A-Za-z0-9_./]*)$/.exec(text);
+  return m === null ? null : { kind: 'label', label: m[1] as string };
+}
+
+/** Each member's share of its LB's bill, summed per namespace or label value (allocator/showback.ts). */
+export async function fetchShowback(rest: Rest, by: ShowbackBy): Promise<Showback> {
+  await ensureServed(rest);
+  const pools = [...(await readPools(rest)).pools.values()];
+  const all = await readServices(rest);
+  const lbs = all.filter((s) => isSharedLBObject(s)).map(liveLoadBalancer);
+  const nsLabels = new Map((await rest.get<{ items: V1Namespace[] }>('/api/v1/namespaces')).items.map((n) => [n.metadata?.name ?? '', n.metadata?.labels ?? {}]));
+  const groupOf = (svc: V1Service): string => {
+    const ns = svc.metadata?.namespace ?? '';
+    if (by.kind === 'namespace') return ns;
+    return svc.metadata?.labels?.[by.label] ?? nsLabels.get(ns)?.[by.label] ?? '(none)';
+  };
+  const recorded = new Set(lbs.flatMap((l) => l.assignments.map((a) => a.member)));
+  const members = all.filter((s) => !isSharedLBObject(s)).flatMap((s) => {
+    const key = `${s.metadata?.namespace}/${s.metadata?.name}`;
+    const reason = (s.status?.conditions ?? []).find((c) => c.type === READY_CONDITION)?.reason;
+    return reason === undefined && !recorded.has(key) ? [] : [{ key, group: groupOf(s), state: reason ?? 'Allocated' }];
+  });
+  const report = liveReport(pools, lbs);
+  return showback(report, pools, lbs, members, by.kind === 'namespace' ? 'namespace' : `label=${by.label}`);
 }
 
 /** The live report, read straight from the API server (pools, and every shared LB Service). */

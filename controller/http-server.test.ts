@@ -7,7 +7,7 @@ describe('the controller\'s probes', () => {
   it('say why caches cannot sync (a CRD not installed): /readyz at once, /healthz once past the start grace', async () => {
     let starting = 1000;
     let unsynced = ['loadbalancerpools: list failed: GET /apis/sharedlb.io/v1alpha1/loadbalancerpools: 404 NotFound'];
-    const server = await serve('127.0.0.1:0', { unsynced: () => unsynced, startingForMs: () => starting, role: () => 'leader', report: () => ({}) as never });
+    const server = await serve('127.0.0.1:0', { unsynced: () => unsynced, startingForMs: () => starting, role: () => 'leader', report: () => ({}) as never, showback: () => ({}) as never });
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const probe = async (path: string) => {
       const r = await fetch(`${url}${path}`);

@@ -2,6 +2,7 @@
 
 import { createServer, type Server } from 'node:http';
 import type { LiveReport } from '../allocator/report.ts';
+import type { Showback } from '../allocator/showback.ts';
 import { registry } from './metrics.ts';
 import { renderReport } from './report-render.ts';
 
@@ -12,6 +13,8 @@ export interface Endpoints {
   startingForMs(): number;
   role(): 'leader' | 'follower';
   report(): LiveReport;
+  /** Each namespace's share of the bills, for the page and report.json. */
+  showback(): Showback;
 }
 
 /**
@@ -43,7 +46,7 @@ export async function serve(listen: string, e: Endpoints): Promise<Server> {
       // The page shows tenants' names and has no script: let a browser run none, nor load anything.
       res.setHeader('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'");
       res.setHeader('x-content-type-options', 'nosniff');
-      return void res.end(renderReport(e.report(), req.url === '/report' ? 'html' : 'json'));
+      return void res.end(renderReport(e.report(), req.url === '/report' ? 'html' : 'json', e.showback()));
     }
     if (req.url === '/metrics') {
       void registry.metrics().then((m) => {

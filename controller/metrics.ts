@@ -3,6 +3,8 @@
 
 import client from 'prom-client';
 import type { LiveReport } from '../allocator/report.ts';
+import type { Showback } from '../allocator/showback.ts';
+import { HOURS } from '../allocator/profiles.ts';
 import { resourceOf } from './kube-rest.ts';
 import type { QueueMetrics } from './workqueue.ts';
 import type { MemorySample } from './memory-watch.ts';
@@ -46,6 +48,29 @@ export function queueMetrics(name: string, controllerOf: (key: string) => string
 }
 
 /** Cost and capacity per shared LB and per pool, computed from the live report at each scrape. */
+/**
+ * Showback per namespace, as FinOps tools collect it (OpenCost's custom
+ * costs are hourly): each namespace's share of the shared LBs' bills.
+ */
+export function showbackGauges(shares: () => Showback): void {
+  let cached: { at: number; s: Showback } | null = null;
+  const current = (): Showback => {
+    if (cached === null || Date.now() - cached.at > 1000) cached = { at: Date.now(), s: shares() };
+    return cached.s;
+  };
+  const gauge = (name: string, help: string, per: number): void => {
+    new client.Gauge({
+      name, help, labelNames: ['namespace', 'currency'], registers: [registry],
+      collect() {
+        this.reset();
+        for (const r of current().rows) if (r.currency !== '') this.set({ namespace: r.group, currency: r.currency }, Number((r.monthlyCost / per).toFixed(6)));
+      },
+    });
+  };
+  gauge('sharedlb_namespace_monthly_cost', "A namespace's share of the shared LBs' monthly bills (by ports held)", 1);
+  gauge('sharedlb_namespace_hourly_cost', `A namespace's share of the shared LBs' bills per hour (${HOURS} hours a month)`, HOURS);
+}
+
 export function costGauges(report: () => LiveReport): void {
   // One report per scrape, however many gauges read it.
   let cached: { at: number; r: LiveReport } | null = null;

@@ -2,6 +2,7 @@
 // chart, no scripts), from one model.
 
 import type { LiveReport } from '../allocator/report.ts';
+import type { Showback } from '../allocator/showback.ts';
 import { money, table } from './text-table.ts';
 
 /** The pool column: a deleted pool's LB says so (it is still billed). */
@@ -58,7 +59,17 @@ function chart(r: LiveReport): string {
     + bars.join('') + '</svg>';
 }
 
-export function reportHtml(r: LiveReport): string {
+/** Who pays: each namespace's share of the shared LBs' bills, as bars. */
+function showbackSection(s: Showback | undefined): string {
+  if (s === undefined || s.rows.length === 0) return '';
+  const max = Math.max(0.01, ...s.rows.map((r) => r.monthlyCost));
+  const rows = s.rows.map((r) => `<tr><td>${esc(r.group)}</td><td class="n">${r.members}</td><td class="n">${r.notPlaced}</td><td class="n">${r.ports}</td><td class="n">${r.currency === '' ? '–' : esc(money(r.monthlyCost, r.currency))}</td><td><svg width="220" height="12" role="img" aria-label="share"><rect width="${((220 * r.monthlyCost) / max).toFixed(1)}" height="12" class="shared"/></svg></td></tr>`).join('');
+  return `<h2>Who pays: by ${esc(s.by)}</h2>
+<table><thead><tr><th>${esc(s.by)}</th><th>Members</th><th>Not placed</th><th>Ports</th><th>Monthly share</th><th></th></tr></thead><tbody>${rows}</tbody></table>
+<p class="sub">${esc(s.rule)}.</p>`;
+}
+
+export function reportHtml(r: LiveReport, shares?: Showback): string {
   const totals = r.totals.map((t) => `<p class="total">${esc(money(t.monthlySavings, t.currency))} saved per month: ${esc(money(t.monthlyCost, t.currency))} shared instead of ${esc(money(t.dedicatedMonthlyCost, t.currency))} on dedicated load balancers.</p>`).join('');
   const rows = r.loadBalancers.map((l) => `<tr><td>${esc(`${l.namespace}/${l.name}`)}</td><td>${esc(l.address || 'pending')}</td><td>${esc(poolCell(l))}</td><td class="n">${l.members}</td><td class="n">${l.portsUsed}/${l.capacity}</td><td class="n">${esc(money(l.monthlyCost, l.currency))}</td><td class="n">${esc(money(l.dedicatedMonthlyCost, l.currency))}</td><td class="n">${esc(money(l.monthlySavings, l.currency))}</td></tr>`).join('');
   return `<!doctype html>
@@ -78,20 +89,37 @@ ul{color:#5b6475;font-size:.9rem}
 ${totals}
 ${chart(r)}
 <table><thead><tr><th>Load balancer</th><th>Address</th><th>Pool</th><th>Members</th><th>Ports</th><th>Monthly</th><th>Dedicated</th><th>Saving</th></tr></thead><tbody>${rows}</tbody></table>
+${showbackSection(shares)}
 <h2>Assumptions</h2><ul>${r.assumptions.map((a) => `<li>${esc(a)}</li>`).join('')}</ul>
 <h2>Price sources</h2><ul>${r.sources.map((s) => `<li>${esc(s)}</li>`).join('')}</ul>
 </body></html>
 `;
 }
 
-export function renderReport(r: LiveReport, format: string): string {
+/** Showback as a table, CSV or JSON: per group, then the rule it follows. */
+export function renderShowback(s: Showback, format: string): string {
+  if (format === 'json') return `${JSON.stringify(s, null, 2)}\n`;
+  if (format === 'csv') {
+    const head = [s.by, 'currency', 'members', 'notPlaced', 'ports', 'monthlyCost', 'dedicatedMonthlyCost', 'monthlySavings'];
+    return `${[head, ...s.rows.map((r) => [r.group, r.currency, r.members, r.notPlaced, r.ports, r.monthlyCost, r.dedicatedMonthlyCost, r.monthlySavings])].map((row) => row.map(csvCell).join(',')).join('\n')}\n`;
+  }
+  if (s.rows.length === 0) return 'No members yet: nothing to show back.\n';
+  const body = table(
+    [s.by.toUpperCase(), 'MEMBERS', 'NOT PLACED', 'PORTS', 'MONTHLY', 'DEDICATED', 'SAVING'],
+    s.rows.map((r) => [r.group, String(r.members), String(r.notPlaced), String(r.ports), r.currency === '' ? '-' : money(r.monthlyCost, r.currency), r.currency === '' ? '-' : money(r.dedicatedMonthlyCost, r.currency), r.currency === '' ? '-' : money(r.monthlySavings, r.currency)]),
+    [false, true, true, true, true, true, true],
+  );
+  return `${body}\n\nShares: ${s.rule}. Members waiting or refused hold nothing and cost nothing.\n`;
+}
+
+export function renderReport(r: LiveReport, format: string, shares?: Showback): string {
   switch (format) {
     case 'json':
-      return `${JSON.stringify(r, null, 2)}\n`;
+      return `${JSON.stringify(shares === undefined ? r : { ...r, showback: shares }, null, 2)}\n`;
     case 'csv':
       return reportCsv(r);
     case 'html':
-      return reportHtml(r);
+      return reportHtml(r, shares);
     default:
       return reportTable(r);
   }

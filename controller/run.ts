@@ -13,7 +13,9 @@ import { rateLimited, restClient } from './kube-rest.ts';
 import { startLeaderElection, type Elector } from './leader.ts';
 import { makeLogger, type Logger } from './logger.ts';
 import { memberKey, parseKey, poolKey } from './keys.ts';
-import { costGauges, countRequest, eventsDropped, informerRelists, informerRestarts, memoryGauges, queueMetrics, resyncsSkipped } from './metrics.ts';
+import { showback, type Showback } from '../allocator/showback.ts';
+import { currentCondition } from './member-status.ts';
+import { costGauges, showbackGauges, countRequest, eventsDropped, informerRelists, informerRestarts, memoryGauges, queueMetrics, resyncsSkipped } from './metrics.ts';
 import { watchMemory, type MemoryWatch } from './memory-watch.ts';
 import { awaitsPlacement, reconcileMember } from './reconcile-member.ts';
 import { liveReport } from '../allocator/report.ts';
@@ -50,6 +52,18 @@ export interface ControllerOptions {
 }
 
 export class NotLeaderError extends Error {}
+
+/** Each namespace's share of the shared LBs' bills, from the caches; members told to wait cost nothing. */
+function namespaceShowback(state: ClusterState): Showback {
+  const pools = [...state.poolSet().pools.values()];
+  const lbs = state.lbs().map(liveLoadBalancer);
+  const members = state.sharingServices().flatMap((svc) => {
+    const key = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
+    const reason = currentCondition(svc)?.reason;
+    return isSharedLB(svc, state.namespace) || (reason === undefined && state.holdings(key).length === 0) ? [] : [{ key, group: svc.metadata?.namespace ?? '', state: reason ?? 'Allocated' }];
+  });
+  return showback(liveReport(pools, lbs), pools, lbs, members, 'namespace');
+}
 
 /** Refuses a write unless this replica leads, within its renew deadline: asked before each attempt, retries included. */
 function fence(elector: () => Elector | null): (method: string, path: string) => void {
@@ -199,7 +213,9 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   }), Math.max(30, o.relistSeconds));
 
   const report = () => liveReport([...state.poolSet().pools.values()], state.lbs().map(liveLoadBalancer));
+  const shares = () => namespaceShowback(state);
   costGauges(report);
+  showbackGauges(shares);
   const memory = reportMemoryPressure(state, events, log, instance);
 
   const moves = new Map<string, string>();
@@ -212,6 +228,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     startingForMs: () => Date.now() - startedAt,
     role: () => (elector === null || elector.leading ? 'leader' : 'follower'),
     report,
+    showback: shares,
   });
   const stuck = warnWhileUnsynced(state, log, startedAt);
 

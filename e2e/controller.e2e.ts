@@ -377,6 +377,42 @@ describe('sharedlb controller', () => {
     assert.deepEqual(fromCli.loadBalancers.find((l) => l.name === 'e2e-main-1'), main1);
   });
 
+  it('shows back each namespace\'s and team\'s share of the bills: by ports held, adding up to every LB\'s bill to the cent', async () => {
+    await createPool('e2e-bill', { provider: 'digitalocean', maxPortsPerLB: 3, portRange: { from: 23000, to: 23100 } });
+    const red = await namespace('bill', { team: 'red' });
+    const blue = await namespace('bill', { team: 'blue' });
+    try {
+      const pool = { 'sharedlb.io/pool': 'e2e-bill', 'sharedlb.io/port-policy': 'any' };
+      await member(red, 'two', [['a', 1], ['b', 2]], { annotations: pool });
+      await member(blue, 'one', [['a', 1]], { annotations: pool });
+      await member(blue, 'alone', [['a', 1]], { annotations: pool });
+      for (const [n, name] of [[red, 'two'], [blue, 'one'], [blue, 'alone']] as const) await untilReason(n, name, 'Allocated');
+      // Independently, from the objects: each LB's price (the digitalocean profile's $10 a month) split by ports held.
+      const lbs = (await admin().get<{ items: Svc[] }>(`/api/v1/namespaces/${ctrlNs}/services?labelSelector=sharedlb.io%2Fpool%3De2e-bill`)).items;
+      const expected = new Map<string, number>();
+      for (const lb of lbs) {
+        const holders = Object.values(JSON.parse(lb.metadata.annotations?.['sharedlb.io/allocations'] ?? '{}') as Record<string, string>).map((h) => h.split('/')[0] as string);
+        for (const n of holders) expected.set(n, (expected.get(n) ?? 0) + 1000 / holders.length);
+      }
+      const cli = (by: string) => {
+        const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'cli', 'main.ts'), 'report', `--kubeconfig=${KUBECONFIG}`, '--by', by, '-o', 'json'], { encoding: 'utf8' });
+        assert.equal(r.status, 0, r.stderr);
+        return JSON.parse(r.stdout) as { rows: Array<{ group: string; monthlyCost: number; ports: number; members: number }> };
+      };
+      const byNs = cli('namespace');
+      for (const n of [red, blue]) assert.equal(Math.round((byNs.rows.find((r) => r.group === n)?.monthlyCost ?? -1) * 100), Math.round(expected.get(n) ?? 0), `${n}'s share`);
+      const byTeam = cli('label=team');
+      assert.deepEqual(byTeam.rows.filter((r) => r.group === 'red' || r.group === 'blue').map((r) => [r.group, r.ports, r.members]).sort(), [['blue', 2, 2], ['red', 2, 1]]);
+      const metrics = await (await fetch(`http://127.0.0.1:${ctl.port}/metrics`)).text();
+      assert.match(metrics, new RegExp(`sharedlb_namespace_hourly_cost\\{namespace="${red}",currency="USD"\\} [0-9.]+`));
+      assert.match(await (await fetch(`http://127.0.0.1:${ctl.port}/report`)).text(), /Who pays: by namespace/);
+    } finally {
+      await deleteNamespace(red);
+      await deleteNamespace(blue);
+      await deletePool('e2e-bill');
+    }
+  });
+
   it('keeps every assignment across a controller crash and restart', async () => {
     const snapshot = async () => {
       const list = await admin().get<{ items: Svc[] }>(`/api/v1/namespaces/${ns}/services`);
