@@ -5,7 +5,7 @@
 
 import { CONTROLLER_ANNOTATIONS, DEFAULT_CLASS, ENABLED, GROUP, MOVABLE, PORT_POLICY, POOL, USER_ANNOTATIONS } from './annotations.ts';
 import { classKey, declaredScope, memberClass, refusedDeclarations } from './classes.ts';
-import type { PoolSet } from './pools.ts';
+import { quotaFor, type PoolSet } from './pools.ts';
 import { matchesSelector } from './selector.ts';
 import { PROTOCOLS, type IPFamily, type MemberPort, type MemberRequest, type Pool, type PortPolicy, type Protocol, type ServiceLike } from './types.ts';
 
@@ -165,6 +165,8 @@ export function parseMember(svc: ServiceLike, pools: PoolSet, opts: ParseOptions
   if (!lbClass.ok) return reject(lbClass.message, lbClass.reason);
   const request: MemberRequest = { key, namespace, name, created, pool: pool.name, policy, ports, classKey: classKey(lbClass.lbClass) };
   if (policy === 'any' || movable === 'true') request.movable = true;
+  const quota = quotaFor(pool, opts.namespaceLabels ?? { 'kubernetes.io/metadata.name': namespace });
+  if (quota !== null) request.quota = quota;
   return { kind: 'member', request };
 }
 

@@ -5,8 +5,8 @@
 
 import { templateFamilies, templateScope, uncoveredFamilies } from './classes.ts';
 import { PROFILES, PROVIDER_NAMES, isProviderName } from './profiles.ts';
-import { selectorProblems } from './selector.ts';
-import { CLASS_ATTRIBUTES, PROTOCOLS, type ClassAttribute, type LoadBalancerTemplate, type Pool, type Pricing, type Protocol, type ProviderName } from './types.ts';
+import { matchesSelector, selectorProblems } from './selector.ts';
+import { CLASS_ATTRIBUTES, PROTOCOLS, type ClassAttribute, type LabelSelector, type LoadBalancerTemplate, type Pool, type Pricing, type Protocol, type ProviderName, type Quota } from './types.ts';
 
 export const POOL_API_VERSION = 'sharedlb.io/v1alpha1';
 export const POOL_KIND = 'LoadBalancerPool';
@@ -66,7 +66,7 @@ export function parsePool(obj: unknown): PoolParse {
   const known = new Set([
     'default', 'provider', 'maxPortsPerLB', 'maxLoadBalancers', 'portRange', 'reservedPorts', 'protocols',
     'mixedProtocol', 'samePortAcrossProtocols', 'keepPortRange', 'namespaceSelector', 'template',
-    'emptyLoadBalancerGraceSeconds', 'pricing', 'scope', 'classes',
+    'emptyLoadBalancerGraceSeconds', 'pricing', 'scope', 'classes', 'quotas',
   ]);
   for (const k of Object.keys(spec)) if (!known.has(k)) problems.push(`spec.${k} is not a LoadBalancerPool field`);
 
@@ -123,6 +123,7 @@ export function parsePool(obj: unknown): PoolParse {
     if (sp.length > 0) problems.push(...sp);
     else namespaceSelector = spec.namespaceSelector as Pool['namespaceSelector'];
   }
+  const quotas = parseQuotas(spec.quotas, problems);
   const template = parseTemplate(spec.template, problems);
   if (provider === 'aws-nlb' && template.annotations[AWS_TARGET_TYPE]?.trim().toLowerCase() === 'ip') {
     // kubernetes-sigs/aws-load-balancer-controller pkg/backend/endpoint_resolver.go: endpoints whose
@@ -154,6 +155,7 @@ export function parsePool(obj: unknown): PoolParse {
     keepPortRange: bool('keepPortRange', profile.keepPortRange),
     usesNodePorts: template.allocateLoadBalancerNodePorts !== false,
     namespaceSelector,
+    quotas,
     scope,
     classes,
     template,
@@ -163,6 +165,57 @@ export function parsePool(obj: unknown): PoolParse {
   const free = portRange.to - portRange.from + 1 - reservedPorts.filter((p) => p >= portRange.from && p <= portRange.to).length;
   if (free < 1) problems.push('spec.portRange holds no port that is not reserved');
   return problems.length > 0 ? { ok: false, name, problems } : { ok: true, pool };
+}
+
+const QUOTA_FIELDS = ['ports', 'members', 'loadBalancers'] as const;
+
+function parseQuota(v: unknown, where: string, problems: string[]): Quota | null {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    problems.push(`${where} must be an object of ${QUOTA_FIELDS.join(', ')}`);
+    return null;
+  }
+  const q: Quota = {};
+  for (const [k, n] of Object.entries(v as Record<string, unknown>)) {
+    if (k === 'selector' && where.includes('namespaces[')) continue;
+    if (!(QUOTA_FIELDS as readonly string[]).includes(k)) problems.push(`${where}.${k} is not a quota (${QUOTA_FIELDS.join(', ')})`);
+    else if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) problems.push(`${where}.${k} must be a whole number from 0`);
+    else q[k as keyof Quota] = n;
+  }
+  return q;
+}
+
+/** spec.quotas: a default per namespace, and entries for namespaces a selector picks (the first that matches). */
+function parseQuotas(v: unknown, problems: string[]): Pool['quotas'] {
+  const out: Pool['quotas'] = { default: null, namespaces: [] };
+  if (v === undefined || v === null) return out;
+  if (typeof v !== 'object' || Array.isArray(v)) {
+    problems.push('spec.quotas must be an object with default and/or namespaces');
+    return out;
+  }
+  const { default: d, namespaces, ...rest } = v as Record<string, unknown>;
+  for (const k of Object.keys(rest)) problems.push(`spec.quotas.${k} is not a quotas field (default, namespaces)`);
+  if (d !== undefined) out.default = parseQuota(d, 'spec.quotas.default', problems);
+  if (namespaces !== undefined) {
+    if (!Array.isArray(namespaces)) problems.push('spec.quotas.namespaces must be a list');
+    else {
+      for (const [i, e] of namespaces.entries()) {
+        const where = `spec.quotas.namespaces[${i}]`;
+        const sel = (e as { selector?: unknown } | null)?.selector;
+        const sp = selectorProblems(sel, `${where}.selector`);
+        const q = parseQuota(e, where, problems);
+        if (sp.length > 0) problems.push(...sp);
+        else if (q !== null) out.namespaces.push({ selector: sel as LabelSelector, quota: q });
+      }
+    }
+  }
+  return out;
+}
+
+/** A namespace's quota in a pool: which entry, and its limits; null when the pool sets none for it. */
+export function quotaFor(pool: Pool, labels: Record<string, string>): { name: string; limits: Quota } | null {
+  const i = pool.quotas.namespaces.findIndex((e) => matchesSelector(e.selector, labels));
+  if (i >= 0) return { name: `namespaces[${i}]`, limits: pool.quotas.namespaces[i]?.quota as Quota };
+  return pool.quotas.default === null ? null : { name: 'default', limits: pool.quotas.default };
 }
 
 function parseTemplate(t: unknown, problems: string[]): LoadBalancerTemplate {

@@ -64,7 +64,8 @@ export type Reason =
   | 'PortConflict'
   | 'Invalid'
   | 'Forbidden'
-  | 'NoMatchingPool';
+  | 'NoMatchingPool'
+  | 'QuotaExceeded';
 
 export interface MemberPort {
   /** The Service port's name ("" for a lone unnamed port): the identity of a port. */
@@ -87,6 +88,18 @@ export interface MemberRequest {
   classKey: string;
   /** It accepts a new address when an admin repacks its pool (port-policy any, or sharedlb.io/movable). */
   movable?: boolean;
+  /** Its namespace's quota in its pool, when the pool sets one: which entry, and its limits. */
+  quota?: { name: string; limits: Quota };
+}
+
+/** What one namespace may take of a pool; a limit left out is no limit. */
+export interface Quota {
+  /** LB ports its members hold, together. */
+  ports?: number;
+  /** Members placed. */
+  members?: number;
+  /** Shared LBs it holds ports on. */
+  loadBalancers?: number;
 }
 
 export type IPFamily = 'IPv4' | 'IPv6';
@@ -191,6 +204,8 @@ export interface Pool {
   scope: 'internal' | 'external';
   /** Which member-declared LB classes this pool may build, and how many distinct ones (the default class included). */
   classes: { allow: ClassAttribute[]; max: number };
+  /** Per-namespace limits: the first namespaces entry whose selector matches, else the default. */
+  quotas: { default: Quota | null; namespaces: Array<{ selector: LabelSelector; quota: Quota }> };
   template: LoadBalancerTemplate;
   emptyLoadBalancerGraceSeconds: number;
   pricing: Pricing;

@@ -410,6 +410,8 @@ describe('sharedlb controller', () => {
       await deleteNamespace(red);
       await deleteNamespace(blue);
       await deletePool('e2e-bill');
+      // A deleted pool's LBs that serve nobody go: before the next test looks at the LBs.
+      await eventually('the deleted pool\'s LBs to go', async () => (await admin().get<{ items: Svc[] }>(`/api/v1/namespaces/${ctrlNs}/services?labelSelector=sharedlb.io%2Fpool%3De2e-bill`)).items.length === 0, 30_000);
     }
   });
 

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { allocate, place, type AllocationInput, type AllocationResult } from './allocate.ts';
-import { memberOrder } from '../members.ts';
+import { memberOrder, parseMember } from '../members.ts';
+import { poolSet } from '../pools.ts';
 import { lowerBoundOf } from './bounds.ts';
 import { pool, request } from '../testing.ts';
 import type { LoadBalancerState, MemberRequest, Pool, PortPolicy, Protocol } from '../types.ts';
@@ -539,5 +540,43 @@ describe('allocate: whatever the LBs record', () => {
       }),
       { numRuns: 400 },
     );
+  });
+});
+
+describe('per-namespace quotas', () => {
+  const quotaPool = (quotas: Record<string, unknown>) => pool({ provider: 'generic', maxPortsPerLB: 4, portRange: { from: 30000, to: 30100 }, quotas });
+  const req = (ns: string, name: string, ports: number, created: number, p: ReturnType<typeof quotaPool>, labels: Record<string, string> = {}): MemberRequest => {
+    const m = parseMember({
+      metadata: { name, namespace: ns, creationTimestamp: new Date(Date.UTC(2026, 0, 1) + created * 1000).toISOString(), annotations: { 'sharedlb.io/enabled': 'true', 'sharedlb.io/port-policy': 'any' } },
+      spec: { ports: Array.from({ length: ports }, (_, i) => ({ name: `p${i}`, port: 1000 + i })) },
+    }, poolSet([{ ok: true, pool: p }]), { namespaceLabels: { 'kubernetes.io/metadata.name': ns, ...labels } });
+    assert.equal(m.kind, 'member');
+    return (m as { request: MemberRequest }).request;
+  };
+  const outcome = (r: ReturnType<typeof allocate>, key: string) => r.outcomes.get(key);
+
+  it('a namespace over its ports or members quota waits with the quota and its use named; others are untouched', () => {
+    const p = quotaPool({ default: { ports: 3, members: 2 } });
+    const requests = [req('a', 'one', 2, 1, p), req('a', 'two', 2, 2, p), req('b', 'x', 2, 3, p), req('a', 'three', 1, 4, p), req('a', 'four', 1, 5, p)];
+    const r = allocate({ pools: [p], loadBalancers: [], requests });
+    assert.equal(outcome(r, 'a/one')?.state, 'Allocated');
+    assert.equal(outcome(r, 'a/two')?.reason, 'QuotaExceeded');
+    assert.match(outcome(r, 'a/two')?.message ?? '', /namespace a holds 2 of its 3 ports in pool p \(spec\.quotas\.default\) and this member needs 2 more/);
+    assert.equal(outcome(r, 'a/three')?.state, 'Allocated', 'within both limits');
+    assert.equal(outcome(r, 'a/four')?.reason, 'QuotaExceeded');
+    assert.match(outcome(r, 'a/four')?.message ?? '', /2 of its 2 members/);
+    assert.equal(outcome(r, 'b/x')?.state, 'Allocated');
+  });
+
+  it('the LB quota keeps a namespace on the LBs it holds; a selector entry overrides the default; nobody placed loses anything to a quota', () => {
+    const p = quotaPool({ default: { loadBalancers: 1 }, namespaces: [{ selector: { matchLabels: { tier: 'gold' } }, loadBalancers: 3 }] });
+    const many = (ns: string, labels: Record<string, string> = {}) => Array.from({ length: 3 }, (_, i) => req(ns, `m${i}`, 3, i + (ns === 'gold' ? 10 : 0), p, labels));
+    const r = allocate({ pools: [p], loadBalancers: [], requests: [...many('plain'), ...many('gold', { tier: 'gold' })] });
+    assert.deepEqual(['plain/m0', 'plain/m1', 'plain/m2'].map((k) => outcome(r, k)?.reason), ['Allocated', 'QuotaExceeded', 'QuotaExceeded']);
+    assert.ok(['gold/m0', 'gold/m1', 'gold/m2'].every((k) => outcome(r, k)?.state === 'Allocated'), 'namespaces[0] allows three LBs');
+    // The admin lowers gold's quota: what it holds stays.
+    const lower = quotaPool({ default: { loadBalancers: 1 } });
+    const again = allocate({ pools: [lower], loadBalancers: r.loadBalancers, requests: [...many('plain'), ...many('gold', { tier: 'gold' })].map((x) => ({ ...x, quota: { name: 'default', limits: { loadBalancers: 1 } } })) });
+    assert.ok(['gold/m0', 'gold/m1', 'gold/m2'].every((k) => outcome(again, k)?.state === 'Allocated' && outcome(again, k)?.moved === null));
   });
 });

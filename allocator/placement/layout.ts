@@ -87,6 +87,15 @@ export interface Group {
   reserved: Set<number>;
 }
 
+/** What one namespace's members hold in a pool: maps drop an entry when it reaches zero. */
+export interface NamespaceUse {
+  ports: number;
+  members: Map<string, number>;
+  lbs: Map<string, number>;
+}
+
+const EMPTY_USE: NamespaceUse = { ports: 0, members: new Map(), lbs: new Map() };
+
 export interface LoadBalancerPlan extends LoadBalancerState {
   /** Not among the input's LBs: to be created. */
   isNew: boolean;
@@ -111,6 +120,8 @@ export class Layout {
   /** Free NodePorts in the cluster (null: not limited or not known); spent by claimNew. */
   private freeNodePorts: number | null;
   private readonly lbsPerPool = new Map<string, number>();
+  /** pool + namespace → what its members hold: ports, ports per member, ports per LB (for quotas). */
+  private readonly use = new Map<string, NamespaceUse>();
   private readonly names: Set<string>;
   private readonly cursor = new Map<string, number>();
 
@@ -189,7 +200,21 @@ export class Layout {
     if (this.freeNodePorts !== null && lb.group.pool.usesNodePorts) this.freeNodePorts--;
   }
 
+  /** What a namespace's members hold in a pool. */
+  namespaceUse(pool: string, namespace: string): NamespaceUse {
+    return this.use.get(`${pool}\u0000${namespace}`) ?? EMPTY_USE;
+  }
+
+  private account(lb: WorkLB, a: Assignment, by: 1 | -1): void {
+    const ns = a.member.slice(0, a.member.indexOf('/'));
+    const u = entry(this.use, `${lb.group.pool.name}\u0000${ns}`, () => ({ ports: 0, members: new Map(), lbs: new Map() }));
+    u.ports += by;
+    bump(u.members, a.member, by);
+    bump(u.lbs, lb.name, by);
+  }
+
   claim(lb: WorkLB, a: Assignment, fixed: boolean): void {
+    this.account(lb, a, 1);
     const g = lb.group;
     lb.bySlot.set(slot(a.protocol, a.port), a);
     lb.byNumber.set(a.port, (lb.byNumber.get(a.port) ?? 0) + 1);
@@ -207,6 +232,7 @@ export class Layout {
   }
 
   release(lb: WorkLB, a: Assignment, fixed: boolean): void {
+    this.account(lb, a, -1);
     const g = lb.group;
     lb.bySlot.delete(slot(a.protocol, a.port));
     const n = (lb.byNumber.get(a.port) ?? 1) - 1;

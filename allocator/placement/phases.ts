@@ -165,6 +165,11 @@ export function complete(p: Placement, requests: MemberRequest[]): MemberRequest
     }
     const missing = r.ports.filter((w) => !home.byName.has(w.name));
     if (nodePortShortage(p, r, pool, missing.length)) continue;
+    const over = quotaRefusal(p, r, missing.length);
+    if (over !== null) {
+      pending(p, r, 'QuotaExceeded', over);
+      continue;
+    }
     const fits = modesOf(r).map((m) => fit(home.lb, missing, m, r.key)).find((f) => f.ok);
     if (fits?.ok) {
       claimAll(p, r, home.lb, fits.ports);
@@ -222,6 +227,14 @@ const PREFER_PATIENCE = 64;
 function placeOne(p: Placement, g: Group, r: MemberRequest, order: 'tightest' | 'roomiest', how: 'batch' | 'arrival' | 'plain'): void {
   const home = p.kept.get(r.key);
   if (nodePortShortage(p, r, g.pool, r.ports.length)) return;
+  const over = quotaRefusal(p, r, r.ports.length - (home?.byName.size ?? 0));
+  if (over !== null) {
+    pending(p, r, 'QuotaExceeded', over);
+    return;
+  }
+  // At its namespace's LB quota, a member goes only where the namespace already is.
+  const lbFull = lbQuotaFull(p, r);
+  const held = p.layout.namespaceUse(r.pool, r.namespace).lbs;
   const arrivals = how === 'arrival';
   const tries: Mode[] = r.policy === 'preserve' ? ['own'] : r.policy === 'any' ? ['range'] : r.ports.every((w) => ownAllowed(g, w.protocol, w.port, arrivals)) ? ['own', 'prefer-own'] : ['prefer-own'];
   const find = (reserve: boolean): Found | null => {
@@ -229,13 +242,13 @@ function placeOne(p: Placement, g: Group, r: MemberRequest, order: 'tightest' | 
       // prefer's own port is a wish: look for it among a few LBs, then take any port on the best.
       const patience = mode === 'own' && r.policy === 'prefer' ? PREFER_PATIENCE : undefined;
       const f = search(p.layout, g, r.ports, mode, r.key, { order, exclude: home?.lb ?? null, keepReserve: reserve, arrivals, patience });
-      if (f !== null) return f;
+      if (f !== null && (lbFull === null || held.has(f.lb.name))) return f;
     }
     return null;
   };
   let found = find(arrivals);
   const refusal = mayOpen(p, g);
-  if (found === null && refusal === null) {
+  if (found === null && refusal === null && lbFull === null) {
     // An LB that must exist anyway: a preserve member's own ports, a prefer member's where fixed demand can spare them.
     const mode: Mode = r.policy === 'preserve' ? 'own' : r.policy === 'prefer' ? 'prefer-own' : 'range';
     const f = fit(p.layout.probe(g), r.ports, mode, r.key, arrivals);
@@ -243,12 +256,45 @@ function placeOne(p: Placement, g: Group, r: MemberRequest, order: 'tightest' | 
   }
   if (found === null && arrivals) found = find(false);
   if (found === null) {
-    pending(p, r, ...explain(g, r, refusal));
+    if (lbFull !== null) pending(p, r, 'QuotaExceeded', lbFull);
+    else pending(p, r, ...explain(g, r, refusal));
     return;
   }
   if (home !== undefined) for (const a of home.byName.values()) p.layout.release(home.lb, a, r.policy === 'preserve');
   claimAll(p, r, found.lb, found.ports);
   finish(p, r, found.lb, found.ports);
+}
+
+/**
+ * Whether placing the member would take its namespace past its quota in the
+ * pool (members, or ports when it gains `addPorts`): the reason, naming the
+ * quota and its use, or null. Quotas gate what is added; nobody holding
+ * ports loses them to a quota, and nobody's room is taken by another's.
+ */
+function quotaRefusal(p: Placement, r: MemberRequest, addPorts: number): string | null {
+  const q = r.quota;
+  if (q === undefined) return null;
+  const use = p.layout.namespaceUse(r.pool, r.namespace);
+  const isNew = !use.members.has(r.key);
+  if (q.limits.members !== undefined && isNew && use.members.size + 1 > q.limits.members) {
+    return quotaText(r, 'members', `${use.members.size} of its ${q.limits.members} members`, 'one more member');
+  }
+  if (q.limits.ports !== undefined && addPorts > 0 && use.ports + addPorts > q.limits.ports) {
+    return quotaText(r, 'ports', `${use.ports} of its ${q.limits.ports} ports`, `${addPorts} more`);
+  }
+  return null;
+}
+
+/** The namespace holds ports on as many LBs as its quota allows: the reason, or null. */
+function lbQuotaFull(p: Placement, r: MemberRequest): string | null {
+  const limit = r.quota?.limits.loadBalancers;
+  if (limit === undefined) return null;
+  const held = p.layout.namespaceUse(r.pool, r.namespace).lbs.size;
+  return held >= limit ? quotaText(r, 'loadBalancers', `ports on ${held} of its ${limit} shared LBs`, 'room on one of them') : null;
+}
+
+function quotaText(r: MemberRequest, field: string, used: string, needs: string): string {
+  return `namespace ${r.namespace} holds ${used} in pool ${r.pool} (spec.quotas.${r.quota?.name}) and this member needs ${needs}: it waits until the namespace frees some, or an admin raises spec.quotas.${r.quota?.name}.${field}`;
 }
 
 /** Why the group may not open another LB, or null if it may. */
