@@ -237,3 +237,24 @@ test('a deleted pool\'s LBs that serve no existing Service are deleted; those se
   assert.match(left[0]?.metadata?.annotations?.['sharedlb.io/allocations'] ?? '', /a\/kept/);
   await h.stop();
 });
+
+test('a namespace at its pool quota waits with QuotaExceeded (condition and Warning); another namespace still gets the room', async () => {
+  const h = await startHarness([
+    poolObject('q', { default: true, provider: 'generic', quotas: { default: { members: 1 } } }),
+    memberService('a', 'first', [{ name: 'p', port: 7000 }], { created: '2026-01-01T00:00:00Z' }),
+    memberService('a', 'second', [{ name: 'p', port: 7001 }], { created: '2026-01-01T00:01:00Z' }),
+    memberService('b', 'other', [{ name: 'p', port: 7002 }], { created: '2026-01-01T00:02:00Z' }),
+  ]);
+  await h.converge();
+  const reason = (ns: string, n: string) => h.service(ns, n)?.status?.conditions?.[0];
+  assert.equal(reason('a', 'first')?.reason, 'Allocated');
+  assert.equal(reason('a', 'second')?.reason, 'QuotaExceeded');
+  assert.match(reason('a', 'second')?.message ?? '', /namespace a holds 1 of its 1 members in pool q \(spec\.quotas\.default\)/);
+  assert.ok(h.events.some((e) => e.type === 'Warning' && e.reason === 'QuotaExceeded' && e.regarding.name === 'second'));
+  assert.equal(reason('b', 'other')?.reason, 'Allocated');
+  // The first goes: the second gets its turn.
+  h.api.remove('Service', 'a', 'first');
+  await h.converge();
+  assert.equal(reason('a', 'second')?.reason, 'Allocated');
+  await h.stop();
+});
