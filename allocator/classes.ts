@@ -132,6 +132,18 @@ export function classRefusal(pool: Pool, key: string, defaultFamilies: IPFamily[
   return null;
 }
 
+/** A class in a few words, for a table: what differs from an external, open, Cluster, IPv4 LB ('-' when nothing). */
+export function classText(c: EffectiveClass): string {
+  const parts = [
+    ...(c.scope === 'internal' ? ['internal'] : []),
+    ...(c.sourceRanges.length > 0 ? [c.sourceRanges.join('+')] : []),
+    ...(c.externalTrafficPolicy === 'Local' ? ['Local'] : []),
+    ...(c.sessionAffinity === 'ClientIP' ? [`ClientIP ${c.sessionAffinityTimeoutSeconds ?? ''}s`] : []),
+    ...(c.ipFamilies.join(',') !== 'IPv4' ? [c.ipFamilies.join(',')] : []),
+  ];
+  return parts.length === 0 ? '-' : parts.join(', ');
+}
+
 /** The scope a member asks for: 'internal', 'external', or null when it says nothing. */
 export function declaredScope(annotations: Record<string, string>): 'internal' | 'external' | null {
   let scope: 'internal' | 'external' | null = null;

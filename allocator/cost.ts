@@ -88,6 +88,20 @@ export function priceUnits(pool: Pool, units: Billed[]): { total: number; shares
   return { total: ruleBill + ips * units.length, shares };
 }
 
+/**
+ * What each LB's members would cost on LBs of their own, summed per LB: the
+ * "dedicated" a shared LB is compared with. `members` carry the LB they hold.
+ */
+export function dedicatedByLB(pools: Pool[], members: Array<{ pool: string; lb: string; ports: Array<{ protocol: Protocol }> }>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const pool of pools) {
+    const mine = members.filter((m) => m.pool === pool.name);
+    const { shares } = priceUnits(pool, mine.map((m) => ({ ports: m.ports.length, protocols: new Set(m.ports.map((p) => p.protocol)).size })));
+    for (const [i, m] of mine.entries()) out.set(m.lb, (out.get(m.lb) ?? 0) + (shares[i] ?? 0));
+  }
+  return out;
+}
+
 function billedLB(lb: LayoutLB): Billed {
   return { ports: lb.assignments.length, protocols: new Set(lb.assignments.map((a) => a.protocol)).size };
 }

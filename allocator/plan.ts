@@ -4,7 +4,7 @@
 
 import { clusterIPFamilies, effectiveClass, type EffectiveClass } from './classes.ts';
 import { isSharedLBObject, readLoadBalancer } from './lb-record.ts';
-import { priceLayout, type CostReport } from './cost.ts';
+import { cents, dedicatedByLB, priceLayout, type CostReport } from './cost.ts';
 import { parseMember, type MemberParse } from './members.ts';
 import { allocate, type AllocationResult } from './placement/allocate.ts';
 import type { PoolSet } from './pools.ts';
@@ -34,6 +34,9 @@ export interface PlanLoadBalancer {
   capacity: number;
   currency: string;
   monthlyCost: number;
+  /** What its members would cost on LBs of their own, and the difference. */
+  dedicatedMonthlyCost: number;
+  monthlySavings: number;
   ports: Array<{ port: number; protocol: Protocol; member: string; servicePort: string }>;
 }
 
@@ -114,8 +117,10 @@ export function plan(input: PlanInput): Plan {
     allocated.map((m) => ({ key: m.service, pool: m.pool as string, ports: m.ports })),
   );
   const costByLB = new Map(cost.loadBalancers.map((c) => [c.name, c]));
+  const dedicated = dedicatedByLB(pools, allocated.map((m) => ({ pool: m.pool as string, lb: m.loadBalancer as string, ports: m.ports })));
   const loadBalancers: PlanLoadBalancer[] = used.map((lb) => {
     const c = costByLB.get(lb.name);
+    const alone = cents(dedicated.get(lb.name) ?? 0);
     return {
       name: lb.name,
       pool: lb.pool,
@@ -125,6 +130,8 @@ export function plan(input: PlanInput): Plan {
       capacity: c?.capacity ?? 0,
       currency: c?.currency ?? '',
       monthlyCost: c?.monthlyCost ?? 0,
+      dedicatedMonthlyCost: alone,
+      monthlySavings: cents(alone - (c?.monthlyCost ?? 0)),
       ports: lb.assignments, // an Assignment is exactly { port, protocol, member, servicePort }
     };
   });

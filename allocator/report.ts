@@ -3,7 +3,7 @@
 // Pure: the controller feeds it from caches, `sharedlb report` from the API.
 
 import { effectiveClass, type EffectiveClass } from './classes.ts';
-import { cents, priceLayout, priceUnits, type CostReport } from './cost.ts';
+import { cents, dedicatedByLB, priceLayout, type CostReport } from './cost.ts';
 import { implicitPool } from './pools.ts';
 import type { Assignment, Pool, ProviderName } from './types.ts';
 
@@ -78,16 +78,10 @@ export function liveReport(known: Pool[], lbs: LiveLoadBalancer[], now: Date = n
   }
   const cost = priceLayout(pools, lbs, [...members.values()]);
   const costByLB = new Map(cost.loadBalancers.map((c) => [c.name, c]));
-  // Dedicated cost per LB: its members' shares of what the pool's members would cost alone.
-  const dedicatedByLB = new Map<string, number>();
-  for (const pool of pools) {
-    const mine = [...members.values()].filter((m) => m.pool === pool.name);
-    const { shares } = priceUnits(pool, mine.map((m) => ({ ports: m.ports.length, protocols: new Set(m.ports.map((p) => p.protocol)).size })));
-    for (const [i, m] of mine.entries()) dedicatedByLB.set(m.lb, (dedicatedByLB.get(m.lb) ?? 0) + (shares[i] ?? 0));
-  }
+  const dedicated = dedicatedByLB(pools, [...members.values()]);
   const rows: ReportRow[] = lbs.map((lb) => {
     const c = costByLB.get(lb.name);
-    const dedicated = dedicatedByLB.get(lb.name) ?? 0;
+    const alone = dedicated.get(lb.name) ?? 0;
     return {
       name: lb.name,
       namespace: lb.namespace,
@@ -99,8 +93,8 @@ export function liveReport(known: Pool[], lbs: LiveLoadBalancer[], now: Date = n
       capacity: c?.capacity ?? 0,
       currency: c?.currency ?? '',
       monthlyCost: c?.monthlyCost ?? 0,
-      dedicatedMonthlyCost: cents(dedicated),
-      monthlySavings: cents(dedicated - (c?.monthlyCost ?? 0)),
+      dedicatedMonthlyCost: cents(alone),
+      monthlySavings: cents(alone - (c?.monthlyCost ?? 0)),
       poolMissing: missing.has(lb.pool),
     };
   });

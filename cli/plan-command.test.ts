@@ -81,8 +81,9 @@ describe('sharedlb plan', () => {
   it('prints a table with totals and assumptions', async () => {
     const r = await run(['-f', file('svc2.yaml', services)]);
     assert.equal(r.code, 0, r.err);
-    assert.match(r.out, /LOAD BALANCER\s+POOL\s+MEMBERS\s+PORTS\s+MONTHLY/);
-    assert.match(r.out, /default-1\s+default\s+2\s+2\/50\s+\$27\.38/);
+    assert.match(r.out, /LOAD BALANCER\s+POOL\s+CLASS\s+MEMBERS\s+PORTS\s+MONTHLY\s+DEDICATED\s+SAVING/);
+    assert.match(r.out, /^Members: /, 'the summary first');
+    assert.match(r.out, /default-1\s+default\s+-\s+2\s+2\/50\s+\$27\.38\s+\$54\.75\s+\$27\.37/);
     assert.match(r.out, /Load balancers: 1 \(lower bound 1\)/);
     assert.match(r.out, /Saving: +\$27\.38 per month \(50%\)/);
     assert.match(r.out, /Assumptions:/);

@@ -1,5 +1,6 @@
 // `sharedlb plan`: offline packing and cost of Service manifests.
 
+import { classText } from '../allocator/classes.ts';
 import { plan, type Plan } from '../allocator/plan.ts';
 import { implicitPool, parsePool, poolSet, POOL_KIND, type PoolSet } from '../allocator/pools.ts';
 import { isProviderName, PROVIDER_NAMES } from '../allocator/profiles.ts';
@@ -207,15 +208,8 @@ export function renderRepack(r: RepackReport): string {
 
 export function renderPlan(p: Plan): string {
   const out: string[] = [];
-  out.push(
-    table(
-      ['LOAD BALANCER', 'POOL', 'MEMBERS', 'PORTS', 'MONTHLY'],
-      p.loadBalancers.map((lb) => [lb.name, lb.pool, String(lb.members), `${lb.portsUsed}/${lb.capacity}`, money(lb.monthlyCost, lb.currency)]),
-      [false, false, true, true, true],
-    ),
-  );
   const s = p.summary;
-  out.push('');
+  // The summary first: what a reader came for, before a table of every LB.
   out.push(`Members:        ${s.members} (${s.allocated} allocated, ${s.pending} pending, ${s.rejected} rejected)`);
   out.push(`Load balancers: ${s.loadBalancers} (lower bound ${s.lowerBound})`);
   for (const t of p.cost.totals) {
@@ -223,6 +217,14 @@ export function renderPlan(p: Plan): string {
     const pct = t.dedicatedMonthlyCost > 0 ? ` (${Math.round((t.monthlySavings / t.dedicatedMonthlyCost) * 100)}%)` : '';
     out.push(`Saving:         ${money(t.monthlySavings, t.currency)} per month${pct}`);
   }
+  out.push('');
+  out.push(
+    table(
+      ['LOAD BALANCER', 'POOL', 'CLASS', 'MEMBERS', 'PORTS', 'MONTHLY', 'DEDICATED', 'SAVING'],
+      p.loadBalancers.map((lb) => [lb.name, lb.pool, classText(lb.class), String(lb.members), `${lb.portsUsed}/${lb.capacity}`, money(lb.monthlyCost, lb.currency), money(lb.dedicatedMonthlyCost, lb.currency), money(lb.monthlySavings, lb.currency)]),
+      [false, false, false, true, true, true, true, true],
+    ),
+  );
   const trouble = p.members.filter((m) => m.state !== 'Allocated');
   if (trouble.length > 0) {
     out.push('', 'Not allocated:');

@@ -1,6 +1,7 @@
 // The cost report as text, CSV and a self-contained HTML page (inline SVG
 // chart, no scripts), from one model.
 
+import { classText } from '../allocator/classes.ts';
 import type { LiveReport } from '../allocator/report.ts';
 import type { Showback } from '../allocator/showback.ts';
 import { money, table } from './text-table.ts';
@@ -10,17 +11,16 @@ const poolCell = (l: LiveReport['loadBalancers'][number]): string => (l.poolMiss
 
 export function reportTable(r: LiveReport): string {
   if (r.loadBalancers.length === 0) return 'No shared LBs yet: no member has been placed (sharedlb plan shows what sharing would save).\n';
-  const out = [
-    table(
-      ['LOAD BALANCER', 'ADDRESS', 'POOL', 'MEMBERS', 'PORTS', 'MONTHLY', 'DEDICATED', 'SAVING'],
-      r.loadBalancers.map((l) => [`${l.namespace}/${l.name}`, l.address || '<pending>', poolCell(l), String(l.members), `${l.portsUsed}/${l.capacity}`, money(l.monthlyCost, l.currency), money(l.dedicatedMonthlyCost, l.currency), money(l.monthlySavings, l.currency)]),
-      [false, false, false, true, true, true, true, true],
-    ),
+  // The summary first: what a reader came for, before a table of every LB.
+  const out = r.totals.map((t) => `Total: ${money(t.monthlyCost, t.currency)} per month shared, ${money(t.dedicatedMonthlyCost, t.currency)} on dedicated LBs, saving ${money(t.monthlySavings, t.currency)}`);
+  out.push(
     '',
-  ];
-  for (const t of r.totals) {
-    out.push(`Total: ${money(t.monthlyCost, t.currency)} per month shared, ${money(t.dedicatedMonthlyCost, t.currency)} on dedicated LBs, saving ${money(t.monthlySavings, t.currency)}`);
-  }
+    table(
+      ['LOAD BALANCER', 'ADDRESS', 'POOL', 'CLASS', 'MEMBERS', 'PORTS', 'MONTHLY', 'DEDICATED', 'SAVING'],
+      r.loadBalancers.map((l) => [`${l.namespace}/${l.name}`, l.address || '<pending>', poolCell(l), l.class === null ? '-' : classText(l.class), String(l.members), `${l.portsUsed}/${l.capacity}`, money(l.monthlyCost, l.currency), money(l.dedicatedMonthlyCost, l.currency), money(l.monthlySavings, l.currency)]),
+      [false, false, false, false, true, true, true, true, true],
+    ),
+  );
   out.push('', 'Assumptions:', ...r.assumptions.map((a) => `  - ${a}`));
   return `${out.join('\n')}\n`;
 }
