@@ -258,3 +258,21 @@ test('a namespace at its pool quota waits with QuotaExceeded (condition and Warn
   assert.equal(reason('a', 'second')?.reason, 'Allocated');
   await h.stop();
 });
+
+test('reconciles converge through conflicts and failures, and a converged cluster is reconciled again with no write at all', async () => {
+  const { reconcilePool } = await import('./reconcile-pool.ts');
+  const { reconcileMember } = await import('./reconcile-member.ts');
+  const h = await startHarness([poolObject('p', { default: true, provider: 'generic' }), memberService('a', 'm', [{ name: 'p', port: 7000 }]), memberSlice('a', 'm', ['10.1.0.1'], [{ name: 'p', port: 7000 }])]);
+  h.api.failNext({ method: 'POST', path: `/namespaces/${NS}/services`, status: 409 });
+  await assert.rejects(reconcilePool(h.pool, 'p'), /409/);
+  h.api.failNext({ method: 'PATCH', path: '/services/m', status: 429 });
+  h.api.failNext({ method: 'POST', path: '/endpointslices', status: 0 });
+  await h.converge();
+  assert.equal(h.service('a', 'm')?.status?.conditions?.[0]?.reason, 'Allocated');
+  assert.equal(h.api.list('EndpointSlice', NS).length, 1);
+  const before = h.api.writes().length;
+  await reconcilePool(h.pool, 'p');
+  await reconcileMember(h.member, 'a/m');
+  assert.equal(h.api.writes().length, before, 'nothing written when nothing changed');
+  await h.stop();
+});

@@ -32,7 +32,7 @@ export interface Harness {
   pool: PoolContext;
   member: MemberContext;
   events: RecordedEvent[];
-  /** Run every reconcile until a round writes nothing (or throw after `rounds`). */
+  /** Run every reconcile until a round writes nothing and fails nothing (or throw after `rounds`); failures are retried. */
   converge(rounds?: number): Promise<void>;
   /** A shared LB or member Service as stored now. */
   service(namespace: string, name: string): V1Service | undefined;
@@ -73,12 +73,22 @@ export async function startHarness(objects: Obj[], opts: { cloud?: boolean; now?
       api.seed({ ...lb, status: { loadBalancer: { ingress: [{ ip: `203.0.113.${++address}`, ipMode: 'VIP' }] } } });
     }
   };
+  // A failed reconcile is retried in the next round, as the work queue retries it.
+  const errors: unknown[] = [];
+  const attempt = async (run: () => Promise<unknown>): Promise<void> => {
+    try {
+      await run();
+    } catch (e) {
+      errors.push(e);
+    }
+  };
   const converge = async (rounds = 10): Promise<void> => {
     for (let i = 0; i < rounds; i++) {
       const before = api.writes().length;
+      const failedBefore = errors.length;
       const pools = new Set(state.pools.list().map((p) => p.metadata?.name as string));
       for (const lb of state.lbs()) pools.add(lb.metadata?.labels?.[LB_POOL_LABEL] as string);
-      for (const p of [...pools].sort()) await reconcilePool(pool, p);
+      for (const p of [...pools].sort()) await attempt(() => reconcilePool(pool, p));
       cloud();
       const keys = new Set<string>();
       for (const svc of state.services.list()) if (!isSharedLB(svc, NS)) keys.add(`${svc.metadata?.namespace}/${svc.metadata?.name}`);
@@ -89,11 +99,11 @@ export async function startHarness(objects: Obj[], opts: { cloud?: boolean; now?
       for (const k of [...keys].sort()) {
         // The debounce of WaitingForAddress is for a live cloud; here the cloud answers at once.
         member.waitingSince.set(k, 0);
-        await reconcileMember(member, k);
+        await attempt(() => reconcileMember(member, k));
       }
-      if (api.writes().length === before) return;
+      if (api.writes().length === before && errors.length === failedBefore) return;
     }
-    throw new Error(`no fixed point after ${rounds} rounds: ${api.writes().slice(-5).map((c) => `${c.method} ${c.path}`).join('; ')}`);
+    throw new Error(`no fixed point after ${rounds} rounds: ${api.writes().slice(-5).map((c) => `${c.method} ${c.path}`).join('; ')}; errors: ${errors.slice(-3).map(String).join('; ')}`);
   };
   return {
     api, state, pool, member, events, converge,
