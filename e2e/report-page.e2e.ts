@@ -53,12 +53,17 @@ describe('the /report page', () => {
     const res = await page.goto(`http://127.0.0.1:${ctl?.port}/report`);
     assert.match(res?.headers()['content-security-policy'] ?? '', /default-src 'none'/, 'the page may load and run nothing');
     assert.equal(await page.title(), 'sharedlb cost report');
-    const rows = await page.locator('tbody tr').allTextContents();
+    const rows = await page.locator('table').first().locator('tbody tr').allTextContents();
     assert.equal(rows.length, 2, rows.join('\n'));
     const first = rows.find((r) => r.includes('e2e-report-1')) ?? '';
     assert.match(first, /198\.51\.100\.\d+\s*e2e-report\s*3\s*3\/3\s*\$27\.38\s*\$82\.13\s*\$54\.75/);
     assert.match(await page.locator('.total').textContent() ?? '', /\$54\.75 saved per month: \$54\.75 shared instead of \$109\.50/);
-    assert.equal(await page.locator('svg rect.shared').count(), 2 + 1); // a bar per LB, and the legend's swatch
+    assert.equal(await page.locator('svg').first().locator('rect.shared').count(), 2 + 1); // a bar per LB, and the legend's swatch
+    // Who pays: the members' one namespace carries both LBs' bills as the table shows them ($27.38 each).
+    assert.match(await page.locator('h2', { hasText: 'Who pays' }).textContent() ?? '', /Who pays: by namespace/);
+    const shares = await page.locator('table').nth(1).locator('tbody tr').allTextContents();
+    assert.equal(shares.length, 1, shares.join('\n'));
+    assert.match(shares[0] ?? '', /\$54\.76/);
     const bar = await page.locator('svg rect.dedicated').nth(1).boundingBox();
     assert.ok(bar !== null && bar.width > 100, 'the dedicated bar is drawn to scale');
     assert.match(await page.locator('ul').first().textContent() ?? '', /internet-facing NLB holding 3 public IPv4/);
