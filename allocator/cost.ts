@@ -96,14 +96,15 @@ export function dedicatedByLB(pools: Pool[], members: Array<{ pool: string; lb: 
   const out = new Map<string, number>();
   for (const pool of pools) {
     const mine = members.filter((m) => m.pool === pool.name);
-    const { shares } = priceUnits(pool, mine.map((m) => ({ ports: m.ports.length, protocols: new Set(m.ports.map((p) => p.protocol)).size })));
+    const { shares } = priceUnits(pool, mine.map((m) => billed(m.ports)));
     for (const [i, m] of mine.entries()) out.set(m.lb, (out.get(m.lb) ?? 0) + (shares[i] ?? 0));
   }
   return out;
 }
 
-function billedLB(lb: LayoutLB): Billed {
-  return { ports: lb.assignments.length, protocols: new Set(lb.assignments.map((a) => a.protocol)).size };
+/** What a set of ports is billed as: how many, and in how many protocols (GCP bills a forwarding rule per protocol). */
+export function billed(ports: ReadonlyArray<{ protocol: Protocol }>): Billed {
+  return { ports: ports.length, protocols: new Set(ports.map((p) => p.protocol)).size };
 }
 
 /**
@@ -123,8 +124,8 @@ export function priceLayout(pools: Pool[], loadBalancers: LayoutLB[], members: A
     const mine = members.filter((m) => m.pool === pool.name);
     if (lbs.length === 0 && mine.length === 0) continue;
     providers.add(pool.provider);
-    const shared = priceUnits(pool, lbs.map(billedLB));
-    const dedicated = priceUnits(pool, mine.map((m) => ({ ports: m.ports.length, protocols: new Set(m.ports.map((p) => p.protocol)).size })));
+    const shared = priceUnits(pool, lbs.map((lb) => billed(lb.assignments)));
+    const dedicated = priceUnits(pool, mine.map((m) => billed(m.ports)));
     lbs.forEach((lb, i) => {
       report.loadBalancers.push({
         name: lb.name,

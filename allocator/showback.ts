@@ -7,7 +7,7 @@
 // per the value of a label an admin names. Members that wait or are refused
 // hold nothing and cost nothing; they are counted as such. Pure.
 
-import { cents, priceUnits } from './cost.ts';
+import { billed, cents, priceUnits } from './cost.ts';
 import { reportPools, type LiveLoadBalancer, type LiveReport } from './report.ts';
 import type { Pool } from './types.ts';
 
@@ -89,7 +89,7 @@ export function showback(report: LiveReport, known: Pool[], lbs: LiveLoadBalance
       continue;
     }
     const shares = splitCents(row.monthlyCost, holders.map((m) => ports.get(m) ?? 0));
-    const dedicated = priceUnits(pool, holders.map((m) => ({ ports: ports.get(m) ?? 0, protocols: new Set(lb.assignments.filter((a) => a.member === m).map((a) => a.protocol)).size })));
+    const dedicated = priceUnits(pool, holders.map((m) => billed(lb.assignments.filter((a) => a.member === m))));
     for (const [i, m] of holders.entries()) {
       const known = groupOf.get(m);
       out.push({

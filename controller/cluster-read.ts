@@ -10,7 +10,8 @@ import type { ProviderName } from '../allocator/types.ts';
 import { isSharedLBObject, readLoadBalancer } from '../allocator/lb-record.ts';
 import { parsePool, poolSet, POOL_KIND, type PoolSet } from '../allocator/pools.ts';
 import { liveReport, type LiveLoadBalancer, type LiveReport } from '../allocator/report.ts';
-import { ApiError, type Rest } from './kube-rest.ts';
+import { ApiError, listPages, type Rest } from './kube-rest.ts';
+import { serviceKey } from '../allocator/members.ts';
 
 const GROUP_VERSION = '/apis/sharedlb.io/v1alpha1';
 /** The LoadBalancerPools' collection: read, watched and written at this path. */
@@ -66,13 +67,7 @@ export async function readPools(rest: Rest): Promise<PoolSet> {
 /** Every Service of the cluster, in pages (as `kubectl get svc -A` reads them). */
 export async function readServices(rest: Rest, labelSelector?: string): Promise<V1Service[]> {
   const out: V1Service[] = [];
-  let next = '';
-  do {
-    const q = [`limit=500`, ...(labelSelector ? [`labelSelector=${encodeURIComponent(labelSelector)}`] : []), ...(next ? [`continue=${encodeURIComponent(next)}`] : [])].join('&');
-    const page = await rest.get<{ items: V1Service[]; metadata: { continue?: string } }>(`/api/v1/services?${q}`);
-    out.push(...page.items);
-    next = page.metadata.continue ?? '';
-  } while (next !== '');
+  for await (const page of listPages<V1Service>(rest, '/api/v1/services', labelSelector ? { labelSelector } : {})) out.push(...page.items);
   return out;
 }
 
@@ -99,7 +94,7 @@ export async function fetchShowback(rest: Rest, by: ShowbackBy): Promise<Showbac
   };
   const recorded = new Set(lbs.flatMap((l) => l.assignments.map((a) => a.member)));
   const members = all.filter((s) => !isSharedLBObject(s)).flatMap((s) => {
-    const key = `${s.metadata?.namespace}/${s.metadata?.name}`;
+    const key = serviceKey(s);
     const reason = (s.status?.conditions ?? []).find((c) => c.type === READY_CONDITION)?.reason;
     return reason === undefined && !recorded.has(key) ? [] : [{ key, group: groupOf(s), state: reason ?? 'Allocated' }];
   });

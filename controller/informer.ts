@@ -16,7 +16,7 @@
 // Handlers get (event, object) and should only enqueue.
 
 import { Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import type { Rest } from './kube-rest.ts';
+import { listPages, type Rest } from './kube-rest.ts';
 import { entry } from '../allocator/collections.ts';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
@@ -76,12 +76,6 @@ export function trimMetadata(obj: KubernetesObject): void {
   obj.metadata = m;
 }
 
-interface Page<T> {
-  items: T[];
-  metadata: { resourceVersion: string; continue?: string };
-}
-
-const PAGE = 250;
 
 /** The API server's way of saying a resourceVersion is too old to watch from: list afresh. */
 class Gone extends Error {}
@@ -234,27 +228,19 @@ export class ResilientInformer<T extends KubernetesObject> {
   }
 
   /**
-   * A full list in pages, as client-go's pager makes it; each object
-   * replaces its cached version as its page arrives. Pages of 250, not
-   * client-go's 500: a page of EndpointSlices then parses into less than
-   * V8's young generation (4 MB, the Deployment's --max-semi-space-size),
-   * so the objects a relist replaces die young instead of piling up in the
-   * old generation until a full collection. All pages are one
-   * snapshot (the continue token pins the resourceVersion); an expired token
-   * fails the list and it is made again.
+   * A full list in pages (listPages); each object replaces its cached
+   * version as its page arrives, so a relist holds one page, not a second
+   * cache.
    */
   private async listAll(current: () => boolean): Promise<void> {
     const seen = new Set<string>();
     let resourceVersion = '';
-    let next = '';
     this.listing = true;
-    do {
-      const page = await this.opts.rest.get<Page<T>>(`${this.opts.path}?limit=${PAGE}${next ? `&continue=${encodeURIComponent(next)}` : ''}`);
+    for await (const page of listPages<T>(this.opts.rest, this.opts.path)) {
       if (!current()) return;
       for (const o of page.items) seen.add(this.upsert(o));
       resourceVersion ||= page.metadata.resourceVersion;
-      next = page.metadata.continue ?? '';
-    } while (next !== '');
+    }
     for (const [k, obj] of [...this.known]) {
       if (!seen.has(k)) {
         this.remove(k, obj);

@@ -186,6 +186,29 @@ export function restClient(kc: KubeConfig, opts: RestOptions = {}): Rest {
   };
 }
 
+export interface ListPage<T> {
+  items: T[];
+  metadata: { resourceVersion: string; continue?: string };
+}
+
+/**
+ * A list in pages, as client-go's pager makes it: all pages are one snapshot
+ * (the continue token pins the resourceVersion); an expired token fails the
+ * list (410), and the caller lists again. Pages of 250, not client-go's 500:
+ * a page of EndpointSlices then parses into less than V8's young generation
+ * (the Deployment's --max-semi-space-size), so objects a relist replaces die
+ * young.
+ */
+export async function* listPages<T>(rest: Rest, path: string, query: Record<string, string> = {}, limit = 250): AsyncGenerator<ListPage<T>> {
+  let next = '';
+  do {
+    const q = new URLSearchParams({ ...query, limit: String(limit), ...(next ? { continue: next } : {}) });
+    const page = await rest.get<ListPage<T>>(`${path}?${q}`);
+    yield page;
+    next = page.metadata.continue ?? '';
+  } while (next !== '');
+}
+
 /** `rest` with `around` put around each request: it decides whether, and when, `send` goes. */
 export function aroundRequests(rest: Rest, around: <T>(method: string, path: string, send: () => Promise<T>) => Promise<T>): Rest {
   return {

@@ -26,6 +26,7 @@ import { isSharedLB } from './shared-lb.ts';
 import { ClusterState } from './state.ts';
 import { touchesSharing, watchHandlers, type Enqueue } from './watches.ts';
 import { WorkQueue } from './workqueue.ts';
+import { serviceKey } from '../allocator/members.ts';
 
 export interface Controller {
   readonly leading: boolean;
@@ -58,7 +59,7 @@ function namespaceShowback(state: ClusterState): Showback {
   const pools = [...state.poolSet().pools.values()];
   const lbs = state.lbs().map(liveLoadBalancer);
   const members = state.sharingServices().flatMap((svc) => {
-    const key = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
+    const key = serviceKey(svc);
     const reason = currentCondition(svc)?.reason;
     return isSharedLB(svc, state.namespace) || (reason === undefined && state.holdings(key).length === 0) ? [] : [{ key, group: svc.metadata?.namespace ?? '', state: reason ?? 'Allocated' }];
   });
@@ -142,7 +143,7 @@ function enqueuer(queue: WorkQueue, state: () => ClusterState, o: Pick<Controlle
     members: (filter: (svc: V1Service) => boolean = () => true, background: boolean = false) => {
       const st = state();
       for (const svc of st.sharingServices()) {
-        const key = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
+        const key = serviceKey(svc);
         if (!isSharedLB(svc, o.namespace) && touchesSharing(svc, o.className, st.holdings(key).length > 0) && filter(svc)) queue.add(memberKey(key), background);
       }
     },

@@ -6,7 +6,7 @@
 // records and place a member twice.
 
 import type { V1EndpointSlice, V1Namespace, V1Service } from '@kubernetes/client-node';
-import { parseMember, type MemberParse } from '../allocator/members.ts';
+import { parseMember, serviceKey, type MemberParse } from '../allocator/members.ts';
 import { parsePool, poolSet, type PoolSet } from '../allocator/pools.ts';
 import { clusterIPFamilies } from '../allocator/classes.ts';
 import type { IPFamily, LoadBalancerState } from '../allocator/types.ts';
@@ -78,7 +78,7 @@ export class ClusterState {
       name: 'services', watch, rest, path: '/api/v1/services', relistSeconds, onRestart: h.restart, onRelist: h.relist,
       cacheForm: (svc) => serviceForm(svc, namespace, className),
       onEvent: (e, svc) => {
-        const key = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
+        const key = serviceKey(svc);
         if (e === 'delete') this.parsed.delete(key);
         if (key === 'default/kubernetes') this.families = null;
         this.track(key, e === 'delete' ? undefined : svc);
@@ -272,7 +272,7 @@ export class ClusterState {
   /** Record a member's write-back (the API server's answer to a patch made over the version `from`). */
   wroteMember(from: string | null, obj: V1Service): void {
     trimMetadata(obj);
-    const key = `${obj.metadata?.namespace}/${obj.metadata?.name}`;
+    const key = serviceKey(obj);
     this.expected.set(key, { from, obj });
     const own = entry(this.ownVersions, key, () => new Set());
     own.add(obj.metadata?.resourceVersion ?? '');
@@ -284,7 +284,7 @@ export class ClusterState {
    * needs no reconcile of its own. Each version answers once.
    */
   ownEcho(e: InformerEvent, svc: V1Service): boolean {
-    const key = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
+    const key = serviceKey(svc);
     const own = this.ownVersions.get(key);
     if (own === undefined) return false;
     const echo = e !== 'delete' && own.delete(svc.metadata?.resourceVersion ?? '');

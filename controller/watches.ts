@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { GROUP, LB_POOL_LABEL, LOAD_BALANCER } from '../allocator/annotations.ts';
-import type { MemberParse } from '../allocator/members.ts';
+import { serviceKey, type MemberParse } from '../allocator/members.ts';
 import type { PoolSet } from '../allocator/pools.ts';
 import type { InformerEvent } from './informer.ts';
 import { currentCondition } from './member-status.ts';
@@ -85,7 +85,7 @@ export function watchHandlers(o: WatchOptions): StateHandlers {
         for (const m of members) enqueue.member(m);
         return;
       }
-      const key = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
+      const key = serviceKey(svc);
       const echo = state.ownEcho(e, svc);
       if (!touchesSharing(svc, o.className, state.holdings(key).length > 0)) {
         digests.delete(key);

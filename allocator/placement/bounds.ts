@@ -3,7 +3,7 @@
 
 import { isLocalClass } from '../classes.ts';
 import type { MemberRequest, Pool } from '../types.ts';
-import { conflictKey, type ConflictKey } from './layout.ts';
+import { conflictKey, groupKey, groupProtocol, type ConflictKey } from './layout.ts';
 import { entry } from '../collections.ts';
 
 /**
@@ -16,7 +16,7 @@ import { entry } from '../collections.ts';
 export function lowerBoundOf(pool: Pool, requests: MemberRequest[]): number {
   const groups = new Map<string, MemberRequest[]>();
   for (const r of requests) {
-    const g = `${r.classKey}\u0000${pool.mixedProtocol ? '' : (r.ports[0]?.protocol ?? '')}`;
+    const g = groupKey(pool.name, r.classKey, groupProtocol(pool, r.ports));
     const list = entry(groups, g, () => []);
     list.push(r);
   }
