@@ -61,9 +61,15 @@ export interface RecorderOptions {
   maxDeferMs?: number;
 }
 
-export function eventRecorder(rest: Rest, log: Logger, instance: string, opts: RecorderOptions = {}): EventRecorder {
-  const { seriesEveryMs = 60_000, onDrop = () => {}, busy = () => false, maxDeferMs = 120_000 } = opts;
-  const seen = new LRUCache<string, Seen>({ max: 10_000, ttl: 10 * 60_000 });
+/**
+ * The writes behind the recorder: one at a time, in order; Warnings at once,
+ * Normal ones deferred while the queue is busy (up to maxDeferMs); past
+ * MAX_PENDING_EVENTS waiting, dropped and counted — a Warning takes the
+ * place of the newest waiting Normal one. `forget` hears of a Normal event
+ * evicted unwritten.
+ */
+function pacedWrites(log: Logger, opts: RecorderOptions, forget: (seenKey: string) => void): { enqueue(type: string, w: () => Promise<void>, seenKey?: string): boolean; flush(): Promise<void> } {
+  const { onDrop = () => {}, busy = () => false, maxDeferMs = 120_000 } = opts;
   let chain: Promise<void> = Promise.resolve();
   let pending = 0;
   let dropped = 0;
@@ -94,39 +100,69 @@ export function eventRecorder(rest: Rest, log: Logger, instance: string, opts: R
     onDrop(type);
     if (dropped++ === 0) log.warn('dropping events: too many are waiting to be written', { pending });
   };
-  /** False if the event was dropped. */
-  const enqueue = (type: string, w: () => Promise<void>, seenKey?: string): boolean => {
-    if (pending >= MAX_PENDING_EVENTS) {
-      const evicted = type === 'Warning' ? deferred.pop() : undefined;
-      if (evicted === undefined) {
-        drop(type);
-        return false;
+  return {
+    /** False if the event was dropped. */
+    enqueue: (type, w, seenKey) => {
+      if (pending >= MAX_PENDING_EVENTS) {
+        const evicted = type === 'Warning' ? deferred.pop() : undefined;
+        if (evicted === undefined) {
+          drop(type);
+          return false;
+        }
+        // The newest waiting Normal event makes room; it was never written, so no series may name it.
+        if (evicted.seenKey !== undefined) forget(evicted.seenKey);
+        drop('Normal');
+        pending--;
       }
-      // The newest waiting Normal event makes room; it was never written, so no series may name it.
-      if (evicted.seenKey !== undefined) seen.delete(evicted.seenKey);
-      drop('Normal');
-      pending--;
-    }
-    pending++;
-    if (type === 'Warning') write(w);
-    else {
-      deferred.push({ at: Date.now(), write: w, seenKey });
-      release(false);
-    }
-    return true;
-  };
-  const rec: EventRecorder = {
-    written: 0,
-    normal: (o, r, a, n) => emit(o, 'Normal', r, a, n),
-    warning: (o, r, a, n) => emit(o, 'Warning', r, a, n),
+      pending++;
+      if (type === 'Warning') write(w);
+      else {
+        deferred.push({ at: Date.now(), write: w, seenKey });
+        release(false);
+      }
+      return true;
+    },
     flush: () => {
       release(true);
       return chain;
     },
   };
+}
+
+/** What identifies an event for deduplication: its object, type, reason and note. */
+function eventKey(obj: Regarding, type: string, reason: string, note: string): string {
+  return createHash('sha256').update(`${obj.uid ?? `${obj.namespace ?? 'default'}/${obj.name}`}\0${type}\0${reason}\0${note}`).digest('hex').slice(0, 20);
+}
+
+function eventBody(obj: Regarding, type: string, reason: string, action: string, note: string, name: string, instance: string): object {
+  return {
+    apiVersion: 'events.k8s.io/v1',
+    kind: 'Event',
+    metadata: { name, namespace: obj.namespace ?? 'default' },
+    eventTime: microTime(),
+    reportingController: 'sharedlb.io/controller',
+    reportingInstance: instance,
+    action,
+    reason,
+    note: note.length > 1024 ? `${note.slice(0, 1021)}...` : note,
+    type,
+    regarding: obj,
+  };
+}
+
+export function eventRecorder(rest: Rest, log: Logger, instance: string, opts: RecorderOptions = {}): EventRecorder {
+  const seriesEveryMs = opts.seriesEveryMs ?? 60_000;
+  const seen = new LRUCache<string, Seen>({ max: 10_000, ttl: 10 * 60_000 });
+  const writes = pacedWrites(log, opts, (k) => seen.delete(k));
+  const rec: EventRecorder = {
+    written: 0,
+    normal: (o, r, a, n) => emit(o, 'Normal', r, a, n),
+    warning: (o, r, a, n) => emit(o, 'Warning', r, a, n),
+    flush: () => writes.flush(),
+  };
   function emit(obj: Regarding, type: 'Normal' | 'Warning', reason: string, action: string, note: string): void {
     const namespace = obj.namespace ?? 'default';
-    const key = createHash('sha256').update(`${obj.uid ?? `${namespace}/${obj.name}`}\0${type}\0${reason}\0${note}`).digest('hex').slice(0, 20);
+    const key = eventKey(obj, type, reason, note);
     const s = seen.get(key);
     const now = Date.now();
     if (s !== undefined) {
@@ -134,7 +170,7 @@ export function eventRecorder(rest: Rest, log: Logger, instance: string, opts: R
       if (now - s.lastWrite < seriesEveryMs) return;
       s.lastWrite = now;
       const count = s.count;
-      enqueue(type, () =>
+      writes.enqueue(type, () =>
         rest.patch(`/apis/events.k8s.io/v1/namespaces/${s.namespace}/events/${s.name}`, { series: { count, lastObservedTime: microTime() } }, 'merge')
           .then(() => void rec.written++)
           .catch((e: unknown) => void log.warn('event series update failed', { event: s.name, error: String(e) })),
@@ -142,20 +178,8 @@ export function eventRecorder(rest: Rest, log: Logger, instance: string, opts: R
       return;
     }
     const name = `${obj.name}.${key.slice(0, 12)}${now.toString(16)}`;
-    const queued = enqueue(type, () =>
-      rest.post(`/apis/events.k8s.io/v1/namespaces/${namespace}/events`, {
-        apiVersion: 'events.k8s.io/v1',
-        kind: 'Event',
-        metadata: { name, namespace },
-        eventTime: microTime(),
-        reportingController: 'sharedlb.io/controller',
-        reportingInstance: instance,
-        action,
-        reason,
-        note: note.length > 1024 ? `${note.slice(0, 1021)}...` : note,
-        type,
-        regarding: obj,
-      })
+    const queued = writes.enqueue(type, () =>
+      rest.post(`/apis/events.k8s.io/v1/namespaces/${namespace}/events`, eventBody(obj, type, reason, action, note, name, instance))
         .then(() => void rec.written++)
         .catch((e: unknown) => void log.warn('event write failed', { regarding: `${namespace}/${obj.name}`, reason, error: String(e) })),
       key,

@@ -89,13 +89,41 @@ export interface RestOptions {
   beforeAttempt?: (method: string, path: string) => void;
 }
 
+type Applied = Record<string, unknown> & { headers?: Record<string, string> };
+type Raw = { status: number; body: unknown; retryAfter: number | null };
+
+/** One HTTP exchange: the response's status, its body (JSON where it is), and a Retry-After if it gave one. */
+function exchange(send: typeof request, url: string, options: Parameters<typeof request>[1], payload: string | undefined, what: string, timeoutMs: number): Promise<Raw> {
+  return new Promise<Raw>((resolve, reject) => {
+    const req = send(url, options, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let parsed: unknown = text;
+        try {
+          parsed = text === '' ? null : JSON.parse(text);
+        } catch {
+          // not JSON (e.g. /readyz): keep the text
+        }
+        const after = Number(res.headers['retry-after']);
+        resolve({ status: res.statusCode ?? 0, body: parsed, retryAfter: Number.isFinite(after) && after >= 0 ? after : null });
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${what}: timed out after ${timeoutMs}ms`)));
+    req.on('error', reject);
+    if (payload !== undefined) req.write(payload);
+    req.end();
+  });
+}
+
 export function restClient(kc: KubeConfig, opts: RestOptions = {}): Rest {
   const cluster = kc.getCurrentCluster();
   if (cluster === null) throw new Error('kubeconfig has no current cluster');
   const server = cluster.server.replace(/\/$/, '');
   const secure = server.startsWith('https:');
   let agent: Agent | HttpAgent | undefined;
-  type Applied = Record<string, unknown> & { headers?: Record<string, string> };
   let applied: { at: number; o: Applied } | null = null;
   const kubeconfigOptions = async (): Promise<Applied> => {
     if (applied === null || performance.now() - applied.at > AUTH_REUSE_MS) {
@@ -106,7 +134,7 @@ export function restClient(kc: KubeConfig, opts: RestOptions = {}): Rest {
     return applied.o;
   };
 
-  const once = async (method: string, path: string, body?: unknown, contentType = 'application/json', timeoutMs = 30_000) => {
+  const once = async (method: string, path: string, body?: unknown, contentType = 'application/json', timeoutMs = 30_000): Promise<Raw> => {
     const o = await kubeconfigOptions();
     // TLS material as one secure context: given as ca/cert/key, the agent joins them into the key it files
     // every request's socket under (https.Agent.getName), kilobytes of text per request.
@@ -120,42 +148,16 @@ export function restClient(kc: KubeConfig, opts: RestOptions = {}): Rest {
       'user-agent': opts.userAgent ?? 'sharedlb',
       ...(payload !== undefined ? { 'content-type': contentType, 'content-length': String(Buffer.byteLength(payload)) } : {}),
     };
-    const response = new Promise<{ status: number; body: unknown; retryAfter: number | null }>((resolve, reject) => {
-      const req = (secure ? request : httpRequest)(
-        `${server}${path}`,
-        { method, headers, agent, ...(o.auth ? { auth: o.auth as string } : {}), timeout: timeoutMs },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let parsed: unknown = text;
-            try {
-              parsed = text === '' ? null : JSON.parse(text);
-            } catch {
-              // not JSON (e.g. /readyz): keep the text
-            }
-            if (res.statusCode === 401) applied = null;
-            const after = Number(res.headers['retry-after']);
-            resolve({ status: res.statusCode ?? 0, body: parsed, retryAfter: Number.isFinite(after) && after >= 0 ? after : null });
-          });
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timed out after ${timeoutMs}ms`)));
-      req.on('error', reject);
-      if (payload !== undefined) req.write(payload);
-      req.end();
-    });
-    if (opts.onResponse === undefined) return response;
-    const seen = opts.onResponse;
-    return response.then((r) => {
-      seen(method, path, r.status);
+    const options = { method, headers, agent, ...(o.auth ? { auth: o.auth as string } : {}), timeout: timeoutMs };
+    try {
+      const r = await exchange(secure ? request : (httpRequest as typeof request), `${server}${path}`, options, payload, `${method} ${path}`, timeoutMs);
+      if (r.status === 401) applied = null;
+      opts.onResponse?.(method, path, r.status);
       return r;
-    }, (e: unknown) => {
-      seen(method, path, 0);
+    } catch (e) {
+      opts.onResponse?.(method, path, 0);
       throw e;
-    });
+    }
   };
   // client-go's rule (rest/request.go): a 429, or a 5xx with Retry-After, was
   // not acted on; wait as told and send it again, a bounded number of times.

@@ -40,18 +40,63 @@ export interface Elector {
   stop(): Promise<void>;
 }
 
-export function startLeaderElection(o: LeaderOptions): Elector {
+/** Another holder's record as last seen, and when we saw it change (our clock, never the holder's: client-go's observedTime). */
+type Observed = { record: string; at: number } | null;
+
+/**
+ * One try at holding the Lease, started at `start`: 'held' if it is ours
+ * now (created, renewed, or taken over once expired), else who holds it.
+ * `observed` is updated as a follower's view of the holder's record.
+ */
+async function tryAcquireOrRenew(o: LeaderOptions, start: number, view: { observed: Observed }): Promise<'held' | { heldBy: string }> {
   const leaseSeconds = o.leaseSeconds ?? 15;
+  const path = `/apis/coordination.k8s.io/v1/namespaces/${o.namespace}/leases`;
+  const now = new Date(start);
+  let lease: Lease | null = null;
+  try {
+    lease = await o.rest.get<Lease>(`${path}/${o.name}`);
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 404)) throw e;
+  }
+  const spec = { holderIdentity: o.identity, leaseDurationSeconds: leaseSeconds, renewTime: microTime(now) };
+  if (lease === null) {
+    await o.rest.post(path, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: o.name, namespace: o.namespace }, spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 } });
+  } else if (lease.spec.holderIdentity === o.identity) {
+    await o.rest.put(`${path}/${o.name}`, { ...lease, spec: { ...lease.spec, ...spec } });
+  } else {
+    const holder = lease.spec.holderIdentity ?? '';
+    const record = JSON.stringify(lease.spec);
+    if (view.observed?.record !== record) view.observed = { record, at: start };
+    if (holder !== '' && start < view.observed.at + (lease.spec.leaseDurationSeconds ?? leaseSeconds) * 1000) return { heldBy: holder };
+    await o.rest.put(`${path}/${o.name}`, {
+      ...lease,
+      spec: { ...lease.spec, ...spec, acquireTime: microTime(now), leaseTransitions: (lease.spec.leaseTransitions ?? 0) + 1 },
+    });
+  }
+  view.observed = null;
+  return 'held';
+}
+
+/** Give the Lease up on shutdown, so a successor need not wait it out. */
+async function release(o: LeaderOptions): Promise<void> {
+  const path = `/apis/coordination.k8s.io/v1/namespaces/${o.namespace}/leases/${o.name}`;
+  try {
+    const lease = await o.rest.get<Lease>(path);
+    if (lease.spec.holderIdentity === o.identity) await o.rest.put(path, { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1 } });
+  } catch {
+    // the lease simply expires
+  }
+}
+
+export function startLeaderElection(o: LeaderOptions): Elector {
   const renewDeadline = (o.renewDeadlineSeconds ?? 10) * 1000;
   const retry = (o.retrySeconds ?? 2) * 1000;
-  const path = `/apis/coordination.k8s.io/v1/namespaces/${o.namespace}/leases`;
   let leading = false;
   /** When the last successful renewal began: leadership lasts until this + the renew deadline, and not a moment longer. */
   let lastRenew = 0;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
-  /** Another holder's record as last seen, and when we saw it change (our clock, never the holder's: client-go's observedTime). */
-  let observed: { record: string; at: number } | null = null;
+  const view: { observed: Observed } = { observed: null };
   const valid = (): boolean => leading && Date.now() - lastRenew <= renewDeadline;
 
   const stepDown = (why: string): void => {
@@ -63,37 +108,10 @@ export function startLeaderElection(o: LeaderOptions): Elector {
 
   const attempt = async (): Promise<void> => {
     const start = Date.now();
-    const now = new Date(start);
-    let lease: Lease | null = null;
-    try {
-      lease = await o.rest.get<Lease>(`${path}/${o.name}`);
-    } catch (e) {
-      if (!(e instanceof ApiError && e.status === 404)) throw e;
-    }
-    const spec = { holderIdentity: o.identity, leaseDurationSeconds: leaseSeconds, renewTime: microTime(now) };
-    if (lease === null) {
-      await o.rest.post(path, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: o.name, namespace: o.namespace }, spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 } });
-    } else if (lease.spec.holderIdentity === o.identity) {
-      await o.rest.put(`${path}/${o.name}`, { ...lease, spec: { ...lease.spec, ...spec } });
-    } else {
-      const held = lease.spec.holderIdentity !== undefined && lease.spec.holderIdentity !== '';
-      const record = JSON.stringify(lease.spec);
-      if (observed?.record !== record) observed = { record, at: start };
-      if (held && start < observed.at + (lease.spec.leaseDurationSeconds ?? leaseSeconds) * 1000) {
-        stepDown(`lease held by ${lease.spec.holderIdentity}`);
-        return;
-      }
-      await o.rest.put(`${path}/${o.name}`, {
-        ...lease,
-        spec: { ...lease.spec, ...spec, acquireTime: microTime(now), leaseTransitions: (lease.spec.leaseTransitions ?? 0) + 1 },
-      });
-    }
-    observed = null;
+    const r = await tryAcquireOrRenew(o, start, view);
+    if (r !== 'held') return stepDown(`lease held by ${r.heldBy}`);
     // A renewal that comes back after its own deadline is no renewal: a successor may already be writing.
-    if (Date.now() - start > renewDeadline) {
-      stepDown('a renewal returned after the renew deadline');
-      return;
-    }
+    if (Date.now() - start > renewDeadline) return stepDown('a renewal returned after the renew deadline');
     lastRenew = start;
     if (!leading) {
       leading = true;
@@ -128,18 +146,9 @@ export function startLeaderElection(o: LeaderOptions): Elector {
       stopped = true;
       clearTimeout(timer);
       clearInterval(watchdog);
-      if (leading) {
-        // Release, so a successor need not wait out the lease.
-        try {
-          const lease = await o.rest.get<Lease>(`${path}/${o.name}`);
-          if (lease.spec.holderIdentity === o.identity) {
-            await o.rest.put(`${path}/${o.name}`, { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1 } });
-          }
-        } catch {
-          // the lease simply expires
-        }
-        stepDown('shutting down');
-      }
+      if (!leading) return;
+      await release(o);
+      stepDown('shutting down');
     },
   };
 }

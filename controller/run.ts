@@ -9,10 +9,10 @@ import { LB_POOL_LABEL } from '../allocator/annotations.ts';
 import type { MemberOutcome } from '../allocator/placement/allocate.ts';
 import { eventRecorder, type EventRecorder } from './events.ts';
 import { kubeWatch } from './informer.ts';
-import { rateLimited, restClient } from './kube-rest.ts';
+import { rateLimited, restClient, type Rest } from './kube-rest.ts';
 import { startLeaderElection, type Elector } from './leader.ts';
 import { makeLogger, type Logger } from './logger.ts';
-import { memberKey, parseKey, poolKey } from './keys.ts';
+import { memberKey, parseKey, poolKey, type ReconcileKey } from './keys.ts';
 import { showback, type Showback } from '../allocator/showback.ts';
 import { currentCondition } from './member-status.ts';
 import { costGauges, showbackGauges, countRequest, eventsDropped, informerRelists, informerRestarts, memoryGauges, queueMetrics, resyncsSkipped } from './metrics.ts';
@@ -24,8 +24,8 @@ import { serve, START_GRACE_MS } from './http-server.ts';
 import { reconcilePool } from './reconcile-pool.ts';
 import { isSharedLB } from './shared-lb.ts';
 import { ClusterState } from './state.ts';
-import { touchesSharing, watchHandlers, type Enqueue } from './watches.ts';
-import { WorkQueue } from './workqueue.ts';
+import { touchesSharing, watchHandlers, type Enqueue, type WatchOptions } from './watches.ts';
+import { WorkQueue, type Outcome } from './workqueue.ts';
 import { serviceKey } from '../allocator/members.ts';
 
 export interface Controller {
@@ -164,17 +164,68 @@ function enqueuer(queue: WorkQueue, state: () => ClusterState, o: Pick<Controlle
  */
 const POOL_PLACEMENT_GAP_MS = 1000;
 
+/**
+ * The API clients: `raw` for the caches' lists and the Lease, never held
+ * back (a renewal must never wait behind a burst of writes); `sent` for
+ * reconciles and events, fenced — each attempt, retries too, goes only
+ * while this replica leads — and `rest`, that one rate-limited with --qps.
+ */
+function clients(o: ControllerOptions, elector: () => Elector | null): { raw: Rest; sent: Rest; rest: Rest } {
+  const options = { userAgent: 'sharedlb-controller', maxSockets: Math.max(8, o.concurrency * 2), onResponse: countRequest };
+  const raw = restClient(o.kc, options);
+  const sent = o.leaderElect ? restClient(o.kc, { ...options, beforeAttempt: fence(elector) }) : raw;
+  return { raw, sent, rest: o.qps > 0 ? rateLimited(sent, o.qps) : sent };
+}
+
+/**
+ * One queue for both kinds of key, paused until the caches have synced (as
+ * client-go's WaitForCacheSync: a pool placed while its LBs are still
+ * unlisted would see its members as new; a member reconciled before its LB,
+ * as holding nothing).
+ */
+function reconcileQueue(o: ControllerOptions, log: Logger, reconcile: (k: ReconcileKey) => Promise<Outcome>): WorkQueue {
+  const queue = new WorkQueue({
+    name: 'sharedlb',
+    concurrency: o.concurrency,
+    coalesceMs: POOL_PLACEMENT_GAP_MS,
+    metrics: queueMetrics('sharedlb', (key) => parseKey(key).kind),
+    handler: (key) => reconcile(parseKey(key)),
+    onError: (key, error, retryInMs) => log.warn('reconcile failed; will retry', { key, error: error instanceof Error ? error.message : String(error), retryInMs }),
+  });
+  queue.pause();
+  return queue;
+}
+
+/** Informer restarts and relists, counted and logged: a stuck watch is seen, not silent. */
+function informerObserver(log: Logger): Pick<WatchOptions, 'onRelist' | 'onRestart'> {
+  return {
+    onRelist: (informer) => informerRelists.inc({ informer }),
+    onRestart: (informer, reason, error) => {
+      informerRestarts.inc({ informer });
+      log.warn('informer restarted', { informer, reason, error: error instanceof Error ? error.message : String(error) });
+    },
+  };
+}
+
+/** Replicas take turns on the Lease; a new leader looks at everything (its predecessor may have stopped part way). */
+function elect(o: ControllerOptions, raw: Rest, log: Logger, instance: string, queue: WorkQueue, enqueue: ReturnType<typeof enqueuer>): Elector {
+  return startLeaderElection({
+    rest: raw, log, namespace: o.namespace, name: 'sharedlb-controller', identity: instance,
+    leaseSeconds: o.lease?.durationSeconds, renewDeadlineSeconds: o.lease?.renewDeadlineSeconds, retrySeconds: o.lease?.retrySeconds,
+    onStartedLeading: () => {
+      enqueue.allPools();
+      enqueue.members(undefined, true);
+      queue.resume();
+    },
+    onStoppedLeading: () => queue.pause(),
+  });
+}
+
 export async function startController(o: ControllerOptions): Promise<Controller> {
   const log = makeLogger();
-  const clientOptions = { userAgent: 'sharedlb-controller', maxSockets: Math.max(8, o.concurrency * 2), onResponse: countRequest };
-  const raw = restClient(o.kc, clientOptions);
   const instance = `${hostname()}-${process.pid}`;
   let elector: Elector | null = null;
-  // Reconciles and events write through a client of their own, fenced: each attempt (retries too) goes only
-  // while this replica leads, within its renew deadline. The caches' lists and the Lease use the other one,
-  // and are not rate-limited either (a renewal must never wait behind a burst of writes).
-  const sent = o.leaderElect ? restClient(o.kc, { ...clientOptions, beforeAttempt: fence(() => elector) }) : raw;
-  const rest = o.qps > 0 ? rateLimited(sent, o.qps) : sent;
+  const { raw, sent, rest } = clients(o, () => elector);
   const events = eventRecorder(rest, log, instance, {
     seriesEveryMs: (o.eventSeriesSeconds ?? 60) * 1000,
     onDrop: (type) => eventsDropped.inc({ type }),
@@ -184,33 +235,12 @@ export async function startController(o: ControllerOptions): Promise<Controller>
 
   // Handlers need the queue and the queue's reconciles need the state.
   let state: ClusterState;
-  const queue: WorkQueue = new WorkQueue({
-    name: 'sharedlb',
-    concurrency: o.concurrency,
-    coalesceMs: POOL_PLACEMENT_GAP_MS,
-    metrics: queueMetrics('sharedlb', (key) => parseKey(key).kind),
-    handler: async (key) => {
-      const k = parseKey(key);
-      return k.kind === 'pool' ? reconcilePool(poolCtx, k.pool) : reconcileMember(memberCtx, k.member);
-    },
-    onError: (key, error, retryInMs) => log.warn('reconcile failed; will retry', { key, error: error instanceof Error ? error.message : String(error), retryInMs }),
-  });
-  // As client-go's WaitForCacheSync: nothing is reconciled from half-listed
-  // caches. A pool placed while its LBs are still unlisted would see its
-  // members as new; a member reconciled before its LB, as holding nothing.
-  queue.pause();
+  const queue = reconcileQueue(o, log, (k) => (k.kind === 'pool' ? reconcilePool(poolCtx, k.pool) : reconcileMember(memberCtx, k.member)));
   const enqueue = enqueuer(queue, () => state, o);
   state = new ClusterState(kubeWatch(o.kc), raw, o.namespace, o.className, watchHandlers({
-    state: () => state,
-    namespace: o.namespace,
-    className: o.className,
-    enqueue,
+    state: () => state, namespace: o.namespace, className: o.className, enqueue,
     awaitsPlacement: (key, svc) => awaitsPlacement(memberCtx, key, svc),
-    onRelist: (informer) => informerRelists.inc({ informer }),
-    onRestart: (informer, reason, error) => {
-      informerRestarts.inc({ informer });
-      log.warn('informer restarted', { informer, reason, error: error instanceof Error ? error.message : String(error) });
-    },
+    ...informerObserver(log),
   }), Math.max(30, o.relistSeconds));
 
   const report = () => liveReport([...state.poolSet().pools.values()], state.lbs().map(liveLoadBalancer));
@@ -238,39 +268,25 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   log.info('caches synced', { services: state.services.size, servicesKeptWhole: state.sharingServices().length, endpointSlices: state.slices.size, pools: state.pools.size });
   enqueue.allPools();
   enqueue.members(undefined, true);
-  if (!o.leaderElect) queue.resume();
-  else {
-    elector = startLeaderElection({
-      rest: raw, log, namespace: o.namespace, name: 'sharedlb-controller', identity: instance,
-      leaseSeconds: o.lease?.durationSeconds, renewDeadlineSeconds: o.lease?.renewDeadlineSeconds, retrySeconds: o.lease?.retrySeconds,
-      // A new leader looks at everything: its predecessor may have stopped part way.
-      onStartedLeading: () => {
-        enqueue.allPools();
-        enqueue.members(undefined, true);
-        queue.resume();
-      },
-      onStoppedLeading: () => queue.pause(),
-    });
-  }
+  if (o.leaderElect) elector = elect(o, raw, log, instance, queue, enqueue);
+  else queue.resume();
   const resync = resyncEvery(o.resyncSeconds, queue, enqueue, log);
 
+  // Stopped in this order: no new work, the work under way finished, its events written, the Lease released.
+  return running(server, () => elector, [
+    () => clearInterval(resync), () => clearInterval(stuck), () => memory.stop(), () => queue.shutdown(), () => events.flush(),
+    () => elector?.stop(), () => state.stop(), () => server?.close(), () => raw.close(), () => sent.close(), () => log.info('stopped'),
+  ]);
+}
+
+function running(server: Server | null, elector: () => Elector | null, stops: Array<() => unknown>): Controller {
   return {
     server,
     get leading() {
-      return elector === null || elector.leading;
+      return elector()?.leading ?? true;
     },
     async stop() {
-      clearInterval(resync);
-      clearInterval(stuck);
-      memory.stop();
-      await queue.shutdown();
-      await events.flush();
-      await elector?.stop();
-      await state.stop();
-      server?.close();
-      raw.close();
-      sent.close();
-      log.info('stopped');
+      for (const s of stops) await s();
     },
   };
 }

@@ -15,6 +15,14 @@ export function isSharedLB(svc: V1Service, namespace: string): boolean {
 }
 
 
+type PoolPart = { name: string; provider?: ProviderName; template: LoadBalancerTemplate };
+interface About {
+  /** member/servicePort → the member port's appProtocol, carried to the LB's port. */
+  appProtocols?: Map<string, string>;
+  /** member → its Service's UID, recorded beside the assignments. */
+  uids?: Map<string, string>;
+}
+
 /**
  * The LB Service as it should be. Built on the existing object when there is
  * one, so the API server's own fields (clusterIP, nodePorts of kept ports,
@@ -23,32 +31,41 @@ export function isSharedLB(svc: V1Service, namespace: string): boolean {
  * An empty LB keeps its ports (a LoadBalancer Service needs one) and says
  * since when it is empty.
  */
-export function desiredLoadBalancer(
-  pool: { name: string; provider?: ProviderName; template: LoadBalancerTemplate },
-  lb: LoadBalancerState,
-  namespace: string,
-  existing: V1Service | undefined,
-  now: Date,
-  about: {
-    /** member/servicePort → the member port's appProtocol, carried to the LB's port. */
-    appProtocols?: Map<string, string>;
-    /** member → its Service's UID, recorded beside the assignments. */
-    uids?: Map<string, string>;
-  } = {},
-): V1Service {
-  const { name: poolName, template: t } = pool;
-  const { appProtocols, uids } = about;
-  const oldPorts = existing?.spec?.ports ?? [];
+export function desiredLoadBalancer(pool: PoolPart, lb: LoadBalancerState, namespace: string, existing: V1Service | undefined, now: Date, about: About = {}): V1Service {
+  const empty = lb.assignments.length === 0;
+  const ports = empty ? (existing?.spec?.ports ?? []).map((p) => ({ ...p })) : desiredPorts(lb, existing, about.appProtocols);
+  const annotations = desiredAnnotations(pool, lb, existing, about.uids);
+  if (empty) annotations[EMPTY_SINCE] = existing?.metadata?.annotations?.[EMPTY_SINCE] ?? now.toISOString();
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      ...(existing?.metadata ?? {}),
+      name: lb.name,
+      namespace,
+      labels: { ...(existing?.metadata?.labels ?? {}), ...pool.template.labels, [MANAGED_BY_LABEL]: MANAGED_BY, [LB_POOL_LABEL]: pool.name },
+      annotations,
+    },
+    spec: desiredSpec(pool.template, lb.classKey, existing, ports),
+  };
+}
+
+/** A port per assignment, named for its slot and holder; a port keeps its NodePort while its holder does. */
+function desiredPorts(lb: LoadBalancerState, existing: V1Service | undefined, appProtocols: Map<string, string> | undefined): V1ServicePort[] {
   // By slot: an LB's hundred ports, looked up for each of its hundred assignments at every pool reconcile.
-  const oldBySlot = new Map(oldPorts.map((p) => [slotName({ port: p.port, protocol: (p.protocol ?? 'TCP') as Assignment['protocol'] }), p]));
+  const oldBySlot = new Map((existing?.spec?.ports ?? []).map((p) => [slotName({ port: p.port, protocol: (p.protocol ?? 'TCP') as Assignment['protocol'] }), p]));
   const oldHolders = new Map((existing === undefined ? [] : readLoadBalancer(existing).state.assignments).map((a) => [slotName(a), a.member]));
-  let ports: V1ServicePort[] = lb.assignments.map((a) => {
-    const name = lbPortName(a);
-    // A port keeps its NodePort while its holder does; a new holder gets a new one, as it gets a new name.
+  return lb.assignments.map((a) => {
+    // A new holder gets a new NodePort, as it gets a new name.
     const kept = oldHolders.get(slotName(a)) === a.member ? oldBySlot.get(slotName(a)) : undefined;
     const appProtocol = appProtocols?.get(`${a.member}/${a.servicePort}`);
-    return { name, port: a.port, protocol: a.protocol, targetPort: a.port as never, ...(appProtocol ? { appProtocol } : {}), ...(kept?.nodePort ? { nodePort: kept.nodePort } : {}) };
+    return { name: lbPortName(a), port: a.port, protocol: a.protocol, targetPort: a.port as never, ...(appProtocol ? { appProtocol } : {}), ...(kept?.nodePort ? { nodePort: kept.nodePort } : {}) };
   });
+}
+
+/** Others' annotations kept; the template's, the record, the members' UIDs, the provider and the class set. */
+function desiredAnnotations(pool: PoolPart, lb: LoadBalancerState, existing: V1Service | undefined, uids: Map<string, string> | undefined): Record<string, string> {
+  const t = pool.template;
   const annotations: Record<string, string> = { ...(existing?.metadata?.annotations ?? {}) };
   // Annotations an earlier template set and the current one no longer does are the admin's removals.
   for (const k of (annotations[TEMPLATE_ANNOTATIONS] ?? '').split(',')) if (k !== '' && !(k in t.annotations)) delete annotations[k];
@@ -63,15 +80,12 @@ export function desiredLoadBalancer(
   if (lb.classKey !== '') annotations[LB_CLASS] = lb.classKey;
   else delete annotations[LB_CLASS];
   delete annotations[EMPTY_SINCE];
-  if (lb.assignments.length === 0) {
-    ports = oldPorts.map((p) => ({ ...p }));
-    annotations[EMPTY_SINCE] = existing?.metadata?.annotations?.[EMPTY_SINCE] ?? now.toISOString();
-  }
-  const spec: NonNullable<V1Service['spec']> = {
-    ...(existing?.spec ?? {}),
-    type: 'LoadBalancer',
-    ports,
-  };
+  return annotations;
+}
+
+/** The template's spec fields, with the class laid over them: what its members declared. */
+function desiredSpec(t: LoadBalancerTemplate, classKey: string, existing: V1Service | undefined, ports: V1ServicePort[]): NonNullable<V1Service['spec']> {
+  const spec: NonNullable<V1Service['spec']> = { ...(existing?.spec ?? {}), type: 'LoadBalancer', ports };
   delete spec.selector;
   delete spec.externalName;
   // Immutable once a LoadBalancer Service exists: an existing LB keeps its own (the pool's status says so).
@@ -83,8 +97,7 @@ export function desiredLoadBalancer(
   if (t.allocateLoadBalancerNodePorts !== undefined) spec.allocateLoadBalancerNodePorts = t.allocateLoadBalancerNodePorts;
   if (t.ipFamilies !== undefined) spec.ipFamilies = [...t.ipFamilies];
   if (t.ipFamilyPolicy !== undefined) spec.ipFamilyPolicy = t.ipFamilyPolicy;
-  // The class, over the template: what its members declared.
-  const c = parseClassKey(lb.classKey);
+  const c = parseClassKey(classKey);
   if (c.sourceRanges !== undefined) spec.loadBalancerSourceRanges = [...c.sourceRanges];
   if (c.externalTrafficPolicy !== undefined) spec.externalTrafficPolicy = c.externalTrafficPolicy;
   if (c.sessionAffinity !== undefined) {
@@ -95,18 +108,7 @@ export function desiredLoadBalancer(
     spec.ipFamilies = [...c.ipFamilies];
     spec.ipFamilyPolicy = c.ipFamilies.length > 1 ? 'RequireDualStack' : 'SingleStack';
   }
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: {
-      ...(existing?.metadata ?? {}),
-      name: lb.name,
-      namespace,
-      labels: { ...(existing?.metadata?.labels ?? {}), ...t.labels, [MANAGED_BY_LABEL]: MANAGED_BY, [LB_POOL_LABEL]: poolName },
-      annotations,
-    },
-    spec,
-  };
+  return spec;
 }
 
 /** What sharedlb owns on an LB Service, for comparing desired with actual. */
