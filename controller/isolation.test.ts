@@ -276,3 +276,33 @@ test('reconciles converge through conflicts and failures, and a converged cluste
   assert.equal(h.api.writes().length, before, 'nothing written when nothing changed');
   await h.stop();
 });
+
+test('an LB from before holder-named ports keeps its names while holders stay, and renames a port the moment it changes hands', async () => {
+  const { reconcilePool } = await import('./reconcile-pool.ts');
+  const one = poolObject('one', { default: true, provider: 'generic', maxLoadBalancers: 1 });
+  const preserve = { 'sharedlb.io/port-policy': 'preserve' };
+  const h = await startHarness([
+    one,
+    memberService('a', 'old', [{ name: 'p', port: 7000 }], { annotations: preserve, created: '2026-01-01T00:00:00Z' }),
+    memberSlice('a', 'old', ['10.1.0.1'], [{ name: 'p', port: 7000 }]),
+    memberService('b', 'new', [{ name: 'p', port: 7000 }], { annotations: preserve, created: '2026-01-01T00:01:00Z' }),
+    memberSlice('b', 'new', ['10.2.0.1'], [{ name: 'p', port: 7000 }]),
+  ]);
+  await h.converge();
+  // As an older sharedlb wrote them: the port, and the holder's mirror, named tcp-7000.
+  const lb = h.service(NS, 'one-1') as V1Service;
+  h.api.seed({ ...lb, spec: { ...lb.spec, ports: (lb.spec?.ports ?? []).map((p) => ({ ...p, name: `tcp-${p.port}` })) } } as never);
+  for (const s of h.api.list('EndpointSlice', NS)) h.api.seed({ ...s, ports: (s.ports as Array<{ port: number }>).map((p) => ({ ...p, name: 'tcp-7000' })) });
+  const writes = h.api.writes().length;
+  await h.converge();
+  assert.equal(h.service(NS, 'one-1')?.spec?.ports?.[0]?.name, 'tcp-7000', 'no serving port renamed by the upgrade');
+  assert.equal(h.api.writes().slice(writes).filter((c) => c.path.includes('/services/one-1')).length, 0, 'the LB is not rewritten');
+  h.api.remove('Service', 'a', 'old');
+  await reconcilePool(h.pool, 'one');
+  assert.notEqual(h.service(NS, 'one-1')?.spec?.ports?.[0]?.name, 'tcp-7000', 'renamed as it changes hands');
+  assert.deepEqual(crossedMirrors(h), []);
+  await h.converge();
+  assert.deepEqual(crossedMirrors(h), []);
+  assert.equal(h.service('b', 'new')?.status?.conditions?.[0]?.reason, 'Allocated');
+  await h.stop();
+});

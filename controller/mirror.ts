@@ -40,13 +40,16 @@ export function isSourceSlice(slice: V1EndpointSlice): boolean {
 
 export function desiredSlices(lb: V1Service, member: string, assignments: Assignment[], sources: V1EndpointSlice[]): V1EndpointSlice[] {
   const lbName = lb.metadata?.name as string;
+  // Each port under the name the LB gives it (kept across a holder's tenure), or the one it will give it.
+  const names = new Map((lb.spec?.ports ?? []).map((p) => [slotName({ port: p.port, protocol: (p.protocol ?? 'TCP') as Assignment['protocol'] }), p.name]));
+  const portName = (a: Assignment): string => names.get(slotName(a)) ?? lbPortName(a);
   const out: V1EndpointSlice[] = [];
   for (const src of [...sources].sort((a, b) => ((a.metadata?.name ?? '') < (b.metadata?.name ?? '') ? -1 : 1))) {
     // FQDN endpoints name hosts anywhere; no proxy or cloud LB forwards to them, and a shared LB must not try.
     if (src.addressType !== 'IPv4' && src.addressType !== 'IPv6') continue;
     const ports = assignments.flatMap((a) => {
       const p = (src.ports ?? []).find((x) => (x.name ?? '') === a.servicePort && (x.protocol ?? 'TCP') === a.protocol);
-      return p?.port === undefined ? [] : [{ name: lbPortName(a), port: p.port, protocol: a.protocol, ...(p.appProtocol ? { appProtocol: p.appProtocol } : {}) }];
+      return p?.port === undefined ? [] : [{ name: portName(a), port: p.port, protocol: a.protocol, ...(p.appProtocol ? { appProtocol: p.appProtocol } : {}) }];
     });
     if (ports.length === 0) continue;
     const name = `${lbName}-${createHash('sha256').update(`${member}/${src.metadata?.name}`).digest('hex').slice(0, 10)}`;

@@ -46,14 +46,15 @@ describe('the shared LB Service', () => {
     assert.equal(desiredLoadBalancer({ name: 'p', template: t }, state(), 'sys', undefined, now).spec?.loadBalancerClass, 'example.com/other');
   });
 
-  it('names a port for its slot and holder; keeps its NodePort while the holder stays (legacy names too), not when it changes hands', () => {
+  it('names a port for its slot and holder; a port its holder keeps keeps its name and NodePort (legacy names too), one that changes hands gets new ones', () => {
     const t = pool({}).template;
     const legacy: V1Service = {
       metadata: { name: 'p-1', namespace: 'sys', annotations: { 'sharedlb.io/allocations': '{"tcp-7000":"ns/a/api"}' } },
       spec: { type: 'LoadBalancer', ports: [{ name: 'tcp-7000', port: 7000, protocol: 'TCP', nodePort: 31000 }] },
     };
     const kept = desiredLoadBalancer({ name: 'p', template: t }, state(), 'sys', legacy, now).spec?.ports?.[0];
-    assert.equal(kept?.name, `tcp-7000-${memberHash('ns/a').slice(0, 8)}`);
+    assert.equal(kept?.name, 'tcp-7000', 'an upgrade renames no serving port');
+    assert.equal(desiredLoadBalancer({ name: 'p', template: t }, state(), 'sys', undefined, now).spec?.ports?.[0]?.name, `tcp-7000-${memberHash('ns/a').slice(0, 8)}`);
     assert.equal(kept?.nodePort, 31000);
     const handed = { ...state(), assignments: [{ port: 7000, protocol: 'TCP' as const, member: 'other/b', servicePort: 'api' }] };
     const given = desiredLoadBalancer({ name: 'p', template: t }, handed, 'sys', legacy, now).spec?.ports?.[0];

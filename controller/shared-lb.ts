@@ -50,16 +50,20 @@ export function desiredLoadBalancer(pool: PoolPart, lb: LoadBalancerState, names
   };
 }
 
-/** A port per assignment, named for its slot and holder; a port keeps its NodePort while its holder does. */
+/**
+ * A port per assignment. A port its holder keeps keeps its name and NodePort
+ * (an LB from before holder-named ports keeps `tcp-9092` until the port
+ * changes hands: no upgrade renames a serving port); a port that changes
+ * hands is named for its new holder and gets a new NodePort.
+ */
 function desiredPorts(lb: LoadBalancerState, existing: V1Service | undefined, appProtocols: Map<string, string> | undefined): V1ServicePort[] {
   // By slot: an LB's hundred ports, looked up for each of its hundred assignments at every pool reconcile.
   const oldBySlot = new Map((existing?.spec?.ports ?? []).map((p) => [slotName({ port: p.port, protocol: (p.protocol ?? 'TCP') as Assignment['protocol'] }), p]));
   const oldHolders = new Map((existing === undefined ? [] : readLoadBalancer(existing).state.assignments).map((a) => [slotName(a), a.member]));
   return lb.assignments.map((a) => {
-    // A new holder gets a new NodePort, as it gets a new name.
     const kept = oldHolders.get(slotName(a)) === a.member ? oldBySlot.get(slotName(a)) : undefined;
     const appProtocol = appProtocols?.get(`${a.member}/${a.servicePort}`);
-    return { name: lbPortName(a), port: a.port, protocol: a.protocol, targetPort: a.port as never, ...(appProtocol ? { appProtocol } : {}), ...(kept?.nodePort ? { nodePort: kept.nodePort } : {}) };
+    return { name: kept?.name ?? lbPortName(a), port: a.port, protocol: a.protocol, targetPort: a.port as never, ...(appProtocol ? { appProtocol } : {}), ...(kept?.nodePort ? { nodePort: kept.nodePort } : {}) };
   });
 }
 
