@@ -11,10 +11,10 @@ import { billed, cents, priceUnits } from './cost.ts';
 import { reportPools, type LiveLoadBalancer, type LiveReport } from './report.ts';
 import type { Pool } from './types.ts';
 
-export const SHOWBACK_RULE = "each shared LB's monthly bill is split among its members in proportion to the ports each holds on it (the unit the LB's capacity and rule-based billing count), rounded to the cent so that one LB's shares add up to its bill; a member's dedicated cost is what an LB of its own would bill";
+const SHOWBACK_RULE = "each shared LB's monthly bill is split among its members in proportion to the ports each holds on it (the unit the LB's capacity and rule-based billing count), rounded to the cent so that one LB's shares add up to its bill; a member's dedicated cost is what an LB of its own would bill";
 
 /** Where the bill of an empty LB (lingering before its deletion) goes: it is billed, and nobody's. */
-export const EMPTY_GROUP = '(empty LBs)';
+const EMPTY_GROUP = '(empty LBs)';
 
 /** A member as the showback knows it: its group (namespace or label value), and its state (Allocated, or why not). */
 export interface ShowbackMember {

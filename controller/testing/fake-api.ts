@@ -299,7 +299,7 @@ export class FakeApi implements Rest {
       ...(cur.metadata?.deletionTimestamp !== undefined ? { deletionTimestamp: cur.metadata.deletionTimestamp } : {}),
       generation: (cur.metadata?.generation ?? 1) + (specChanged ? 1 : 0),
     };
-    if (a.resource === '/services') this.allocateNodePorts(next, cur);
+    if (a.resource === '/services') this.allocateNodePorts(next);
     // Unchanged writes change nothing: no new version, no watch event (kube-apiserver's no-op update).
     const { resourceVersion: _r, ...m1 } = next.metadata;
     const { resourceVersion: _c, ...m2 } = cur.metadata ?? {};
@@ -316,12 +316,11 @@ export class FakeApi implements Rest {
     return next;
   }
 
-  /** NodePorts for LoadBalancer Services' ports, kept across updates by port and protocol, as the API server does. */
-  private allocateNodePorts(svc: Obj, before?: Obj): void {
+  /** A NodePort for each LoadBalancer Service port without one (a port that keeps its NodePort names it in the write). */
+  private allocateNodePorts(svc: Obj): void {
     const spec = svc.spec as { type?: string; allocateLoadBalancerNodePorts?: boolean; ports?: Array<{ port: number; protocol?: string; nodePort?: number }> } | undefined;
     if (spec?.type !== 'LoadBalancer' || spec.allocateLoadBalancerNodePorts === false) return;
     for (const p of spec.ports ?? []) p.nodePort ??= ++this.nodePort;
-    void before;
   }
 
   private emit(resource: string, type: string, o: Obj): void {
