@@ -306,3 +306,17 @@ test('an LB from before holder-named ports keeps its names while holders stay, a
   assert.equal(h.service('b', 'new')?.status?.conditions?.[0]?.reason, 'Allocated');
   await h.stop();
 });
+
+test('a frozen member is judged only by the pool whose LBs it is on: another pool that shuts its namespace out neither releases nor warns it', async () => {
+  const ns = (name: string, team: string) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'kubernetes.io/metadata.name': name, team } } });
+  const h = await startHarness([
+    poolObject('mine', { default: true, provider: 'generic' }), poolObject('strict', { provider: 'generic', namespaceSelector: { matchLabels: { team: 'other' } } }),
+    ns('a', 'x'), memberService('a', 'frozen', [{ name: 'p', port: 7000 }]),
+  ]);
+  await h.converge();
+  h.api.seed(memberService('a', 'frozen', [{ name: 'p', port: 7000 }], { annotations: { 'sharedlb.io/port-polcy': 'any' } }));
+  await h.converge();
+  assert.equal(h.service('a', 'frozen')?.metadata?.annotations?.['sharedlb.io/load-balancer'], `${NS}/mine-1`);
+  assert.ok(!h.events.some((e) => e.reason === 'Released'), 'no Released warning from the other pool');
+  await h.stop();
+});

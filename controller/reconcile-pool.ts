@@ -4,7 +4,7 @@
 
 import type { V1Service } from '@kubernetes/client-node';
 import { allocate, type AllocationInput, type AllocationResult, type MemberOutcome } from '../allocator/placement/allocate.ts';
-import { EMPTY_SINCE, LOAD_BALANCER, MEMBER_UIDS, REPACK } from '../allocator/annotations.ts';
+import { EMPTY_SINCE, LB_POOL_LABEL, LOAD_BALANCER, MEMBER_UIDS, REPACK } from '../allocator/annotations.ts';
 import type { LoadBalancerState, MemberRequest, Pool } from '../allocator/types.ts';
 import { classRefusal } from '../allocator/classes.ts';
 import { matchesSelector } from '../allocator/selector.ts';
@@ -181,7 +181,7 @@ function frozenRefusal(ctx: PoolContext, pool: Pool, svc: V1Service, holdings: s
   }
   for (const name of holdings) {
     const lb = state.record(name)?.state;
-    if (lb === undefined || lb.pool !== pool.name) continue;
+    if (lb === undefined) continue;
     const refusal = classRefusal(pool, lb.classKey, state.defaultIPFamilies());
     if (refusal !== null) return `its shared LB ${state.namespace}/${name} is of a class the pool no longer builds: ${refusal}`;
   }
@@ -238,8 +238,11 @@ function gatherInputs(ctx: PoolContext, pool: Pool): PoolInputs {
       requests.push(parsed.request);
       if (svc.metadata?.uid !== undefined) uids.set(parsed.request.key, svc.metadata.uid);
       for (const p of svc.spec?.ports ?? []) if (p.appProtocol) appProtocols.set(`${parsed.request.key}/${p.name ?? ''}`, p.appProtocol);
-    } else if (parsed.kind === 'rejected' && parsed.reason === 'Invalid' && state.holdings(parsed.key).length > 0) {
-      const refusal = frozenRefusal(ctx, pool, svc, state.holdings(parsed.key));
+    } else if (parsed.kind === 'rejected' && parsed.reason === 'Invalid') {
+      // Frozen on this pool's LBs (another pool's reconcile sees to its own).
+      const here = state.holdings(parsed.key).filter((n) => state.lb(n)?.metadata?.labels?.[LB_POOL_LABEL] === poolName);
+      if (here.length === 0) continue;
+      const refusal = frozenRefusal(ctx, pool, svc, here);
       if (refusal === null) frozen.push({ key: parsed.key, created: parsed.created });
       else released.set(parsed.key, refusal);
     }
