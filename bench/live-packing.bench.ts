@@ -5,7 +5,7 @@
 // the shared LBs it ended with against the lower bound for the same members
 // (allocator/placement/bounds.ts).
 //
-//   node bench/live-packing.bench.ts [--members 2000] [--rates 100,1000] [--seeds 1]
+//   node bench/live-packing.bench.ts [--members 2000] [--rates 100,1000] [--seeds 1] [--families base,multi-port]
 
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -17,9 +17,8 @@ import type { ServiceLike } from '../allocator/types.ts';
 import { createPool, deletePool, startController } from '../e2e/controller-harness.ts';
 import { admin, deleteNamespace, eventually, namespace, sweep } from '../e2e/kube.ts';
 import { deleteServices, quietCluster, record } from './lib.ts';
-import { generateFamily } from './packing-workload.ts';
+import { FAMILIES, generateFamily, type Family } from './packing-workload.ts';
 
-const PORTS_PER_LB = 50;
 
 /** The Service as a user would create it: what the API server adds (uid, clusterIP, status…) left to it. */
 function asCreated(s: ServiceLike, ns: string): object {
@@ -45,15 +44,18 @@ async function createAt(items: Array<{ ns: string; body: object }>, rate: number
   return performance.now() - t0;
 }
 
-interface Row { members: number; rate: number; seed: number; createdSeconds: number; settledSeconds: number; loadBalancers: number; lowerBound: number; ratio: number; allocated: number; waiting: number }
+interface Row { family: string; members: number; rate: number; seed: number; createdSeconds: number; settledSeconds: number; loadBalancers: number; lowerBound: number; ratio: number; allocated: number; waiting: number }
 
-async function run(members: number, rate: number, seed: number): Promise<Row> {
+async function run(family: Family, members: number, rate: number, seed: number): Promise<Row> {
+  const provider = family.provider ?? 'aws-nlb';
   await sweep();
   const ctrlNs = await namespace('pack-ctrl');
   // Pod-IP targeting, as clouds do at this scale: LB ports take no NodePorts.
-  await createPool('live-pack', { default: true, provider: 'aws-nlb', maxPortsPerLB: PORTS_PER_LB, template: { allocateLoadBalancerNodePorts: false, annotations: { 'service.beta.kubernetes.io/aws-load-balancer-scheme': 'internet-facing' } } });
+  const annotations = provider === 'aws-nlb' ? { 'service.beta.kubernetes.io/aws-load-balancer-scheme': 'internet-facing' } : {};
+  await createPool('live-pack', { default: true, provider, maxPortsPerLB: family.portsPerLB, template: { allocateLoadBalancerNodePorts: false, annotations } });
   const ctl = await startController(ctrlNs, ['--no-leader-elect'], { deployment: true });
-  const services = generateFamily({ name: 'base', members, preserve: 0.45, perPort: (50 * members) / 3000, portsPerLB: PORTS_PER_LB, multiPort: 0.1, tcpUdp: 0.03 }, seed)
+  // The family at this size: fixed-port demand scaled with the estate, as the packing benchmark's 3000.
+  const services = generateFamily({ ...family, members, perPort: (family.perPort * members) / family.members }, seed)
     .sort((a, b) => String(a.metadata?.creationTimestamp).localeCompare(String(b.metadata?.creationTimestamp)));
   const namespaces = new Map<string, string>();
   for (const s of services) {
@@ -79,7 +81,7 @@ async function run(members: number, rate: number, seed: number): Promise<Row> {
   }, 1_200_000, 1000);
   const settledMs = performance.now() - t0 - 5000;
   const used = lbs.lbList.filter((l) => (l.metadata?.annotations?.['sharedlb.io/allocations'] ?? '{}') !== '{}').length;
-  const pool = implicitPool('aws-nlb', PORTS_PER_LB);
+  const pool = implicitPool(provider, family.portsPerLB);
   const requests = services.flatMap((s) => {
     const m = parseMember(s, poolSet([{ ok: true, pool }]));
     return m.kind === 'member' ? [m.request] : [];
@@ -93,21 +95,29 @@ async function run(members: number, rate: number, seed: number): Promise<Row> {
   await deleteServices(ctrlNs);
   await deleteNamespace(ctrlNs);
   return {
-    members: services.length, rate, seed, createdSeconds: Number((createdMs / 1000).toFixed(1)), settledSeconds: Number((settledMs / 1000).toFixed(1)),
+    family: family.name, members: services.length, rate, seed, createdSeconds: Number((createdMs / 1000).toFixed(1)), settledSeconds: Number((settledMs / 1000).toFixed(1)),
     loadBalancers: used, lowerBound: bound, ratio: Number((used / Math.max(1, bound)).toFixed(3)),
     allocated: reasons.filter((r) => r === 'Allocated').length, waiting: reasons.filter((r) => r !== 'Allocated' && r !== 'Invalid').length,
   };
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { members: { type: 'string', default: '2000' }, rates: { type: 'string', default: '100,1000' }, seeds: { type: 'string', default: '1' } } });
+  const { values } = parseArgs({ options: { members: { type: 'string', default: '2000' }, rates: { type: 'string', default: '100,1000' }, seeds: { type: 'string', default: '1' }, families: { type: 'string', default: 'base' } } });
+  // Families whose LBs the cloud simulator takes (at most 100 listeners each, 254 addresses).
+  const families = values.families.split(',').map((f) => {
+    const family = FAMILIES.find((x) => x.name.startsWith(f));
+    if (family === undefined) throw new Error(`no family ${JSON.stringify(f)}: one of ${FAMILIES.map((x) => x.name).join('; ')}`);
+    return family;
+  });
   await quietCluster();
   const rows: Row[] = [];
-  for (let seed = 1; seed <= Number(values.seeds); seed++) {
-    for (const rate of values.rates.split(',').map(Number)) {
-      const row = await run(Number(values.members), rate, seed);
-      rows.push(row);
-      process.stderr.write(`${JSON.stringify(row)}\n`);
+  for (const family of families) {
+    for (let seed = 1; seed <= Number(values.seeds); seed++) {
+      for (const rate of values.rates.split(',').map(Number)) {
+        const row = await run(family, Number(values.members), rate, seed);
+        rows.push(row);
+        process.stderr.write(`${JSON.stringify(row)}\n`);
+      }
     }
   }
   const result = { benchmark: 'live-packing', date: new Date().toISOString(), node: process.version, cpus: cpus().length, goal: 'loadBalancers <= 1.1 x lowerBound at every rate, every run', rows };
@@ -116,10 +126,10 @@ async function main(): Promise<void> {
     about: [
       `${result.date}, Node ${result.node}, ${result.cpus} CPUs; the lab cluster (etcd, kube-apiserver, kube-controller-manager, cloud simulator) and the controller as the image runs it (dist/sharedlb.mjs, shipped flags, one replica), all on this machine.`,
       'The API server on this machine takes creates from one client at about 100-120 a second: a rate asked above that is as fast as it goes (creates/s achieved).',
-      `Members of the packing benchmark's base family (45% preserve over fixed ports, multi-port and TCP+UDP members, 2% malformed), created in creation order at the stated rate; an aws-nlb pool of ${PORTS_PER_LB} ports per LB. Settled: every member has its sharedlb.io/Ready condition and the LBs' records have not changed for 5 s. Bound: the lower bound of the same members (total ports / capacity, the busiest fixed port).`,
+      `Members of the packing benchmark's families (bench/packing-workload.ts: preserve members over fixed ports, multi-port and TCP+UDP members, 2% malformed; fixed-port demand scaled to the size), created in creation order at the stated rate; a pool of the family's provider and ports per LB. Settled: every member has its sharedlb.io/Ready condition and the LBs' records have not changed for 5 s. Bound: the lower bound of the same members (total ports / capacity, the busiest fixed port).`,
     ],
-    columns: ['members', 'creates/s asked', 'creates/s achieved', 'seed', 'created in s', 'settled in s', 'LBs', 'lower bound', 'LBs / bound', 'Allocated', 'waiting'],
-    rows: rows.map((r) => [r.members, r.rate, Math.round(r.members / r.createdSeconds), r.seed, r.createdSeconds, r.settledSeconds, r.loadBalancers, r.lowerBound, r.ratio, r.allocated, r.waiting]),
+    columns: ['family', 'members', 'creates/s asked', 'creates/s achieved', 'seed', 'created in s', 'settled in s', 'LBs', 'lower bound', 'LBs / bound', 'Allocated', 'waiting'],
+    rows: rows.map((r) => [r.family, r.members, r.rate, Math.round(r.members / r.createdSeconds), r.seed, r.createdSeconds, r.settledSeconds, r.loadBalancers, r.lowerBound, r.ratio, r.allocated, r.waiting]),
     after: [`Goal: ${result.goal}.`],
   });
 }

@@ -28,6 +28,28 @@ export interface Family {
 const WELL_KNOWN = [22, 25, 53, 389, 514, 587, 636, 1883, 2222, 3306, 3478, 4222, 5432, 5672, 6379, 7777, 8883, 9042, 9092, 9094, 9300, 25565, 27017, 51820, 11211, 1521, 5060];
 const PAIRS: Array<Array<[number, 'TCP' | 'UDP']>> = [[[25, 'TCP'], [587, 'TCP']], [[389, 'TCP'], [636, 'TCP']], [[9092, 'TCP'], [9094, 'TCP']], [[514, 'UDP'], [601, 'TCP']]];
 
+/** The issue's shape, and one family per parameter moved from it. */
+export const BASE: Omit<Family, 'name'> = { members: 3000, preserve: 0.45, perPort: 50, portsPerLB: 50, multiPort: 0.1, tcpUdp: 0.03 };
+
+export const FAMILIES: Family[] = [
+  { name: 'base (issue shape)', ...BASE },
+  { name: 'preserve 0%', ...BASE, preserve: 0 },
+  { name: 'preserve 20%', ...BASE, preserve: 0.2 },
+  { name: 'preserve 80%', ...BASE, preserve: 0.8 },
+  { name: '1 per fixed port', ...BASE, perPort: 1 },
+  { name: '10 per fixed port', ...BASE, perPort: 10 },
+  { name: '100 per fixed port', ...BASE, perPort: 100 },
+  { name: '5 ports per LB', ...BASE, portsPerLB: 5 },
+  { name: '250 ports per LB', ...BASE, portsPerLB: 250 },
+  { name: 'multi-port 30%', ...BASE, multiPort: 0.3 },
+  { name: 'TCP+UDP pairs 20%', ...BASE, tcpUdp: 0.2 },
+  { name: '80% preserve, 100/port, 250/LB', ...BASE, preserve: 0.8, perPort: 100, portsPerLB: 250 },
+  // Other profiles' rules: GCP LBs carry one protocol each; Hetzner's carry TCP only, 5 ports; MetalLB's 250 ports, all protocols.
+  { name: 'gcp (one protocol per LB, 100/LB)', ...BASE, portsPerLB: 100, provider: 'gcp' },
+  { name: 'hetzner (TCP only, 5/LB)', ...BASE, portsPerLB: 5, provider: 'hetzner' },
+  { name: 'metallb (250/LB)', ...BASE, portsPerLB: 250, provider: 'metallb' },
+];
+
 export function generateFamily(f: Family, seed: number): ServiceLike[] {
   const rand = rng(seed);
   const preserveCount = Math.round(f.members * f.preserve);

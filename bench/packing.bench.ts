@@ -21,28 +21,7 @@ import { implicitPool, poolSet } from '../allocator/pools.ts';
 import type { MemberRequest, ProviderName } from '../allocator/types.ts';
 import { record } from './lib.ts';
 import { rng } from '../examples/workload.ts';
-import { generateFamily, type Family } from './packing-workload.ts';
-
-const BASE: Omit<Family, 'name'> = { members: 3000, preserve: 0.45, perPort: 50, portsPerLB: 50, multiPort: 0.1, tcpUdp: 0.03 };
-
-const FAMILIES: Family[] = [
-  { name: 'base (issue shape)', ...BASE },
-  { name: 'preserve 0%', ...BASE, preserve: 0 },
-  { name: 'preserve 20%', ...BASE, preserve: 0.2 },
-  { name: 'preserve 80%', ...BASE, preserve: 0.8 },
-  { name: '1 per fixed port', ...BASE, perPort: 1 },
-  { name: '10 per fixed port', ...BASE, perPort: 10 },
-  { name: '100 per fixed port', ...BASE, perPort: 100 },
-  { name: '5 ports per LB', ...BASE, portsPerLB: 5 },
-  { name: '250 ports per LB', ...BASE, portsPerLB: 250 },
-  { name: 'multi-port 30%', ...BASE, multiPort: 0.3 },
-  { name: 'TCP+UDP pairs 20%', ...BASE, tcpUdp: 0.2 },
-  { name: '80% preserve, 100/port, 250/LB', ...BASE, preserve: 0.8, perPort: 100, portsPerLB: 250 },
-  // Other profiles' rules: GCP LBs carry one protocol each; Hetzner's carry TCP only, 5 ports; MetalLB's 250 ports, all protocols.
-  { name: 'gcp (one protocol per LB, 100/LB)', ...BASE, portsPerLB: 100, provider: 'gcp' },
-  { name: 'hetzner (TCP only, 5/LB)', ...BASE, portsPerLB: 5, provider: 'hetzner' },
-  { name: 'metallb (250/LB)', ...BASE, portsPerLB: 250, provider: 'metallb' },
-];
+import { BASE, FAMILIES, generateFamily } from './packing-workload.ts';
 
 const round3 = (n: number): number => Number(n.toFixed(3));
 
