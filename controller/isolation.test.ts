@@ -82,18 +82,23 @@ function crossedMirrors(h: Awaited<ReturnType<typeof startHarness>>): string[] {
   return out;
 }
 
+/** A pool of one LB: a/old holds 7000 (preserve), b/new waits for it; both with a pod. */
+async function portWaiter(): Promise<Awaited<ReturnType<typeof startHarness>>> {
+  const preserve = { 'sharedlb.io/port-policy': 'preserve' };
+  const h = await startHarness([
+    poolObject('one', { default: true, provider: 'generic', maxLoadBalancers: 1 }),
+    memberService('a', 'old', [{ name: 'p', port: 7000 }], { annotations: preserve, created: '2026-01-01T00:00:00Z' }),
+    memberSlice('a', 'old', ['10.1.0.1'], [{ name: 'p', port: 7000 }]),
+    memberService('b', 'new', [{ name: 'p', port: 7000 }], { annotations: preserve, created: '2026-01-01T00:01:00Z' }),
+    memberSlice('b', 'new', ['10.2.0.1'], [{ name: 'p', port: 7000 }]),
+  ]);
+  await h.converge();
+  return h;
+}
+
 for (const how of ['deleted', 'opted out']) {
   test(`a port handed over in one LB write never carries the new holder's traffic to the old holder's pods (old holder ${how})`, async () => {
-    const one = poolObject('one', { default: true, provider: 'generic', maxLoadBalancers: 1 });
-    const preserve = { 'sharedlb.io/port-policy': 'preserve' };
-    const h = await startHarness([
-      one,
-      memberService('a', 'old', [{ name: 'p', port: 7000 }], { annotations: preserve, created: '2026-01-01T00:00:00Z' }),
-      memberSlice('a', 'old', ['10.1.0.1'], [{ name: 'p', port: 7000 }]),
-      memberService('b', 'new', [{ name: 'p', port: 7000 }], { annotations: preserve, created: '2026-01-01T00:01:00Z' }),
-      memberSlice('b', 'new', ['10.2.0.1'], [{ name: 'p', port: 7000 }]),
-    ]);
-    await h.converge();
+    const h = await portWaiter();
     assert.equal(h.service('b', 'new')?.status?.conditions?.[0]?.reason, 'PortConflict');
     if (how === 'deleted') h.api.remove('Service', 'a', 'old');
     else h.api.seed(memberService('a', 'old', [{ name: 'p', port: 7000 }], { annotations: { 'sharedlb.io/enabled': 'false' }, created: '2026-01-01T00:00:00Z' }));
@@ -279,16 +284,7 @@ test('reconciles converge through conflicts and failures, and a converged cluste
 
 test('an LB from before holder-named ports keeps its names while holders stay, and renames a port the moment it changes hands', async () => {
   const { reconcilePool } = await import('./reconcile-pool.ts');
-  const one = poolObject('one', { default: true, provider: 'generic', maxLoadBalancers: 1 });
-  const preserve = { 'sharedlb.io/port-policy': 'preserve' };
-  const h = await startHarness([
-    one,
-    memberService('a', 'old', [{ name: 'p', port: 7000 }], { annotations: preserve, created: '2026-01-01T00:00:00Z' }),
-    memberSlice('a', 'old', ['10.1.0.1'], [{ name: 'p', port: 7000 }]),
-    memberService('b', 'new', [{ name: 'p', port: 7000 }], { annotations: preserve, created: '2026-01-01T00:01:00Z' }),
-    memberSlice('b', 'new', ['10.2.0.1'], [{ name: 'p', port: 7000 }]),
-  ]);
-  await h.converge();
+  const h = await portWaiter();
   // As an older sharedlb wrote them: the port, and the holder's mirror, named tcp-7000.
   const lb = h.service(NS, 'one-1') as V1Service;
   h.api.seed({ ...lb, spec: { ...lb.spec, ports: (lb.spec?.ports ?? []).map((p) => ({ ...p, name: `tcp-${p.port}` })) } } as never);
