@@ -1,7 +1,7 @@
 // A shared LB's record of "member X holds port P": written on the LB Service
 // itself (the only store), read by the controller and by the planner.
 
-import { ALLOCATIONS, LB_CLASS, LB_POOL_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from './annotations.ts';
+import { ALLOCATIONS, LB_CLASS, LB_POOL_LABEL, MANAGED_BY, MANAGED_BY_LABEL, MEMBER_UIDS } from './annotations.ts';
 import { PROTOCOLS, type Assignment, type LoadBalancerState, type Protocol, type ServiceLike } from './types.ts';
 
 /** tcp-9092: the record's key for a port, unique per (port, protocol) on one LB. */
@@ -20,8 +20,8 @@ export function encodeAllocations(assignments: Assignment[]): string {
   return JSON.stringify(Object.fromEntries(entries));
 }
 
-/** The LB's record; entries that cannot be read are reported, not guessed at. */
-export function readLoadBalancer(svc: ServiceLike): { state: LoadBalancerState; problems: string[] } {
+/** The LB's record, and its members' UIDs when it records them; entries that cannot be read are reported, not guessed at. */
+export function readLoadBalancer(svc: ServiceLike): { state: LoadBalancerState; problems: string[]; uids: Map<string, string> } {
   const problems: string[] = [];
   const assignments: Assignment[] = [];
   const text = svc.metadata?.annotations?.[ALLOCATIONS];
@@ -50,5 +50,17 @@ export function readLoadBalancer(svc: ServiceLike): { state: LoadBalancerState; 
     problems.push(`${ALLOCATIONS} is not a JSON object`);
   }
   const classKey = svc.metadata?.annotations?.[LB_CLASS] ?? '';
-  return { state: { name: svc.metadata?.name ?? '', pool: svc.metadata?.labels?.[LB_POOL_LABEL] ?? '', classKey, assignments }, problems };
+  return { state: { name: svc.metadata?.name ?? '', pool: svc.metadata?.labels?.[LB_POOL_LABEL] ?? '', classKey, assignments }, problems, uids: recordedUids(svc) };
+}
+
+/** {"ns/name": uid}: unreadable, it tells no predecessor apart (and so takes nothing from anyone). */
+function recordedUids(svc: ServiceLike): Map<string, string> {
+  const out = new Map<string, string>();
+  try {
+    const v = JSON.parse(svc.metadata?.annotations?.[MEMBER_UIDS] ?? '{}') as unknown;
+    if (v !== null && typeof v === 'object') for (const [m, uid] of Object.entries(v)) if (typeof uid === 'string') out.set(m, uid);
+  } catch {
+    // as if none were recorded
+  }
+  return out;
 }

@@ -4,7 +4,7 @@
 
 import type { V1Service } from '@kubernetes/client-node';
 import { allocate, type AllocationInput, type AllocationResult, type MemberOutcome } from '../allocator/placement/allocate.ts';
-import { EMPTY_SINCE, LB_POOL_LABEL, LOAD_BALANCER, MEMBER_UIDS, REPACK } from '../allocator/annotations.ts';
+import { EMPTY_SINCE, LB_POOL_LABEL, LOAD_BALANCER, REPACK } from '../allocator/annotations.ts';
 import type { LoadBalancerState, MemberRequest, Pool } from '../allocator/types.ts';
 import { classRefusal } from '../allocator/classes.ts';
 import { matchesSelector } from '../allocator/selector.ts';
@@ -192,24 +192,19 @@ function frozenRefusal(ctx: PoolContext, pool: Pool, svc: V1Service, holdings: s
  * An LB's record without what it holds for Services since deleted and made
  * again under the same name: a new Service is a new member, placed by the
  * rules like any other, never heir to its predecessor's address. Adds the
- * current UID of every member it records to `uids`.
+ * current UID of every member it records to `uids`. `recorded`: the UIDs
+ * the LB records (decoded with its record, once per version of it).
  */
-function withoutPredecessors(ctx: PoolContext, lb: V1Service, r: LoadBalancerState, uids: Map<string, string>): LoadBalancerState {
+function withoutPredecessors(ctx: PoolContext, r: LoadBalancerState, recorded: Map<string, string>, uids: Map<string, string>): LoadBalancerState {
   const { state } = ctx;
-  let recorded: Record<string, unknown> = {};
-  try {
-    recorded = JSON.parse(lb.metadata?.annotations?.[MEMBER_UIDS] ?? '{}') as Record<string, unknown>;
-  } catch {
-    // unreadable: nobody's predecessor can be told apart, and nobody loses anything
-  }
   const gone = new Set<string>();
   for (const a of r.assignments) {
     const [ns, name] = a.member.split('/') as [string, string];
     const uid = state.services.get(name, ns)?.metadata?.uid;
     if (uid === undefined) continue;
     uids.set(a.member, uid);
-    const was = recorded[a.member];
-    if (typeof was === 'string' && was !== uid) gone.add(a.member);
+    const was = recorded.get(a.member);
+    if (was !== undefined && was !== uid) gone.add(a.member);
   }
   if (gone.size === 0) return r;
   ctx.log.info('members made again under an old name are placed as new', { loadBalancer: `${state.namespace}/${r.name}`, members: [...gone] });
@@ -254,7 +249,7 @@ function gatherInputs(ctx: PoolContext, pool: Pool): PoolInputs {
     const r = state.record(lb.metadata?.name as string);
     if (r !== undefined && r.problems.length > 0) log.warn('unreadable allocations on shared LB', { loadBalancer: `${state.namespace}/${lb.metadata?.name}`, problems: r.problems });
     const lbState = r?.state ?? { name: lb.metadata?.name as string, pool: poolName, classKey: '', assignments: [] };
-    return withoutPredecessors(ctx, lb, lbState, uids);
+    return withoutPredecessors(ctx, lbState, r?.uids ?? new Map(), uids);
   });
   // An admin's repack: once per new value of the pool's annotation, never by itself.
   const poolObj = state.pools.get(poolName);
@@ -312,7 +307,7 @@ async function convergeLoadBalancers(ctx: PoolContext, inputs: PoolInputs, resul
       const wait = Number.isNaN(since) ? grace : grace - (now.getTime() - since);
       requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, Math.max(50, wait + 10));
     }
-    const desired = desiredLoadBalancer(pool, lb, state.namespace, existing, now, { appProtocols: inputs.appProtocols, uids: inputs.uids });
+    const desired = desiredLoadBalancer(pool, lb, state.namespace, existing, now, { appProtocols: inputs.appProtocols, uids: inputs.uids, previous: state.record(lb.name)?.state.assignments });
     if (existing === undefined) {
       const created = await ctx.rest.post<V1Service>(svcPath(state.namespace), desired);
       wrote(lb.name, null, created);

@@ -21,6 +21,8 @@ interface About {
   appProtocols?: Map<string, string>;
   /** member → its Service's UID, recorded beside the assignments. */
   uids?: Map<string, string>;
+  /** What `existing` records (the caller's decoded copy: an LB's record is read once per version). */
+  previous?: Assignment[];
 }
 
 /**
@@ -33,7 +35,8 @@ interface About {
  */
 export function desiredLoadBalancer(pool: PoolPart, lb: LoadBalancerState, namespace: string, existing: V1Service | undefined, now: Date, about: About = {}): V1Service {
   const empty = lb.assignments.length === 0;
-  const ports = empty ? (existing?.spec?.ports ?? []).map((p) => ({ ...p })) : desiredPorts(lb, existing, about.appProtocols);
+  const previous = about.previous ?? (existing === undefined ? [] : readLoadBalancer(existing).state.assignments);
+  const ports = empty ? (existing?.spec?.ports ?? []).map((p) => ({ ...p })) : desiredPorts(lb, existing, previous, about.appProtocols);
   const annotations = desiredAnnotations(pool, lb, existing, about.uids);
   if (empty) annotations[EMPTY_SINCE] = existing?.metadata?.annotations?.[EMPTY_SINCE] ?? now.toISOString();
   return {
@@ -56,10 +59,10 @@ export function desiredLoadBalancer(pool: PoolPart, lb: LoadBalancerState, names
  * changes hands: no upgrade renames a serving port); a port that changes
  * hands is named for its new holder and gets a new NodePort.
  */
-function desiredPorts(lb: LoadBalancerState, existing: V1Service | undefined, appProtocols: Map<string, string> | undefined): V1ServicePort[] {
+function desiredPorts(lb: LoadBalancerState, existing: V1Service | undefined, previous: Assignment[], appProtocols: Map<string, string> | undefined): V1ServicePort[] {
   // By slot: an LB's hundred ports, looked up for each of its hundred assignments at every pool reconcile.
   const oldBySlot = new Map((existing?.spec?.ports ?? []).map((p) => [slotName({ port: p.port, protocol: (p.protocol ?? 'TCP') as Assignment['protocol'] }), p]));
-  const oldHolders = new Map((existing === undefined ? [] : readLoadBalancer(existing).state.assignments).map((a) => [slotName(a), a.member]));
+  const oldHolders = new Map(previous.map((a) => [slotName(a), a.member]));
   return lb.assignments.map((a) => {
     const kept = oldHolders.get(slotName(a)) === a.member ? oldBySlot.get(slotName(a)) : undefined;
     const appProtocol = appProtocols?.get(`${a.member}/${a.servicePort}`);

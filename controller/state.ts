@@ -9,7 +9,7 @@ import type { V1EndpointSlice, V1Namespace, V1Service } from '@kubernetes/client
 import { parseMember, serviceKey, type MemberParse } from '../allocator/members.ts';
 import { parsePool, poolSet, type PoolSet } from '../allocator/pools.ts';
 import { clusterIPFamilies } from '../allocator/classes.ts';
-import type { IPFamily, LoadBalancerState } from '../allocator/types.ts';
+import type { IPFamily } from '../allocator/types.ts';
 import { isStub, serviceForm, sliceForm } from './cache-forms.ts';
 import { POOLS_PATH } from './cluster-read.ts';
 import { ResilientInformer, trimMetadata, type InformerEvent, type WatchFn } from './informer.ts';
@@ -51,7 +51,7 @@ export class ClusterState {
   /** namespace/name → versions of it that member write-backs produced and the watch has not shown yet. */
   private readonly ownVersions = new Map<string, Set<string>>();
   /** LB name → its decoded record, at a resourceVersion. */
-  private readonly decoded = new Map<string, { rv: string; state: LoadBalancerState; problems: string[] }>();
+  private readonly decoded = new Map<string, { rv: string } & ReturnType<typeof readLoadBalancer>>();
   /** LB name → what its members' reconciles read of it, as of its last watch event or our own write of it. */
   private readonly lbViews = new Map<string, { lb: string; members: Map<string, string> }>();
   private readonly byMember = new Map<string, Set<string>>();
@@ -293,7 +293,7 @@ export class ClusterState {
     return echo;
   }
 
-  record(name: string): { state: LoadBalancerState; problems: string[] } | undefined {
+  record(name: string): ReturnType<typeof readLoadBalancer> | undefined {
     const svc = this.lb(name);
     if (svc === undefined) return undefined;
     const rv = svc.metadata?.resourceVersion ?? '';
