@@ -1,6 +1,6 @@
 // The plan benchmark's floor, as a process of its own with nothing loaded but
 // the parser: parse a kubectl dump (JSON.parse, or js-yaml's loadAll, the
-// fastest YAML loader measured) and touch what a planner reads of every
+// YAML loader the command uses) and touch what a planner reads of every
 // Service — what any tool reading the file must pay.
 //
 //   node bench/plan-floor.ts json|yaml FILE

@@ -9,9 +9,8 @@
 // start-up included, as the command's is; bench/plan-floor.ts):
 //   JSON — JSON.parse of the file and a walk over every Service's
 //          annotations and ports: what any tool reading it must pay;
-//   YAML — the fastest YAML loader measured here (js-yaml's loadAll, core
-//          schema; `yaml`'s parse took about eight times as long) and the
-//          same walk.
+//   YAML — js-yaml's loadAll (core schema), the YAML loader the command
+//          uses, and the same walk.
 // Time is wall time from spawn to exit; peak RSS is the process's
 // (/usr/bin/time). Also recorded, labelled as such: plan() as a library
 // call after its own JSON.parse, which is not what users run.
@@ -157,7 +156,7 @@ function main(): void {
     title: 'sharedlb plan benchmark: the command on kubectl\'s output',
     about: [
       `${result.date}, Node ${result.node}, ${result.machine.cpus} × ${result.machine.cpuModel}; ${runs} runs of each, every one a fresh process timed from spawn to exit (Node's start-up included on both sides).`,
-      'Command: `bin/sharedlb plan -f FILE`, FILE as `kubectl get svc -A -o json|yaml` writes it. Floor: a process that parses the same file (JSON.parse; js-yaml loadAll, the fastest YAML loader measured) and walks every Service\'s annotations and ports. Ratios pair each command run with the floor run beside it.',
+      'Command: `bin/sharedlb plan -f FILE`, FILE as `kubectl get svc -A -o json|yaml` writes it. Floor: a process that parses the same file (JSON.parse; js-yaml loadAll, the YAML loader the command uses) and walks every Service\'s annotations and ports. Ratios pair each command run with the floor run beside it.',
     ],
     columns: ['Services', 'format', 'file MB', 'members', 'floor ms', 'command ms', 'time ×floor (median, worst)', 'peak RSS floor/command MB', 'RSS ×floor (median, worst)', 'LBs', 'lower bound'],
     rows: rows.map((r) => [r.services, r.format, r.fileMB, r.members, r.floorMsMedian, r.commandMsMedian, `${r.timeOverFloor}, ${r.timeOverFloorWorst}`, `${r.floorPeakRssMB}/${r.commandPeakRssMB}`, `${r.rssOverFloor}, ${r.rssOverFloorWorst}`, r.loadBalancers, r.lowerBound]),
