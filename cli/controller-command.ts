@@ -22,7 +22,9 @@ export const CONTROLLER_USAGE = `usage: sharedlb controller [--kubeconfig PATH] 
   --lease-duration S, --renew-deadline S, --retry-period S   leader election timing (15, 10, 2)
   --resync S           reconcile every member and pool this often from the caches (default 300)
   --relist S           list everything from the API server afresh this often, whatever the watches say (default 600)
-  --event-series-interval S   a repeating event's count is written at most this often (default 60)`;
+  --event-series-interval S   a repeating event's count is written at most this often (default 60)
+  --gateway-api auto|on|off   serve GatewayClasses of controller sharedlb.io/gateway-controller (default auto:
+                       when the API server serves gateway.networking.k8s.io/v1 at start; docs/gateway-api.md)`;
 
 type Tuning = Required<Pick<ControllerOptions, 'nodePortRange' | 'concurrency' | 'qps' | 'resyncSeconds' | 'relistSeconds' | 'lease' | 'eventSeriesSeconds'>>;
 
@@ -86,12 +88,18 @@ export async function controllerCommand(argv: string[], io: Io): Promise<number>
     'renew-deadline': { type: 'string', default: '10' },
     'retry-period': { type: 'string', default: '2' },
     'event-series-interval': { type: 'string', default: '60' },
+    'gateway-api': { type: 'string', default: 'auto' },
     help: { type: 'boolean', short: 'h' },
   }, io);
   if (typeof values === 'number') return values;
   const tuning = controllerTuning(values);
   if (typeof tuning === 'string') {
     io.stderr(`sharedlb controller: ${tuning}\n${CONTROLLER_USAGE}\n`);
+    return 2;
+  }
+  const gatewayApi = values['gateway-api'];
+  if (gatewayApi !== 'auto' && gatewayApi !== 'on' && gatewayApi !== 'off') {
+    io.stderr(`sharedlb controller: --gateway-api must be auto, on or off, got ${JSON.stringify(gatewayApi)}\n${CONTROLLER_USAGE}\n`);
     return 2;
   }
   const kc = loadKubeConfig({ path: values.kubeconfig, context: values.context, inCluster: true });
@@ -101,6 +109,7 @@ export async function controllerCommand(argv: string[], io: Io): Promise<number>
     className: values.class,
     listen: values.listen === 'off' ? null : values.listen,
     leaderElect: values['leader-elect'] && !values['no-leader-elect'],
+    gatewayApi,
     ...tuning,
   });
   await new Promise<void>((resolve) => {

@@ -13,6 +13,9 @@ import { rateLimited, restClient, type Rest } from './kube-rest.ts';
 import { startLeaderElection, type Elector } from './leader.ts';
 import { makeLogger, type Logger } from './logger.ts';
 import { memberKey, parseKey, poolKey, type ReconcileKey } from './keys.ts';
+import { gatewayApiServed } from './gateway-state.ts';
+import { gatewayWatch, type GatewayWatch } from './gateway-watches.ts';
+import { reconcileGateway, reconcileGatewayClass, reconcileRoute, type GatewayContext } from './reconcile-gateway.ts';
 import { showback, type Showback } from '../allocator/showback.ts';
 import { currentCondition } from './member-status.ts';
 import { costGauges, showbackGauges, countRequest, eventsDropped, informerRelists, informerRestarts, memoryGauges, queueMetrics, resyncsSkipped } from './metrics.ts';
@@ -23,7 +26,7 @@ import { liveLoadBalancer } from './cluster-read.ts';
 import { serve, START_GRACE_MS } from './http-server.ts';
 import { reconcilePool } from './reconcile-pool.ts';
 import { isSharedLB } from './shared-lb.ts';
-import { ClusterState } from './state.ts';
+import { ClusterState, type StateHandlers } from './state.ts';
 import { touchesSharing, watchHandlers, type Enqueue, type WatchOptions } from './watches.ts';
 import { WorkQueue, type Outcome } from './workqueue.ts';
 import { serviceKey } from '../allocator/members.ts';
@@ -50,6 +53,8 @@ export interface ControllerOptions {
   leaderElect: boolean;
   lease?: { durationSeconds: number; renewDeadlineSeconds: number; retrySeconds: number };
   eventSeriesSeconds?: number;
+  /** Serve Gateway API classes of controller sharedlb.io/gateway-controller: 'auto' when the API server serves the group at start. */
+  gatewayApi?: 'auto' | 'on' | 'off';
 }
 
 export class NotLeaderError extends Error {}
@@ -108,7 +113,7 @@ function warnWhileUnsynced(state: ClusterState, log: Logger, startedAt: number):
  * draining is not stacked on: on a big cluster re-queuing every key faster
  * than they drain starves the keys that carry real changes.
  */
-function resyncEvery(seconds: number, queue: WorkQueue, enqueue: ReturnType<typeof enqueuer>, log: Logger): NodeJS.Timeout {
+function resyncEvery(seconds: number, queue: WorkQueue, everything: () => void, log: Logger): NodeJS.Timeout {
   let drainedAtResync = -1;
   const resync = setInterval(() => {
     if (queue.depth > 0 && queue.drained === drainedAtResync) {
@@ -117,8 +122,7 @@ function resyncEvery(seconds: number, queue: WorkQueue, enqueue: ReturnType<type
       return;
     }
     drainedAtResync = queue.drained;
-    enqueue.allPools();
-    enqueue.members(undefined, true);
+    everything();
   }, seconds * 1000);
   resync.unref();
   return resync;
@@ -208,17 +212,64 @@ function informerObserver(log: Logger): Pick<WatchOptions, 'onRelist' | 'onResta
 }
 
 /** Replicas take turns on the Lease; a new leader looks at everything (its predecessor may have stopped part way). */
-function elect(o: ControllerOptions, raw: Rest, log: Logger, instance: string, queue: WorkQueue, enqueue: ReturnType<typeof enqueuer>): Elector {
+function elect(o: ControllerOptions, raw: Rest, log: Logger, instance: string, queue: WorkQueue, everything: () => void): Elector {
   return startLeaderElection({
     rest: raw, log, namespace: o.namespace, name: 'sharedlb-controller', identity: instance,
     leaseSeconds: o.lease?.durationSeconds, renewDeadlineSeconds: o.lease?.renewDeadlineSeconds, retrySeconds: o.lease?.retrySeconds,
     onStartedLeading: () => {
-      enqueue.allPools();
-      enqueue.members(undefined, true);
+      everything();
       queue.resume();
     },
     onStoppedLeading: () => queue.pause(),
   });
+}
+
+function dispatch(k: ReconcileKey, pool: Parameters<typeof reconcilePool>[0], member: Parameters<typeof reconcileMember>[0], gw: GatewayContext | null): Promise<Outcome> {
+  if (k.kind === 'pool') return reconcilePool(pool, k.pool);
+  if (k.kind === 'member') return reconcileMember(member, k.member);
+  // Keys of the Gateway API arrive only from its informers, which run only when it is served.
+  if (gw === null) return Promise.resolve(undefined);
+  if (k.kind === 'gatewayclass') return reconcileGatewayClass(gw, k.name);
+  if (k.kind === 'gateway') return reconcileGateway(gw, k.gateway);
+  return reconcileRoute(gw, k.routeKind, k.route);
+}
+
+/** The Gateway API side, when it is asked for, or (auto) when the API server serves it. */
+async function gatewaySide(o: ControllerOptions, raw: Rest, queue: WorkQueue, log: Logger): Promise<GatewayWatch | null> {
+  const mode = o.gatewayApi ?? 'auto';
+  const served = mode === 'off' ? false : await gatewayApiServed(raw);
+  if (!served) {
+    if (mode === 'on') throw new Error('--gateway-api=on, but the API server does not serve gateway.networking.k8s.io/v1 (GatewayClass, Gateway, TCPRoute, UDPRoute): install the Gateway API CRDs');
+    log.info('Gateway API not served here: no Gateway classes are reconciled', { mode });
+    return null;
+  }
+  const { onRelist: relist, onRestart: restart } = informerObserver(log);
+  const observer = { relist, restart };
+  return gatewayWatch(kubeWatch(o.kc), raw, { add: (k, background) => queue.add(k, background) }, Math.max(30, o.relistSeconds), observer);
+}
+
+/** Service, slice, pool and namespace events reach the Gateway side too. */
+function withGateways(h: StateHandlers, gw: GatewayWatch | null): StateHandlers {
+  if (gw === null) return h;
+  return {
+    ...h,
+    service: (e, svc, members) => {
+      gw.service(svc);
+      h.service(e, svc, members);
+    },
+    slice: (e, s) => {
+      gw.slice(s);
+      h.slice(e, s);
+    },
+    pool: (e, p) => {
+      gw.all();
+      h.pool(e, p);
+    },
+    namespace: (e, n) => {
+      if (e !== 'add') gw.all();
+      h.namespace(e, n);
+    },
+  };
 }
 
 export async function startController(o: ControllerOptions): Promise<Controller> {
@@ -235,13 +286,14 @@ export async function startController(o: ControllerOptions): Promise<Controller>
 
   // Handlers need the queue and the queue's reconciles need the state.
   let state: ClusterState;
-  const queue = reconcileQueue(o, log, (k) => (k.kind === 'pool' ? reconcilePool(poolCtx, k.pool) : reconcileMember(memberCtx, k.member)));
+  const queue = reconcileQueue(o, log, (k) => dispatch(k, poolCtx, memberCtx, gwCtx));
   const enqueue = enqueuer(queue, () => state, o);
-  state = new ClusterState(kubeWatch(o.kc), raw, o.namespace, o.className, watchHandlers({
+  const gw = await gatewaySide(o, raw, queue, log);
+  state = new ClusterState(kubeWatch(o.kc), raw, o.namespace, o.className, withGateways(watchHandlers({
     state: () => state, namespace: o.namespace, className: o.className, enqueue,
     awaitsPlacement: (key, svc) => awaitsPlacement(memberCtx, key, svc),
     ...informerObserver(log),
-  }), Math.max(30, o.relistSeconds));
+  }), gw), Math.max(30, o.relistSeconds));
 
   const report = () => liveReport([...state.poolSet().pools.values()], state.lbs().map(liveLoadBalancer));
   const shares = () => namespaceShowback(state);
@@ -252,10 +304,11 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   const moves = new Map<string, string>();
   const poolCtx = { rest, log, state, events, className: o.className, nodePortRange: o.nodePortRange, outcomes, moves, enqueueMember: enqueue.member };
   const memberCtx = { rest, log, state, events, className: o.className, outcomes, moves, waitingSince: new Map<string, number>() };
+  const gwCtx: GatewayContext | null = gw === null ? null : { rest, log, state, gateways: gw.state, events };
 
   const startedAt = Date.now();
   const server = o.listen === null ? null : await serve(o.listen, {
-    unsynced: () => state.unsynced(),
+    unsynced: () => [...state.unsynced(), ...(gw?.state.unsynced() ?? [])],
     startingForMs: () => Date.now() - startedAt,
     role: () => (elector === null || elector.leading ? 'leader' : 'follower'),
     report,
@@ -265,17 +318,22 @@ export async function startController(o: ControllerOptions): Promise<Controller>
 
   log.info('starting', { namespace: o.namespace, class: o.className, instance });
   await state.start();
+  await gw?.state.start();
   log.info('caches synced', { services: state.services.size, servicesKeptWhole: state.sharingServices().length, endpointSlices: state.slices.size, pools: state.pools.size });
-  enqueue.allPools();
-  enqueue.members(undefined, true);
-  if (o.leaderElect) elector = elect(o, raw, log, instance, queue, enqueue);
+  const everything = (): void => {
+    enqueue.allPools();
+    enqueue.members(undefined, true);
+    gw?.all(true);
+  };
+  everything();
+  if (o.leaderElect) elector = elect(o, raw, log, instance, queue, everything);
   else queue.resume();
-  const resync = resyncEvery(o.resyncSeconds, queue, enqueue, log);
+  const resync = resyncEvery(o.resyncSeconds, queue, everything, log);
 
   // Stopped in this order: no new work, the work under way finished, its events written, the Lease released.
   return running(server, () => elector, [
     () => clearInterval(resync), () => clearInterval(stuck), () => memory.stop(), () => queue.shutdown(), () => events.flush(),
-    () => elector?.stop(), () => state.stop(), () => server?.close(), () => raw.close(), () => sent.close(), () => log.info('stopped'),
+    () => elector?.stop(), () => state.stop(), () => gw?.state.stop(), () => server?.close(), () => raw.close(), () => sent.close(), () => log.info('stopped'),
   ]);
 }
 

@@ -66,6 +66,8 @@ export class ClusterState {
   private readonly parsed = new Map<string, { stamp: string; result: MemberParse }>();
   /** Services kept whole (see cache-forms.ts): the only ones that can be members. */
   private readonly concerned = new Set<string>();
+  /** Services that Gateways forward to: kept whole with their slices, though they concern no sharing. */
+  private readonly backends = new Set<string>();
   /** NodePorts each Service (not a shared LB) takes from the cluster's range. */
   private readonly nodePortsOf = new Map<string, number>();
   private nodePortsTotal = 0;
@@ -76,7 +78,11 @@ export class ClusterState {
     this.rest = rest;
     this.services = new ResilientInformer<V1Service>({
       name: 'services', watch, rest, path: '/api/v1/services', relistSeconds, onRestart: h.restart, onRelist: h.relist,
-      cacheForm: (svc) => serviceForm(svc, namespace, className),
+      cacheForm: (svc) => {
+        if (!this.backends.has(serviceKey(svc))) return serviceForm(svc, namespace, className);
+        trimMetadata(svc);
+        return svc;
+      },
       onEvent: (e, svc) => {
         const key = serviceKey(svc);
         if (e === 'delete') this.parsed.delete(key);
@@ -168,6 +174,26 @@ export class ClusterState {
       this.slices.refresh(s, (cached) => isStub(cached) && cached.metadata?.resourceVersion === s.metadata?.resourceVersion);
     }
     return !this.sourceSlices(member).some(isStub);
+  }
+
+  /**
+   * Keep these Services (Gateway backends) and their slices whole from now
+   * on: each one cached as a stub is read whole once, as fillSlices does for
+   * a Service that comes to concern sharing.
+   */
+  async keepWhole(keys: string[]): Promise<void> {
+    for (const key of keys) {
+      this.backends.add(key);
+      const [ns, name] = key.split('/') as [string, string];
+      const cached = this.services.get(name, ns);
+      if (cached !== undefined && isStub(cached)) {
+        // A list by name, not a get: the controller's grants on Services are list and watch.
+        const list = await this.rest.get<{ items: V1Service[] }>(`/api/v1/namespaces/${ns}/services?fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}`);
+        const svc = list.items[0];
+        if (svc !== undefined) this.services.refresh(svc, (c) => isStub(c) && c.metadata?.resourceVersion === svc.metadata?.resourceVersion);
+      }
+      if (this.concerned.has(key)) await this.fillSlices(key);
+    }
   }
 
   async stop(): Promise<void> {

@@ -114,6 +114,40 @@ export class NetLab {
     return p;
   }
 
+  /**
+   * Nothing leaves the lab: in the node namespace, through which every pod's
+   * traffic passes, a packet for any address outside the lab's own ranges is
+   * dropped before routing (and counted), whatever a workload asks for — the
+   * Gateway API suite's CoreDNS forwards unknown names to public resolvers.
+   */
+  lockEgress(): void {
+    const v4 = ['127.0.0.0/8', '10.200.0.0/24', '10.201.0.0/24', '10.244.0.0/16', '10.96.0.0/16', '169.254.0.0/16', '198.51.100.0/24', '224.0.0.0/4'];
+    const v6 = ['::1/128', 'fe80::/10', 'fd00::/8', '2001:db8:100::/64', 'ff00::/8'];
+    const rules = [
+      'table inet lab-egress {',
+      `  set lab4 { type ipv4_addr; flags interval; elements = { ${v4.join(', ')} } }`,
+      `  set lab6 { type ipv6_addr; flags interval; elements = { ${v6.join(', ')} } }`,
+      '  counter outside { }',
+      '  chain pre { type filter hook prerouting priority raw; policy accept;',
+      '    ip daddr != @lab4 counter name outside drop',
+      '    ip6 daddr != @lab6 counter name outside drop',
+      '  }',
+      '  chain out { type filter hook output priority raw; policy accept;',
+      '    ip daddr != @lab4 counter name outside drop',
+      '    ip6 daddr != @lab6 counter name outside drop',
+      '  }',
+      '}',
+    ].join('\n');
+    const r = spawnSync('ip', ['netns', 'exec', this.node, 'nft', '-f', '-'], { input: rules, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`nft (lab egress) failed: ${r.stderr}`);
+  }
+
+  /** Packets the egress lock has dropped. */
+  egressDropped(): number {
+    const out = run('ip', ['netns', 'exec', this.node, 'nft', 'list', 'counter', 'inet', 'lab-egress', 'outside']);
+    return Number(/packets (\d+)/.exec(out)?.[1] ?? Number.NaN);
+  }
+
   /** Let the node reach the API server, which listens on the root namespace's loopback only. */
   async forwardApiServer(server: string, samePort = false): Promise<string> {
     const target = new URL(server);

@@ -13,7 +13,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, LOGS, NODE_IP, ROOT, readState } from './cluster.ts';
-import { backendImage, buildImage, buildTools, controllerImage, pauseImage, PAUSE_IMAGE, type BuiltImage } from './images.ts';
+import { backendImage, buildImage, buildTools, controllerImage, pauseImage, PAUSE_IMAGE, type BuiltImage, type ImageSpec } from './images.ts';
 import { admin, eventually } from './kube.ts';
 import { NetLab, run } from './netlab.ts';
 
@@ -113,14 +113,14 @@ export class LabNode {
   figures: NodeFigures | null = null;
 
   /** Build the images, then containerd, kube-scheduler, kubelet and kube-proxy; resolves once the Node is Ready. */
-  async start(): Promise<NodeFigures> {
+  async start(extraImages: ImageSpec[] = []): Promise<NodeFigures> {
     const missing = nodePrerequisites();
     if (missing.length > 0) throw new Error(`the lab node needs Debian's ${missing.join(', ')}: run \`make system-deps\``);
     const st = readState();
     if (st === null) throw new Error('the lab cluster is not up');
     const tools = buildTools();
     const t1 = Date.now();
-    const images = [pauseImage(), backendImage(), controllerImage()].map(buildImage);
+    const images = [pauseImage(), backendImage(), controllerImage(), ...extraImages].map(buildImage);
     const imagesBuildSeconds = (Date.now() - t1) / 1000;
 
     this.clean();
