@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 DEPS := node_modules/.installed
 
-.PHONY: demo plan install-plugin system-deps test test-unit test-e2e typecheck build deps cluster-up cluster-down cluster-binary bench clean
+.PHONY: demo plan install-plugin system-deps test test-unit test-e2e conformance typecheck build deps cluster-up cluster-down cluster-binary bench clean
 
 # The live demo: local control plane, controller, ~50 members, cost report. Ctrl-C stops it.
 demo: $(DEPS)
@@ -32,6 +32,12 @@ system-deps:
 	  command -v $$cmd >/dev/null && continue; echo "installing Debian's $$deb"; \
 	  $(APT_INSTALL) $$deb >/dev/null 2>&1 || { apt-get update >/dev/null && $(APT_INSTALL) $$deb >/dev/null; } || true; \
 	  command -v $$cmd >/dev/null || { echo "$$deb could not be installed from Debian: the e2e tests need it" >&2; exit 1; }; done
+
+# The Gateway API conformance suite (v1.6.3, unmodified, profiles GATEWAY-TCP and
+# GATEWAY-UDP) against sharedlb on the lab's real node; its report goes to
+# conformance/reports/. Needs what the e2e tests need (root, Go, Debian's packages).
+conformance: build system-deps
+	node e2e/conformance-run.ts
 
 test-unit: $(DEPS)
 	npm run typecheck && npm run lint && npm run test:unit

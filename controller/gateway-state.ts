@@ -13,14 +13,22 @@ const V1 = `/apis/${GATEWAY_GROUP}/v1`;
 const ROUTE_PATHS: Record<RouteKind, string> = { TCPRoute: `${V1}/tcproutes`, UDPRoute: `${V1}/udproutes`, HTTPRoute: `${V1}/httproutes` };
 export const GATEWAY_PATHS = { classes: `${V1}/gatewayclasses`, gateways: `${V1}/gateways`, grants: `/apis/${GATEWAY_GROUP}/v1beta1/referencegrants`, routes: ROUTE_PATHS };
 
-/** Whether the API server serves the Gateway API's v1 group (its CRDs are installed). */
-export async function gatewayApiServed(rest: Rest): Promise<boolean> {
+/**
+ * Whether the Gateway API can be served here: the API server serves its v1
+ * group (the CRDs are installed), and this controller may list it (the
+ * grants of manifests/gateway-api are bound). Otherwise, why not.
+ */
+export async function gatewayApiUsable(rest: Rest): Promise<true | string> {
   try {
     const r = await rest.get<{ resources?: Array<{ name: string }> }>(V1);
     const names = new Set((r.resources ?? []).map((x) => x.name));
-    return ['gatewayclasses', 'gateways', 'tcproutes', 'udproutes'].every((n) => names.has(n));
+    const missing = ['gatewayclasses', 'gateways', 'tcproutes', 'udproutes'].filter((n) => !names.has(n));
+    if (missing.length > 0) return `the API server does not serve ${missing.join(', ')} of ${GATEWAY_GROUP}/v1: install the Gateway API's standard CRDs`;
+    await rest.get(`${GATEWAY_PATHS.classes}?limit=1`);
+    return true;
   } catch (e) {
-    if (e instanceof ApiError && e.status === 404) return false;
+    if (e instanceof ApiError && e.status === 404) return `the API server does not serve ${GATEWAY_GROUP}/v1: install the Gateway API's standard CRDs`;
+    if (e instanceof ApiError && e.status === 403) return 'the controller may not list GatewayClasses: apply manifests/gateway-api (its ClusterRole and binding)';
     throw e;
   }
 }

@@ -27,6 +27,8 @@ export interface GatewayContext {
   state: ClusterState;
   gateways: GatewayState;
   events: EventRecorder;
+  /** How long a newly placed Gateway waits before it says Programmed (default PROGRAMMING_SETTLE_MS). */
+  settleMs?: number;
 }
 
 /** Features the class claims in its status, which the conformance suite runs tests for. Never HTTPRoute: HTTP is forwarded at L4, not routed. */
@@ -234,9 +236,10 @@ function placementOf(ctx: GatewayContext, svc: V1Service | null): Placement & { 
   const ingress = lbName === undefined ? [] : (ctx.state.lb(lbName)?.status?.loadBalancer?.ingress ?? []);
   const addresses: Placement['addresses'] = ingress.flatMap((i): Placement['addresses'] => (i.ip ? [{ type: 'IPAddress', value: i.ip }] : i.hostname ? [{ type: 'Hostname', value: i.hostname }] : []));
   const placed = cond?.reason === 'Allocated' && addresses.length > 0;
-  const settleMs = placed ? Math.max(0, Date.parse(cond.lastTransitionTime) + PROGRAMMING_SETTLE_MS - Date.now()) : 0;
+  const settle = ctx.settleMs ?? PROGRAMMING_SETTLE_MS;
+  const settleMs = placed ? Math.max(0, Date.parse(cond.lastTransitionTime) + settle - Date.now()) : 0;
   if (placed && settleMs > 0) {
-    return { programmed: false, reason: 'Pending', message: `placed on shared LB ${lbName}; nodes are given ${PROGRAMMING_SETTLE_MS / 1000} s to program it`, addresses, settleMs };
+    return { programmed: false, reason: 'Pending', message: `placed on shared LB ${lbName}; nodes are given ${settle / 1000} s to program it`, addresses, settleMs };
   }
   return { programmed: placed, reason: programmedReason(cond?.reason), message: cond?.message ?? 'waiting for a place on a shared LB', addresses, settleMs };
 }

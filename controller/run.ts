@@ -13,7 +13,7 @@ import { rateLimited, restClient, type Rest } from './kube-rest.ts';
 import { startLeaderElection, type Elector } from './leader.ts';
 import { makeLogger, type Logger } from './logger.ts';
 import { memberKey, parseKey, poolKey, type ReconcileKey } from './keys.ts';
-import { gatewayApiServed } from './gateway-state.ts';
+import { gatewayApiUsable } from './gateway-state.ts';
 import { gatewayWatch, type GatewayWatch } from './gateway-watches.ts';
 import { reconcileGateway, reconcileGatewayClass, reconcileRoute, type GatewayContext } from './reconcile-gateway.ts';
 import { showback, type Showback } from '../allocator/showback.ts';
@@ -237,10 +237,11 @@ function dispatch(k: ReconcileKey, pool: Parameters<typeof reconcilePool>[0], me
 /** The Gateway API side, when it is asked for, or (auto) when the API server serves it. */
 async function gatewaySide(o: ControllerOptions, raw: Rest, queue: WorkQueue, log: Logger): Promise<GatewayWatch | null> {
   const mode = o.gatewayApi ?? 'auto';
-  const served = mode === 'off' ? false : await gatewayApiServed(raw);
-  if (!served) {
-    if (mode === 'on') throw new Error('--gateway-api=on, but the API server does not serve gateway.networking.k8s.io/v1 (GatewayClass, Gateway, TCPRoute, UDPRoute): install the Gateway API CRDs');
-    log.info('Gateway API not served here: no Gateway classes are reconciled', { mode });
+  if (mode === 'off') return null;
+  const usable = await gatewayApiUsable(raw);
+  if (usable !== true) {
+    if (mode === 'on') throw new Error(`--gateway-api=on, but ${usable}`);
+    log.info('Gateway API not served: no GatewayClass is reconciled', { mode, why: usable });
     return null;
   }
   const { onRelist: relist, onRestart: restart } = informerObserver(log);

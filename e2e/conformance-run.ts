@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { KUBECONFIG, KUBECTL_DIR, LOGS, NODE_IP, ROOT, up } from './cluster.ts';
+import { down, KUBECONFIG, KUBECTL_DIR, LOGS, NODE_IP, readState, ROOT, up } from './cluster.ts';
 import { buildConformance, conformanceImages, crdDir, GATEWAY_API_VERSION, SUITE } from './conformance-build.ts';
 import { createPool, deletePool, installCRD, startController } from './controller-harness.ts';
 import { admin, eventually } from './kube.ts';
@@ -122,7 +122,18 @@ async function main(): Promise<number> {
   const t0 = Date.now();
   const build = buildConformance();
   log(`suite, echo-basic and CoreDNS ${build.built ? 'built' : 'up to date'} in ${build.seconds.toFixed(1)} s`);
-  await up();
+  const before = readState();
+  const st = await up();
+  // A cluster started here is stopped at the end; one already running is left as found (as e2e/setup.ts does).
+  const startedHere = before === null || before.startedAt !== st.startedAt;
+  try {
+    return await inLab(t0);
+  } finally {
+    if (startedHere && process.env.SHAREDLB_KEEP_CLUSTER !== '1') await down();
+  }
+}
+
+async function inLab(t0: number): Promise<number> {
   await installCRD();
   installGatewayCRDs();
   const node = new LabNode();

@@ -56,7 +56,7 @@ export function parsePath(path: string): Address {
   return { resource: `${group}/${rest[0]}`, namespace: undefined, name: rest[1], sub: rest[2], query };
 }
 
-const CLUSTER_SCOPED = new Set(['/namespaces', 'sharedlb.io/loadbalancerpools']);
+const CLUSTER_SCOPED = new Set(['/namespaces', 'sharedlb.io/loadbalancerpools', 'gateway.networking.k8s.io/gatewayclasses']);
 const clone = <T>(o: T): T => structuredClone(o);
 
 interface Failure {
@@ -225,7 +225,9 @@ export class FakeApi implements Rest {
     };
     if (method === 'GET' && a.name === undefined) {
       const selector = a.query.get('labelSelector');
-      const items = [...b.values()].filter((o) => (a.namespace === undefined || o.metadata?.namespace === a.namespace) && matches(o, selector));
+      // The one field selector the controller sends: a list by name.
+      const byName = a.query.get('fieldSelector')?.replace(/^metadata\.name=/, '');
+      const items = [...b.values()].filter((o) => (a.namespace === undefined || o.metadata?.namespace === a.namespace) && matches(o, selector) && (byName === undefined || o.metadata?.name === byName));
       return { items: items.map(clone), metadata: { resourceVersion: String(this.rv) } };
     }
     if (method === 'POST') {
@@ -345,6 +347,11 @@ function pathOf(o: Obj): string {
     case 'LoadBalancerPool': return '/apis/sharedlb.io/v1alpha1/loadbalancerpools';
     case 'Lease': return `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`;
     case 'Event': return `/apis/events.k8s.io/v1/namespaces/${ns}/events`;
+    case 'Secret': return `/api/v1/namespaces/${ns}/secrets`;
+    case 'GatewayClass': return '/apis/gateway.networking.k8s.io/v1/gatewayclasses';
+    case 'Gateway': case 'TCPRoute': case 'UDPRoute': case 'HTTPRoute':
+      return `/apis/gateway.networking.k8s.io/v1/namespaces/${ns}/${o.kind.toLowerCase()}s`;
+    case 'ReferenceGrant': return `/apis/gateway.networking.k8s.io/v1beta1/namespaces/${ns}/referencegrants`;
     default: throw new Error(`the fake API does not serve kind ${String(o.kind)}`);
   }
 }

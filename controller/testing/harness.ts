@@ -14,6 +14,10 @@ import { reconcileMember, type MemberContext } from '../reconcile-member.ts';
 import { reconcilePool, type PoolContext } from '../reconcile-pool.ts';
 import { isSharedLB } from '../shared-lb.ts';
 import { ClusterState } from '../state.ts';
+import { GatewayState } from '../gateway-state.ts';
+import { reconcileGateway, reconcileGatewayClass, reconcileRoute, type GatewayContext } from '../reconcile-gateway.ts';
+import { objectKey } from '../../gateway/types.ts';
+import { GATEWAY_ANNOTATION } from '../gateway-objects.ts';
 import { FakeApi, type Obj } from './fake-api.ts';
 
 export const NS = 'sharedlb-system';
@@ -31,6 +35,8 @@ export interface Harness {
   state: ClusterState;
   pool: PoolContext;
   member: MemberContext;
+  /** The Gateway API side, when asked for (`gateways: true`). */
+  gateway: GatewayContext | null;
   events: RecordedEvent[];
   /** Run every reconcile until a round writes nothing and fails nothing (or throw after `rounds`); failures are retried. */
   converge(rounds?: number): Promise<void>;
@@ -48,7 +54,7 @@ function recorder(events: RecordedEvent[]): EventRecorder {
   } as EventRecorder;
 }
 
-export async function startHarness(objects: Obj[], opts: { cloud?: boolean; now?: () => Date } = {}): Promise<Harness> {
+export async function startHarness(objects: Obj[], opts: { cloud?: boolean; now?: () => Date; gateways?: boolean } = {}): Promise<Harness> {
   const api = new FakeApi();
   api.seed(
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, labels: { 'kubernetes.io/metadata.name': NS } } },
@@ -65,6 +71,13 @@ export async function startHarness(objects: Obj[], opts: { cloud?: boolean; now?
   const ev = recorder(events);
   const pool: PoolContext = { rest: api, log, state, events: ev, className: CLASS, nodePortRange: { from: 30000, to: 32767 }, outcomes, moves, enqueueMember: noop, ...(opts.now ? { now: opts.now } : {}) };
   const member: MemberContext = { rest: api, log, state, events: ev, className: CLASS, outcomes, moves, waitingSince: new Map() };
+  let gateway: GatewayContext | null = null;
+  if (opts.gateways === true) {
+    const gws = new GatewayState(api.watch, api, { gatewayClass: noop, gateway: noop, route: noop, grants: noop, restart: noop, relist: noop }, 0);
+    await gws.start();
+    // Nodes program at once here: no settling time before Programmed.
+    gateway = { rest: api, log, state, gateways: gws, events: ev, settleMs: 0 };
+  }
   let address = 0;
   const cloud = (): void => {
     if (opts.cloud === false) return;
@@ -101,15 +114,33 @@ export async function startHarness(objects: Obj[], opts: { cloud?: boolean; now?
         member.waitingSince.set(k, 0);
         await attempt(() => reconcileMember(member, k));
       }
+      if (gateway !== null) await gatewayRound(gateway, attempt);
       if (api.writes().length === before && errors.length === failedBefore) return;
     }
     throw new Error(`no fixed point after ${rounds} rounds: ${api.writes().slice(-5).map((c) => `${c.method} ${c.path}`).join('; ')}; errors: ${errors.slice(-3).map(String).join('; ')}`);
   };
   return {
-    api, state, pool, member, events, converge,
+    api, state, pool, member, gateway, events, converge,
     service: (namespace, name) => api.object('Service', namespace, name) as V1Service | undefined,
-    stop: () => state.stop(),
+    stop: async () => {
+      await state.stop();
+      await gateway?.gateways.stop();
+    },
   };
+}
+
+/** Every GatewayClass, Gateway and route reconciled once, in a fixed order. */
+async function gatewayRound(ctx: GatewayContext, attempt: (run: () => Promise<unknown>) => Promise<void>): Promise<void> {
+  const g = ctx.gateways;
+  for (const c of g.classes.list()) await attempt(() => reconcileGatewayClass(ctx, c.metadata?.name as string));
+  const keys = new Set(g.gateways.list().map(objectKey));
+  // A deleted Gateway's key still comes (its delete event): through the member Service it leaves.
+  for (const svc of ctx.state.services.list()) {
+    const owner = svc.metadata?.annotations?.[GATEWAY_ANNOTATION];
+    if (owner !== undefined) keys.add(`${svc.metadata?.namespace}/${owner}`);
+  }
+  for (const k of [...keys].sort()) await attempt(() => reconcileGateway(ctx, k));
+  for (const r of g.allRoutes()) await attempt(() => reconcileRoute(ctx, r.kind, objectKey(r)));
 }
 
 /** A LoadBalancerPool object. */
