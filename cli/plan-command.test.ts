@@ -189,3 +189,29 @@ spec: {ports: [{name: p, port: ${port}}]}`;
     assert.match(r.err, /^sharedlb plan: no member could be placed \(2 Invalid\); e\.g\. data\/kafka: no LoadBalancerPool is marked default/m);
   });
 });
+
+describe('plan with Gateways', () => {
+  const gateways = (n: number, withClass: boolean): string => [
+    ...(withClass ? ['apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: shared}\nspec: {controllerName: sharedlb.io/gateway-controller}', 'apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: envoy}\nspec: {controllerName: example.com/envoy}'] : []),
+    ...Array.from({ length: n }, (_, i) => `apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: g${i}, namespace: apps}\nspec:\n  gatewayClassName: shared\n  listeners: [{name: a, port: ${9000 + 2 * i}, protocol: TCP}, {name: b, port: ${9001 + 2 * i}, protocol: UDP}]`),
+    'apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: other, namespace: apps}\nspec:\n  gatewayClassName: envoy\n  listeners: [{name: a, port: 80, protocol: HTTP}]',
+    'apiVersion: gateway.networking.k8s.io/v1\nkind: TCPRoute\nmetadata: {name: r, namespace: apps}\nspec: {parentRefs: [{name: g0}], rules: [{backendRefs: [{name: s, port: 1}]}]}',
+  ].join('\n---\n');
+
+  it('each Gateway of a sharedlb class is a member with its listeners\' ports; Gateways that do not clash share LBs; other classes are left out', async () => {
+    const r = await run(['-f', file('gw.yaml', gateways(6, true)), '--provider', 'generic', '--max-ports', '4', '-o', 'json']);
+    assert.equal(r.code, 0, r.err);
+    const p = JSON.parse(r.out) as { summary: { members: number; allocated: number; loadBalancers: number } };
+    assert.equal(p.summary.members, 6);
+    assert.equal(p.summary.allocated, 6);
+    assert.equal(p.summary.loadBalancers, 3);
+    assert.match(r.err, /1 Gateways of classes other controllers serve were left out/);
+  });
+
+  it('without GatewayClasses every Gateway is taken as sharedlb\'s, and the note says so', async () => {
+    const r = await run(['-f', file('gw2.yaml', gateways(2, false)), '--provider', 'generic', '-o', 'json']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal((JSON.parse(r.out) as { summary: { members: number } }).summary.members, 3);
+    assert.match(r.err, /no GatewayClass in the input/);
+  });
+});

@@ -7,6 +7,7 @@ import { isProviderName, PROVIDER_NAMES } from '../allocator/profiles.ts';
 import { REPACK } from '../allocator/annotations.ts';
 import type { ServiceLike } from '../allocator/types.ts';
 import { commandArgs, type Io } from './command-args.ts';
+import { GATEWAY_KINDS, gatewaysAsMembers } from '../gateway/plan-input.ts';
 import { InputError, readObjects, readText } from './manifest-files.ts';
 import { money, table } from '../controller/text-table.ts';
 
@@ -14,7 +15,8 @@ export const PLAN_USAGE = `usage: sharedlb plan (-f FILE [-f FILE…] | --from-c
                     [--pools FILE] [--provider NAME] [--max-ports N] [--repack] [-o table|json]
 
   -f, --filename FILE  Services as YAML or JSON: a v1 List (kubectl get svc -A -o yaml)
-                       or multi-document manifests; "-" reads stdin. Repeatable.
+                       or multi-document manifests; "-" reads stdin. Repeatable. Gateways
+                       (and GatewayClasses) in them are planned as the controller places them.
   --from-cluster       read every Service of the cluster the kubeconfig points at, and its
                        LoadBalancerPools if sharedlb is installed there (nothing is written).
   --kubeconfig PATH    with --from-cluster: kubeconfig to use (default: $KUBECONFIG, then ~/.kube/config)
@@ -115,16 +117,20 @@ function refusedEveryone(result: Plan, io: Io): number {
   return 1;
 }
 
+/** Services, and Gateways as the member Services the controller would make of them. */
 function readServiceFiles(files: string[], stdin: () => string, io: Io): ServiceLike[] {
   const services: ServiceLike[] = [];
+  const gatewayObjects: Array<{ kind?: string }> = [];
   for (const file of files) {
-    const { objects, skipped } = readObjects(file, readText(file, stdin), ['Service']);
-    services.push(...(objects as ServiceLike[]));
+    const { objects, skipped } = readObjects(file, readText(file, stdin), ['Service', ...GATEWAY_KINDS]);
+    for (const o of objects) (o.kind === 'Service' ? services : gatewayObjects).push(o as ServiceLike);
     if (skipped.size > 0) {
-      io.stderr(`${file}: skipped ${[...skipped].map(([k, n]) => `${n} ${k}`).join(', ')} (only Services are planned)\n`);
+      io.stderr(`${file}: skipped ${[...skipped].map(([k, n]) => `${n} ${k}`).join(', ')} (only Services and Gateways are planned)\n`);
     }
   }
-  return services;
+  const gateways = gatewaysAsMembers(gatewayObjects);
+  for (const n of gateways.notes) io.stderr(`${n}\n`);
+  return [...services, ...gateways.services];
 }
 
 function withMaxPorts(pools: PoolSet, maxPorts: number | undefined): PoolSet {

@@ -11,7 +11,7 @@
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { serviceKey } from '../allocator/members.ts';
 import { objectKey, type RouteKind } from '../gateway/types.ts';
-import { GATEWAY_ANNOTATION } from './gateway-objects.ts';
+import { GATEWAY_ANNOTATION } from '../gateway/member-service.ts';
 import { type GatewayEvents, GatewayState } from './gateway-state.ts';
 import type { WatchFn } from './informer.ts';
 import { gatewayClassKey, gatewayKey, routeQueueKey } from './keys.ts';

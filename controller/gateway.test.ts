@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import type { GatewayClassObject, GatewayObject, RouteObject } from '../gateway/types.ts';
-import { memberServiceName } from './gateway-objects.ts';
+import { memberServiceName } from '../gateway/member-service.ts';
 import { memberSlice, NS, poolObject, startHarness, type Harness } from './testing/harness.ts';
 import type { Obj } from './testing/fake-api.ts';
 

@@ -12,7 +12,8 @@ import {
 } from '../gateway/model.ts';
 import { type Condition, CONTROLLER_NAME, GATEWAY_GROUP, type GatewayClassObject, type GatewayObject, objectKey, type RouteKind, type RouteObject, type RouteParentStatus, type SecretVerdict } from '../gateway/types.ts';
 import type { EventRecorder } from './events.ts';
-import { desiredGatewaySlices, desiredMemberService, memberServiceName, memberServicePatch, ownedBy, secretVerdict } from './gateway-objects.ts';
+import { desiredGatewaySlices, secretVerdict } from './gateway-objects.ts';
+import { desiredMemberService, memberServiceName, memberServicePatch, ownedBy } from '../gateway/member-service.ts';
 import { GATEWAY_PATHS, type GatewayState } from './gateway-state.ts';
 import { ApiError, type Rest } from './kube-rest.ts';
 import type { Logger } from './logger.ts';

@@ -17,7 +17,7 @@ import { ClusterState } from '../state.ts';
 import { GatewayState } from '../gateway-state.ts';
 import { reconcileGateway, reconcileGatewayClass, reconcileRoute, type GatewayContext } from '../reconcile-gateway.ts';
 import { objectKey } from '../../gateway/types.ts';
-import { GATEWAY_ANNOTATION } from '../gateway-objects.ts';
+import { GATEWAY_ANNOTATION } from '../../gateway/member-service.ts';
 import { FakeApi, type Obj } from './fake-api.ts';
 
 export const NS = 'sharedlb-system';
