@@ -8,6 +8,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY allocator/ allocator/
+COPY gateway/ gateway/
 COPY controller/ controller/
 COPY cli/ cli/
 RUN npm run build

@@ -169,6 +169,10 @@ async function inLab(t0: number): Promise<number> {
   } finally {
     await clearSuiteNamespaces().catch((e: unknown) => log(`the suite's namespaces remain: ${String(e)}`));
     await ctl?.stop();
+    // Nothing of the run stays in a cluster that is reused: the class, the pool, and the LBs (with their namespace).
+    await admin().delete(`/apis/gateway.networking.k8s.io/v1/gatewayclasses/${CLASS}`).catch(() => undefined);
+    await deletePool(POOL);
+    await admin().delete(`/api/v1/namespaces/${SYSTEM_NS}`).catch(() => undefined);
     spawnSync('ip', ['route', 'del', LB_RANGE]);
     await node.stop();
   }

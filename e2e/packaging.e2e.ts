@@ -82,6 +82,16 @@ describe('the Helm chart', { timeout: 600_000 }, () => {
     for (const [key, o] of base) assert.deepEqual(chart.get(key), o, key);
   });
 
+  it('renders with gatewayApi.enabled the objects of kubectl kustomize manifests/gateway-api/ besides', () => {
+    const k = exec(join(KUBECTL_DIR, 'kubectl'), ['kustomize', join(REPO, 'manifests', 'gateway-api')]);
+    assert.equal(k.status, 0, k.stderr);
+    const gateway = objects(k.stdout);
+    const chart = objects(template('gatewayApi.enabled=true'));
+    const plain = objects(template());
+    assert.deepEqual([...chart.keys()].filter((key) => !plain.has(key)).sort(), [...gateway.keys()].sort());
+    for (const [key, o] of gateway) assert.deepEqual(chart.get(key), o, key);
+  });
+
   it('ships the manifests\' CRD unchanged', () => {
     assert.equal(readFileSync(join(CHART, 'crds', 'loadbalancerpools.sharedlb.io.yaml'), 'utf8'), readFileSync(join(REPO, 'manifests', 'crd', 'loadbalancerpools.sharedlb.io.yaml'), 'utf8'));
   });
