@@ -183,9 +183,14 @@ export const PROFILES: Readonly<Record<ProviderName, Profile>> = {
     samePortAcrossProtocols: true,
     keepPortRange: false,
     pricing: pricing({}),
-    notes: ['MetalLB bills nothing: sharing saves addresses from the IP pool, not money.'],
+    notes: [
+      'MetalLB bills nothing: sharing saves addresses from the IP pool, not money.',
+      'MetalLB gives each LoadBalancer Service of its class an address and forwards nothing itself: ports, protocols and TCP+UDP on one port are kube-proxy\'s (controller/service.go).',
+      'It announces an address only while the Service has an active endpoint, read from the EndpointSlices labelled kubernetes.io/service-name with its name — the label sharedlb\'s mirrors carry (internal/k8s/epslices/endpoint_slices.go, speaker/layer2_controller.go ShouldAnnounce); with externalTrafficPolicy Local, only from nodes holding one.',
+      'A Service it cannot address gets no status and a Warning event AllocationFailed (controller/service.go): its members wait (WaitingForAddress) and point at that event.',
+    ],
     unconfirmed: ['maxPortsPerLB 250 is a sharedlb default; MetalLB itself sets no per-LB limit.'],
-    sources: ['metallb/metallb@7938d3f'],
+    sources: ['metallb/metallb@7938d3f', 'go.universe.tf/metallb v0.15.2 (run in the lab: e2e/metallb.e2e.ts)'],
   },
   generic: {
     name: 'generic',

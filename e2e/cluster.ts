@@ -251,7 +251,7 @@ function kcmArgs(kubeconfig: string): string[] {
     `--authentication-kubeconfig=${kubeconfig}`,
     `--authorization-kubeconfig=${kubeconfig}`,
     // Not node-lifecycle: the stand-in node has no kubelet to heartbeat, and it would mark every test pod on it not ready.
-    '--controllers=endpointslice-controller,endpointslice-mirroring-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,deployment-controller,replicaset-controller,disruption-controller',
+    '--controllers=endpointslice-controller,endpointslice-mirroring-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,deployment-controller,replicaset-controller,daemonset-controller,disruption-controller',
     `--service-account-private-key-file=${join(PKI, 'sa.key')}`,
     `--root-ca-file=${join(PKI, 'ca.crt')}`,
     `--service-cluster-ip-range=${SERVICE_CIDR}`,

@@ -12,7 +12,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, LOGS, NODE_IP, ROOT, readState } from './cluster.ts';
+import { BIN, LOGS, NODE_IP, ROOT, ROOT_IP, readState, SERVICE_CIDR } from './cluster.ts';
 import { backendImage, buildImage, buildTools, controllerImage, pauseImage, PAUSE_IMAGE, type BuiltImage, type ImageSpec } from './images.ts';
 import { admin, eventually } from './kube.ts';
 import { NetLab, run } from './netlab.ts';
@@ -132,6 +132,9 @@ export class LabNode {
     const server = await this.net.forwardApiServer(st.server, true);
     // Replies to pods on the bridge go back through the node.
     run('ip', ['route', 'replace', POD_CIDR, 'via', NODE_IP]);
+    // The node's own processes (hostNetwork pods: MetalLB's speaker) reach ClusterIPs, the kubernetes
+    // Service's included, as on a node with a default route: kube-proxy translates them on the way out.
+    run('ip', ['-n', this.net.node, 'route', 'add', SERVICE_CIDR.split(',')[0] as string, 'via', ROOT_IP]);
 
     const t0 = Date.now();
     this.procs.push(this.net.exec(this.net.node, 'containerd', ['--config', join(DIR, 'containerd.toml')], 'containerd.log', true));

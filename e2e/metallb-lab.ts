@@ -1,0 +1,92 @@
+// MetalLB in the lab, as its users run it: its controller and speaker built
+// from its Go module (e2e/metallb, v0.15.2) into images under the upstream
+// names, installed from its own metallb-native.yaml, its CRDs included, in
+// layer-2 mode on the link between the lab's node and client namespaces.
+//
+// What is changed in its manifest, and why:
+//   - the ValidatingWebhookConfiguration is left out and the controller runs
+//     with --webhook-mode=disabled and --disable-cert-rotation: kube-apiserver
+//     runs on this machine's loopback, outside the node's network, and cannot
+//     reach a webhook Service's ClusterIP;
+//   - both run with --lb-class: the lab's cloud simulator serves
+//     LoadBalancer Services of the default class, MetalLB only those of the
+//     class a pool's template names (METALLB_CLASS).
+
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments, stringify } from 'yaml';
+import { KUBECONFIG, KUBECTL_DIR, ROOT } from './cluster.ts';
+import type { ImageSpec } from './images.ts';
+
+const DIR = join(import.meta.dirname, 'metallb');
+const OUT = join(ROOT, 'bin', 'metallb');
+export const METALLB_VERSION = 'v0.15.2';
+export const METALLB_CLASS = 'metallb.io/lab';
+export const METALLB_NS = 'metallb-system';
+
+function moduleHash(): string {
+  const h = createHash('sha256');
+  for (const f of readdirSync(DIR).sort()) if (f.endsWith('.go') || f === 'go.mod' || f === 'go.sum') h.update(f).update(readFileSync(join(DIR, f)));
+  return h.digest('hex');
+}
+
+/** The controller and speaker binaries; rebuilt when e2e/metallb changes. */
+export function buildMetalLB(): { built: boolean; seconds: number } {
+  const stamp = join(OUT, 'source.sha256');
+  const want = moduleHash();
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return { built: false, seconds: 0 };
+  const t0 = Date.now();
+  mkdirSync(OUT, { recursive: true });
+  const r = spawnSync('go', ['build', '-trimpath', '-ldflags=-s -w', '-o', `${OUT}/`, 'go.universe.tf/metallb/controller', 'go.universe.tf/metallb/speaker'], { cwd: DIR, stdio: 'inherit', env: { ...process.env, CGO_ENABLED: '0' } });
+  if (r.status !== 0) throw new Error(`go build of MetalLB (e2e/metallb) failed (exit ${r.status ?? r.signal})`);
+  writeFileSync(stamp, want);
+  return { built: true, seconds: (Date.now() - t0) / 1000 };
+}
+
+/** The module's own directory (its manifests and CRDs), as the build resolved it. */
+function moduleDir(): string {
+  const r = spawnSync('go', ['list', '-m', '-f', '{{.Dir}}', 'go.universe.tf/metallb'], { cwd: DIR, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`go list -m go.universe.tf/metallb: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+export function metallbImages(): ImageSpec[] {
+  // As upstream: the controller runs as the manifest's runAsUser; the speaker as root, with NET_RAW only.
+  return ['controller', 'speaker'].map((c) => ({
+    tag: `quay.io/metallb/${c}:${METALLB_VERSION}`,
+    files: [{ src: join(OUT, c), dest: `/${c}`, mode: 0o755 }],
+    config: { Entrypoint: [`/${c}`] },
+  }));
+}
+
+type Doc = { kind?: string; metadata?: { name?: string }; spec?: { template?: { spec?: { containers?: Array<{ name: string; args?: string[] }> } } } };
+
+/** metallb-native.yaml as the lab applies it (see the top of this file). */
+export function labManifest(): string {
+  const text = readFileSync(join(moduleDir(), 'config', 'manifests', 'metallb-native.yaml'), 'utf8');
+  const docs = parseAllDocuments(text).map((d) => d.toJS() as Doc).filter((d) => d !== null && d.kind !== 'ValidatingWebhookConfiguration');
+  for (const d of docs) {
+    for (const c of d.spec?.template?.spec?.containers ?? []) {
+      const extra = c.name === 'controller' ? ['--webhook-mode=disabled', '--disable-cert-rotation'] : [];
+      if (c.name === 'controller' || c.name === 'speaker') c.args = [...(c.args ?? []), ...extra, `--lb-class=${METALLB_CLASS}`];
+    }
+  }
+  return docs.map((d) => stringify(d)).join('---\n');
+}
+
+export function kubectl(args: string[], input?: string): string {
+  const r = spawnSync(join(KUBECTL_DIR, 'kubectl'), args, { encoding: 'utf8', input, env: { ...process.env, KUBECONFIG } });
+  if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** MetalLB's objects applied; its pools and advertisements are the caller's. */
+export function installMetalLB(): void {
+  kubectl(['apply', '--server-side', '-f', '-'], labManifest());
+}
+
+export function uninstallMetalLB(): void {
+  spawnSync(join(KUBECTL_DIR, 'kubectl'), ['delete', '--ignore-not-found', '--wait=false', '-f', '-'], { input: labManifest(), env: { ...process.env, KUBECONFIG } });
+}
