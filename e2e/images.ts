@@ -10,10 +10,10 @@
 //     workdir /app, the same entrypoint.
 
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './cluster.ts';
+import { buildWhenChanged, go } from './go-build.ts';
 
 const REPO = join(import.meta.dirname, '..');
 const TOOLS_SRC = join(import.meta.dirname, 'tools');
@@ -26,36 +26,13 @@ export const CONTROLLER_IMAGE = 'lab.local/sharedlb:dev';
 
 const log = (msg: string): void => void process.stderr.write(`images: ${msg}\n`);
 
-function toolsHash(): string {
-  const h = createHash('sha256');
-  const walk = (dir: string): void => {
-    for (const f of readdirSync(dir).sort()) {
-      const p = join(dir, f);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (f.endsWith('.go') || f === 'go.mod' || f === 'go.sum') h.update(p.slice(TOOLS_SRC.length)).update(readFileSync(p));
-    }
-  };
-  walk(TOOLS_SRC);
-  return h.digest('hex');
-}
-
-function go(args: string[], cwd: string): void {
-  const r = spawnSync('go', args, { cwd, stdio: 'inherit', env: { ...process.env, CGO_ENABLED: '0' } });
-  if (r.status !== 0) throw new Error(`go ${args.join(' ')} failed (exit ${r.status ?? r.signal})`);
-}
-
 /** The static programs (oci-image, pause, backend) and helm, from e2e/tools' Go module; rebuilt when its sources change. */
 export function buildTools(): { built: boolean; seconds: number } {
-  const stamp = join(TOOLS_BIN, 'source.sha256');
-  const want = toolsHash();
-  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return { built: false, seconds: 0 };
-  const t0 = Date.now();
-  mkdirSync(TOOLS_BIN, { recursive: true });
-  log('building e2e/tools (oci-image, pause, backend, helm)');
-  go(['build', '-trimpath', '-ldflags=-s -w', '-o', `${TOOLS_BIN}/`, './cmd/...'], TOOLS_SRC);
-  go(['build', '-trimpath', '-ldflags=-s -w', '-o', join(TOOLS_BIN, 'helm'), 'helm.sh/helm/v4/cmd/helm'], TOOLS_SRC);
-  writeFileSync(stamp, want);
-  return { built: true, seconds: (Date.now() - t0) / 1000 };
+  return buildWhenChanged(TOOLS_SRC, join(TOOLS_BIN, 'source.sha256'), () => {
+    log('building e2e/tools (oci-image, pause, backend, helm)');
+    go(['build', '-trimpath', '-ldflags=-s -w', '-o', `${TOOLS_BIN}/`, './cmd/...'], TOOLS_SRC);
+    go(['build', '-trimpath', '-ldflags=-s -w', '-o', join(TOOLS_BIN, 'helm'), 'helm.sh/helm/v4/cmd/helm'], TOOLS_SRC);
+  });
 }
 
 export interface ImageFile {

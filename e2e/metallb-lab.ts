@@ -13,11 +13,11 @@
 //     class a pool's template names (METALLB_CLASS).
 
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { KUBECONFIG, KUBECTL_DIR, ROOT } from './cluster.ts';
+import { buildWhenChanged, go, moduleDir } from './go-build.ts';
 import type { ImageSpec } from './images.ts';
 
 const DIR = join(import.meta.dirname, 'metallb');
@@ -26,30 +26,9 @@ export const METALLB_VERSION = 'v0.15.2';
 export const METALLB_CLASS = 'metallb.io/lab';
 export const METALLB_NS = 'metallb-system';
 
-function moduleHash(): string {
-  const h = createHash('sha256');
-  for (const f of readdirSync(DIR).sort()) if (f.endsWith('.go') || f === 'go.mod' || f === 'go.sum') h.update(f).update(readFileSync(join(DIR, f)));
-  return h.digest('hex');
-}
-
 /** The controller and speaker binaries; rebuilt when e2e/metallb changes. */
 export function buildMetalLB(): { built: boolean; seconds: number } {
-  const stamp = join(OUT, 'source.sha256');
-  const want = moduleHash();
-  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return { built: false, seconds: 0 };
-  const t0 = Date.now();
-  mkdirSync(OUT, { recursive: true });
-  const r = spawnSync('go', ['build', '-trimpath', '-ldflags=-s -w', '-o', `${OUT}/`, 'go.universe.tf/metallb/controller', 'go.universe.tf/metallb/speaker'], { cwd: DIR, stdio: 'inherit', env: { ...process.env, CGO_ENABLED: '0' } });
-  if (r.status !== 0) throw new Error(`go build of MetalLB (e2e/metallb) failed (exit ${r.status ?? r.signal})`);
-  writeFileSync(stamp, want);
-  return { built: true, seconds: (Date.now() - t0) / 1000 };
-}
-
-/** The module's own directory (its manifests and CRDs), as the build resolved it. */
-function moduleDir(): string {
-  const r = spawnSync('go', ['list', '-m', '-f', '{{.Dir}}', 'go.universe.tf/metallb'], { cwd: DIR, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`go list -m go.universe.tf/metallb: ${r.stderr}`);
-  return r.stdout.trim();
+  return buildWhenChanged(DIR, join(OUT, 'source.sha256'), () => go(['build', '-trimpath', '-ldflags=-s -w', '-o', `${OUT}/`, 'go.universe.tf/metallb/controller', 'go.universe.tf/metallb/speaker'], DIR));
 }
 
 export function metallbImages(): ImageSpec[] {
@@ -65,7 +44,7 @@ type Doc = { kind?: string; metadata?: { name?: string }; spec?: { template?: { 
 
 /** metallb-native.yaml as the lab applies it (see the top of this file). */
 export function labManifest(): string {
-  const text = readFileSync(join(moduleDir(), 'config', 'manifests', 'metallb-native.yaml'), 'utf8');
+  const text = readFileSync(join(moduleDir(DIR, 'go.universe.tf/metallb'), 'config', 'manifests', 'metallb-native.yaml'), 'utf8');
   const docs = parseAllDocuments(text).map((d) => d.toJS() as Doc).filter((d) => d !== null && d.kind !== 'ValidatingWebhookConfiguration');
   for (const d of docs) {
     for (const c of d.spec?.template?.spec?.containers ?? []) {
