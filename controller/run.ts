@@ -249,9 +249,10 @@ async function gatewaySide(o: ControllerOptions, raw: Rest, queue: WorkQueue, lo
   return gatewayWatch(kubeWatch(o.kc), raw, { add: (k, background) => queue.add(k, background) }, Math.max(30, o.relistSeconds), observer);
 }
 
-/** Service, slice, pool and namespace events reach the Gateway side too. */
+/** Service, slice, pool and namespace events reach the Gateway side too; a pool's only when its spec changed (not at its status writes). */
 function withGateways(h: StateHandlers, gw: GatewayWatch | null): StateHandlers {
   if (gw === null) return h;
+  const generations = new Map<string, number | undefined>();
   return {
     ...h,
     service: (e, svc, members) => {
@@ -263,7 +264,10 @@ function withGateways(h: StateHandlers, gw: GatewayWatch | null): StateHandlers 
       h.slice(e, s);
     },
     pool: (e, p) => {
-      gw.all();
+      const name = p.metadata?.name as string;
+      if (e === 'delete' || generations.get(name) !== p.metadata?.generation || !generations.has(name)) gw.all();
+      if (e === 'delete') generations.delete(name);
+      else generations.set(name, p.metadata?.generation);
       h.pool(e, p);
     },
     namespace: (e, n) => {
