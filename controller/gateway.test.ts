@@ -161,6 +161,20 @@ describe('bad input ends in a condition, and loses nothing', () => {
     }
   });
 
+  it('its class\'s pool deleted: the Gateway, its member Service and its LB stay exactly as they were', async () => {
+    const h = await harness([gateway('edge', [{ name: 'a', port: 9300 }]), tcpRoute('r', 'edge', [{ name: 'one', port: 8080 }]), backend('one'), backendSlice('one', ['10.0.0.1'])]);
+    try {
+      await h.converge();
+      const before = { gw: gw(h, 'edge').status, svc: h.service(APP, memberServiceName('edge'))?.spec, lb: lbs(h).map((l) => l.spec?.ports), route: (h.api.object('TCPRoute', APP, 'r') as RouteObject).status };
+      h.api.remove('LoadBalancerPool', undefined, 'gw');
+      await h.converge();
+      assert.equal(cond((h.api.object('GatewayClass', undefined, 'shared') as GatewayClassObject).status?.conditions, 'Accepted')?.status, 'False');
+      assert.deepEqual({ gw: gw(h, 'edge').status, svc: h.service(APP, memberServiceName('edge'))?.spec, lb: lbs(h).map((l) => l.spec?.ports), route: (h.api.object('TCPRoute', APP, 'r') as RouteObject).status }, before);
+    } finally {
+      await h.stop();
+    }
+  });
+
   it('a namespace the class\'s pool does not admit: the Gateway is not Programmed and says why; it widens nothing', async () => {
     const h = await startHarness([
       namespaceObj(APP), namespaceObj('tenant'),

@@ -129,13 +129,18 @@ async function keepBackends(ctx: GatewayContext, routes: RouteObject[]): Promise
   return keys;
 }
 
-/** The Gateway of ours a key names, with its class's pool; undefined when it is not ours (or gone). */
-function ourGateway(ctx: GatewayContext, key: string): { gw: GatewayObject; pool: string | null } | undefined {
+/**
+ * The Gateway of ours a key names, with its class's pool; undefined when it
+ * is not ours (or gone); 'frozen' when its class is ours but not accepted
+ * (its pool missing or broken): such a Gateway is left exactly as it is —
+ * member Service, slices, status — as a broken pool's LBs are.
+ */
+function ourGateway(ctx: GatewayContext, key: string): { gw: GatewayObject; pool: string | null } | 'frozen' | undefined {
   const gw = ctx.gateways.gateway(key);
   const cls = ctx.gateways.ours(gw?.spec?.gatewayClassName);
   if (gw === undefined || cls === undefined) return undefined;
   const p = poolOf(ctx, cls);
-  return 'problem' in p ? undefined : { gw, pool: p.pool };
+  return 'problem' in p ? 'frozen' : { gw, pool: p.pool };
 }
 
 function routesOn(ctx: GatewayContext, gw: GatewayObject, ls: ListenerAnalysis[], look: Lookups): RouteOnGateway[] {
@@ -153,6 +158,7 @@ function routesOn(ctx: GatewayContext, gw: GatewayObject, ls: ListenerAnalysis[]
 export async function reconcileGateway(ctx: GatewayContext, key: string): Promise<Outcome> {
   const [ns, name] = key.split('/') as [string, string];
   const ours = ourGateway(ctx, key);
+  if (ours === 'frozen') return;
   if (ours === undefined) {
     await deleteMemberService(ctx, ns, name);
     ctx.gateways.setBackends(key, new Set());
@@ -270,6 +276,11 @@ export async function reconcileRoute(ctx: GatewayContext, kind: RouteKind, key: 
     seen.add(id);
     const ours = ourGateway(ctx, `${r.namespace}/${r.name}`);
     if (ours === undefined) continue;
+    if (ours === 'frozen') {
+      const kept = (route.status?.parents ?? []).find((x) => x.controllerName === CONTROLLER_NAME && x.parentRef.name === r.name && (x.parentRef.namespace ?? route.metadata?.namespace) === r.namespace && x.parentRef.sectionName === p.sectionName && x.parentRef.port === p.port);
+      if (kept !== undefined) ourParents.push(kept);
+      continue;
+    }
     const look = await lookups(ctx, [ours.gw]);
     const att = attach(route, p, ours.gw, analyseListeners(ours.gw, look), look);
     const { resolved, backends } = resolveBackends(route, look);
