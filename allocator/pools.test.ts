@@ -72,6 +72,17 @@ describe('parsePool', () => {
     assert.match(r.problems.join(), /nlb-target-type ip cannot work for a shared LB .* use instance/);
   });
 
+  it('refuses MetalLB\'s allow-shared-ip in a template (either spelling), and keeps its address-pool annotation', () => {
+    for (const a of ['metallb.io/allow-shared-ip', 'metallb.universe.tf/allow-shared-ip']) {
+      const r = parsePool(manifest({ provider: 'metallb', template: { annotations: { [a]: 'k' } } }));
+      assert.ok(!r.ok);
+      assert.match(r.problems.join(), /allow-shared-ip would put the pool's LBs on one address/);
+    }
+    const ok = parsePool(manifest({ provider: 'metallb', template: { annotations: { 'metallb.io/address-pool': 'edge' } } }));
+    assert.ok(ok.ok);
+    assert.equal(ok.pool.template.annotations['metallb.io/address-pool'], 'edge');
+  });
+
   it('refuses a template with externalTrafficPolicy Local, and says why', () => {
     const r = parsePool(manifest({ template: { externalTrafficPolicy: 'Local' } }));
     assert.ok(!r.ok);

@@ -125,6 +125,13 @@ export function parsePool(obj: unknown): PoolParse {
   }
   const quotas = parseQuotas(spec.quotas, problems);
   const template = parseTemplate(spec.template, problems);
+  // MetalLB puts LoadBalancer Services carrying one allow-shared-ip key on one address when their ports differ
+  // (controller/service.go, AnnotationAllowSharedIP): every LB of the pool would then share an address, and
+  // sharedlb's placement — two LBs are two addresses, so one port number serves two members — would not hold.
+  const sharedIP = Object.keys(template.annotations).find((a) => a === 'metallb.io/allow-shared-ip' || a === 'metallb.universe.tf/allow-shared-ip');
+  if (sharedIP !== undefined) {
+    problems.push(`spec.template.annotations: ${sharedIP} would put the pool's LBs on one address, where sharedlb places members on the understanding that two LBs are two addresses; remove it (sharing is what sharedlb does)`);
+  }
   if (provider === 'aws-nlb' && template.annotations[AWS_TARGET_TYPE]?.trim().toLowerCase() === 'ip') {
     // kubernetes-sigs/aws-load-balancer-controller pkg/backend/endpoint_resolver.go: endpoints whose
     // targetRef is not a Pod are skipped, and the Pod is looked up in the Service's own namespace.

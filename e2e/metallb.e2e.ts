@@ -21,6 +21,9 @@ const LB_NS = 'sharedlb-metallb';
 const POOL = 'e2e-metallb';
 /** Two addresses on the client's link: enough for two LBs, and a third to find the pool exhausted. */
 const ADDRESSES = ['10.201.0.100', '10.201.0.101'];
+/** The one address of MetalLB's pool `named`, which hands out nothing unless asked for it. */
+const NAMED = '10.201.0.110';
+const NAMED_POOL = 'e2e-metallb-named';
 const figures: Record<string, unknown> = {};
 
 interface Pod { metadata: { name: string }; spec?: { nodeName?: string }; status: { conditions?: Array<{ type: string; status: string }> } }
@@ -53,7 +56,7 @@ describe('MetalLB announces the shared LBs, and traffic arrives by ARP', { timeo
    * declares how it may be reached (`spec`) is a LoadBalancer-class member:
    * externalTrafficPolicy is a field of LoadBalancer Services only.
    */
-  async function member(name: string, tcp: number, udp: number | null, spec: Record<string, unknown> = {}): Promise<void> {
+  async function member(name: string, tcp: number, udp: number | null, spec: Record<string, unknown> = {}, pool = POOL): Promise<void> {
     await admin().post(`/apis/apps/v1/namespaces/${ns}/deployments`, {
       metadata: { name },
       spec: {
@@ -71,7 +74,7 @@ describe('MetalLB announces the shared LBs, and traffic arrives by ARP', { timeo
       },
     });
     await admin().post(`/api/v1/namespaces/${ns}/services`, {
-      metadata: { name, annotations: { 'sharedlb.io/enabled': 'true', 'sharedlb.io/pool': POOL } },
+      metadata: { name, annotations: { 'sharedlb.io/enabled': 'true', 'sharedlb.io/pool': pool } },
       spec: {
         selector: { app: name }, ports: [{ name: 'tcp', port: tcp, protocol: 'TCP' }, ...(udp === null ? [] : [{ name: 'udp', port: udp, protocol: 'UDP' }])],
         ...(Object.keys(spec).length > 0 ? { type: 'LoadBalancer', loadBalancerClass: 'sharedlb.io/shared', ...spec } : {}),
@@ -94,12 +97,18 @@ describe('MetalLB announces the shared LBs, and traffic arrives by ARP', { timeo
     const crd = (kind: string, name: string, spec: unknown) => admin().post(`/apis/metallb.io/v1beta1/namespaces/${METALLB_NS}/${kind}`, { apiVersion: 'metallb.io/v1beta1', kind: kind === 'ipaddresspools' ? 'IPAddressPool' : 'L2Advertisement', metadata: { name }, spec });
     await eventually('MetalLB\'s CRDs served', () => admin().get(`/apis/metallb.io/v1beta1/namespaces/${METALLB_NS}/ipaddresspools`), 60_000, 500);
     await crd('ipaddresspools', 'lab', { addresses: [`${ADDRESSES[0]}-${ADDRESSES[1]}`] });
+    // Given only to Services that ask for it by name (a pool template's metallb.io/address-pool).
+    await crd('ipaddresspools', 'named', { addresses: [`${NAMED}/32`], autoAssign: false });
     // On the node's link to the client, where the client resolves the addresses by ARP.
-    await crd('l2advertisements', 'lab', { ipAddressPools: ['lab'], interfaces: ['client0'] });
+    await crd('l2advertisements', 'lab', { ipAddressPools: ['lab', 'named'], interfaces: ['client0'] });
     await createPool(POOL, {
       provider: 'metallb', maxPortsPerLB: 10, portRange: { from: 22000, to: 22100 }, emptyLoadBalancerGraceSeconds: 1,
       template: { loadBalancerClass: METALLB_CLASS },
       classes: { allow: ['externalTrafficPolicy', 'sessionAffinity'], max: 3 },
+    });
+    await createPool(NAMED_POOL, {
+      provider: 'metallb', maxPortsPerLB: 10, portRange: { from: 22000, to: 22100 }, emptyLoadBalancerGraceSeconds: 1,
+      template: { loadBalancerClass: METALLB_CLASS, annotations: { 'metallb.io/address-pool': 'named' } },
     });
     await admin().post('/api/v1/namespaces', { metadata: { name: LB_NS } }).catch(() => undefined);
     ctl = await startController(LB_NS);
@@ -110,6 +119,7 @@ describe('MetalLB announces the shared LBs, and traffic arrives by ARP', { timeo
     await ctl?.stop();
     if (ns !== '') await deleteNamespace(ns);
     await deletePool(POOL);
+    await deletePool(NAMED_POOL);
     await admin().delete(`/api/v1/namespaces/${LB_NS}`).catch(() => undefined);
     uninstallMetalLB();
     await node.stop();
@@ -164,6 +174,11 @@ describe('MetalLB announces the shared LBs, and traffic arrives by ARP', { timeo
       return r.startsWith('error') ? undefined : r;
     }, 60_000, 250);
     assert.match(peer, /:10\.201\.0\.2$/, `the pod saw ${peer}`);
+    // What MetalLB's speaker reads to announce a Local LB from a node (layer2Controller.ShouldAnnounce,
+    // nodesWithEndpoint): the LB's slices, found by kubernetes.io/service-name, with a ready endpoint on that node.
+    const lb = (await service('local')).metadata.annotations?.['sharedlb.io/load-balancer']?.split('/')[1] as string;
+    const slices = await admin().get<{ items: Array<{ endpoints?: Array<{ nodeName?: string; conditions?: { ready?: boolean } }> }> }>(`/apis/discovery.k8s.io/v1/namespaces/${LB_NS}/endpointslices?labelSelector=${encodeURIComponent(`kubernetes.io/service-name=${lb}`)}`);
+    assert.deepEqual(slices.items.flatMap((x) => (x.endpoints ?? []).map((e) => [e.nodeName, e.conditions?.ready])), [[KUBELET_NODE, true]]);
   });
 
   it('with MetalLB\'s pool exhausted, a member on a new LB waits for an address, and nothing else is harmed', async () => {
@@ -181,6 +196,15 @@ describe('MetalLB announces the shared LBs, and traffic arrives by ARP', { timeo
     for (const m of ['alpha', 'local']) assert.equal(await reason(m), 'Allocated');
     const alpha = await addressOf('alpha');
     assert.equal(await probe('tcp', alpha.host, alpha.port), (await pods(ns, 'app=alpha'))[0]?.metadata.name);
+  });
+
+  it('a pool template\'s metallb.io/address-pool is honoured: its LBs take their address from the MetalLB pool it names', async () => {
+    await member('named', 8084, null, {}, NAMED_POOL);
+    await eventually('named Allocated', async () => (await reason('named')) === 'Allocated', 60_000, 250);
+    const a = await addressOf('named');
+    assert.equal(a.host, NAMED);
+    const pod = (await pods(ns, 'app=named'))[0]?.metadata.name as string;
+    await eventually('named answers', async () => (await probe('tcp', a.host, a.port)) === pod, 60_000, 250);
   });
 
   it('the address is reached by MetalLB\'s announcement: with no speaker running, a client that asks finds nobody', async () => {
