@@ -188,6 +188,7 @@ export const PROFILES: Readonly<Record<ProviderName, Profile>> = {
       'MetalLB gives each LoadBalancer Service of its class an address and forwards nothing itself: ports, protocols and TCP+UDP on one port are kube-proxy\'s (controller/service.go).',
       'It announces an address only while the Service has an active endpoint, read from the EndpointSlices labelled kubernetes.io/service-name with its name — the label sharedlb\'s mirrors carry (internal/k8s/epslices/endpoint_slices.go, speaker/layer2_controller.go ShouldAnnounce); with externalTrafficPolicy Local, only from nodes holding one.',
       'A Service it cannot address gets no status and a Warning event AllocationFailed (controller/service.go): its members wait (WaitingForAddress) and point at that event.',
+      'A pool template may name its address pool (metallb.io/address-pool); allow-shared-ip is refused: it would put every LB of the pool on one address (controller/service.go).',
     ],
     unconfirmed: ['maxPortsPerLB 250 is a sharedlb default; MetalLB itself sets no per-LB limit.'],
     sources: ['metallb/metallb@7938d3f', 'go.universe.tf/metallb v0.15.2 (run in the lab: e2e/metallb.e2e.ts)'],
