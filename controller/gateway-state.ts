@@ -43,7 +43,7 @@ export interface GatewayEvents {
   relist(informer: string): void;
 }
 
-export const routeKey = (kind: RouteKind, key: string): string => `${kind}/${key}`;
+const routeKey = (kind: RouteKind, key: string): string => `${kind}/${key}`;
 
 export class GatewayState {
   readonly classes: ResilientInformer<GatewayClassObject>;

@@ -15,10 +15,10 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { down, KUBECONFIG, KUBECTL_DIR, LOGS, NODE_IP, readState, ROOT, up } from './cluster.ts';
+import { down, KUBECONFIG, LOGS, NODE_IP, readState, ROOT, up } from './cluster.ts';
 import { buildConformance, conformanceImages, crdDir, GATEWAY_API_VERSION, SUITE } from './conformance-build.ts';
 import { createPool, deletePool, installCRD, startController } from './controller-harness.ts';
-import { admin, eventually } from './kube.ts';
+import { admin, eventually, kubectl } from './kube.ts';
 import { LabNode } from './node.ts';
 
 const REPO = join(import.meta.dirname, '..');
@@ -32,12 +32,6 @@ const SKIPPED: Record<string, string> = {
   UDPRouteWeightedRouting: 'as TCPRouteWeightedRouting: kube-proxy cannot weight endpoints',
 };
 const log = (m: string): void => void process.stderr.write(`conformance: ${m}\n`);
-
-function kubectl(args: string[]): string {
-  const r = spawnSync(join(KUBECTL_DIR, 'kubectl'), args, { encoding: 'utf8', env: { ...process.env, KUBECONFIG } });
-  if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
 
 /** A pod on the node, and from inside its network namespace, a connection to a public resolver: it must fail, and the egress lock must have counted it. */
 async function proveNoEgress(node: LabNode): Promise<number> {

@@ -4,9 +4,18 @@
 // real EndpointSlices for the Services that select them.
 
 import { KubeConfig } from '@kubernetes/client-node';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, restClient, type Rest } from '../controller/kube-rest.ts';
-import { KUBECONFIG, NODE_IP, NODE_NAME } from './cluster.ts';
+import { KUBECONFIG, KUBECTL_DIR, NODE_IP, NODE_NAME } from './cluster.ts';
+
+/** The lab's kubectl as an admin, waited for; a failure says which command and what it printed. */
+export function kubectl(args: string[], input?: string): string {
+  const r = spawnSync(join(KUBECTL_DIR, 'kubectl'), args, { encoding: 'utf8', input, env: { ...process.env, KUBECONFIG } });
+  if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
 
 export function adminKubeConfig(): KubeConfig {
   const kc = new KubeConfig();

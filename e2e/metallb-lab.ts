@@ -17,12 +17,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { KUBECONFIG, KUBECTL_DIR, ROOT } from './cluster.ts';
+import { kubectl } from './kube.ts';
 import { buildWhenChanged, go, moduleDir } from './go-build.ts';
 import type { ImageSpec } from './images.ts';
 
 const DIR = join(import.meta.dirname, 'metallb');
 const OUT = join(ROOT, 'bin', 'metallb');
-export const METALLB_VERSION = 'v0.15.2';
+const METALLB_VERSION = 'v0.15.2';
 export const METALLB_CLASS = 'metallb.io/lab';
 export const METALLB_NS = 'metallb-system';
 
@@ -53,12 +54,6 @@ export function labManifest(): string {
     }
   }
   return docs.map((d) => stringify(d)).join('---\n');
-}
-
-export function kubectl(args: string[], input?: string): string {
-  const r = spawnSync(join(KUBECTL_DIR, 'kubectl'), args, { encoding: 'utf8', input, env: { ...process.env, KUBECONFIG } });
-  if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
 }
 
 /** MetalLB's objects applied; its pools and advertisements are the caller's. */

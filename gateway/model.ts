@@ -266,7 +266,7 @@ const createdOf = (r: RouteObject): string => {
 };
 
 /** The specification's tie-break for routes competing for one listener: the oldest, then by namespace/name. */
-export function oldestFirst(a: RouteObject, b: RouteObject): number {
+function oldestFirst(a: RouteObject, b: RouteObject): number {
   const ta = Date.parse(createdOf(a));
   const tb = Date.parse(createdOf(b));
   if (ta !== tb) return (Number.isNaN(ta) ? Infinity : ta) - (Number.isNaN(tb) ? Infinity : tb);
