@@ -2,12 +2,13 @@
 // routes sharedlb serves and ReferenceGrants, each by list+watch, with the
 // index the reconciles need (which routes name which Gateway, which
 // Gateways forward to which Service). Started only where the API server
-// serves gateway.networking.k8s.io (see gatewayApiServed).
+// serves gateway.networking.k8s.io (see gatewayApiUsable).
 
 import { parentRefOf } from '../gateway/model.ts';
 import { CONTROLLER_NAME, GATEWAY_GROUP, objectKey, type GatewayClassObject, type GatewayObject, type ReferenceGrantObject, ROUTE_KINDS, type RouteKind, type RouteObject } from '../gateway/types.ts';
 import { ResilientInformer, type InformerEvent, type WatchFn } from './informer.ts';
 import { ApiError, type Rest } from './kube-rest.ts';
+import { entry } from '../allocator/collections.ts';
 
 const V1 = `/apis/${GATEWAY_GROUP}/v1`;
 const ROUTE_PATHS: Record<RouteKind, string> = { TCPRoute: `${V1}/tcproutes`, UDPRoute: `${V1}/udproutes`, HTTPRoute: `${V1}/httproutes` };
@@ -53,8 +54,9 @@ export class GatewayState {
   /** Gateway key → route keys (kind/ns/name) naming it, as of each route's last event. */
   private readonly byGateway = new Map<string, Set<string>>();
   private readonly parentsOf = new Map<string, string[]>();
-  /** Gateway key → the backend Services (ns/name) its last reconcile forwarded to or looked for. */
+  /** Gateway key → the backend Services (ns/name) its last reconcile forwarded to or looked for, and back: every Service and slice event asks. */
   private readonly backendsOf = new Map<string, Set<string>>();
+  private readonly usersOf = new Map<string, Set<string>>();
 
   constructor(watch: WatchFn, rest: Rest, h: GatewayEvents, relistSeconds = 300) {
     const common = { watch, rest, relistSeconds, onRestart: h.restart, onRelist: h.relist };
@@ -98,11 +100,7 @@ export class GatewayState {
     const before = this.parentsOf.get(key) ?? [];
     const after = e === 'delete' ? [] : [...new Set((r.spec?.parentRefs ?? []).map((p) => parentRefOf(r, p)).filter((p) => p.group === GATEWAY_GROUP && p.kind === 'Gateway').map((p) => `${p.namespace}/${p.name}`))];
     for (const g of before) this.byGateway.get(g)?.delete(key);
-    for (const g of after) {
-      const s = this.byGateway.get(g) ?? new Set<string>();
-      s.add(key);
-      this.byGateway.set(g, s);
-    }
+    for (const g of after) entry(this.byGateway, g, () => new Set<string>()).add(key);
     if (after.length > 0) this.parentsOf.set(key, after);
     else this.parentsOf.delete(key);
     return [...new Set([...before, ...after])];
@@ -144,12 +142,18 @@ export class GatewayState {
   }
 
   setBackends(gatewayKey: string, services: Set<string>): void {
+    for (const svc of this.backendsOf.get(gatewayKey) ?? []) {
+      const users = this.usersOf.get(svc);
+      users?.delete(gatewayKey);
+      if (users?.size === 0) this.usersOf.delete(svc);
+    }
     if (services.size === 0) this.backendsOf.delete(gatewayKey);
     else this.backendsOf.set(gatewayKey, services);
+    for (const svc of services) entry(this.usersOf, svc, () => new Set<string>()).add(gatewayKey);
   }
 
   /** Gateways whose last reconcile read the Service (as a backend, found or not). */
   gatewaysUsing(service: string): string[] {
-    return [...this.backendsOf].filter(([, s]) => s.has(service)).map(([g]) => g);
+    return [...(this.usersOf.get(service) ?? [])];
   }
 }

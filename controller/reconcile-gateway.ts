@@ -8,7 +8,7 @@ import { serviceKey } from '../allocator/members.ts';
 import { POOL_KIND } from '../allocator/pools.ts';
 import {
   analyseListeners, attach, gatewayConditions, listenerStatuses, type ListenerAnalysis, type Lookups, parentRefOf,
-  type Placement, type PortPlan, portPlans, programmedReason, resolveBackends, type RouteOnGateway,
+  type Placement, type PortPlan, portPlans, programmedReason, resolveBackends, type RouteOnGateway, weightsUnequal,
 } from '../gateway/model.ts';
 import { type Condition, CONTROLLER_NAME, GATEWAY_GROUP, type GatewayClassObject, type GatewayObject, objectKey, type RouteKind, type RouteObject, type RouteParentStatus, type SecretVerdict } from '../gateway/types.ts';
 import type { EventRecorder } from './events.ts';
@@ -67,6 +67,11 @@ function canonical(v: unknown): string {
   return JSON.stringify(v, (_k, x: unknown) => (x !== null && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x));
 }
 const same = (a: unknown, b: unknown): boolean => canonical(a) === canonical(b);
+/** The same status but for when its conditions last changed. */
+const sameButTimes = (a: unknown, b: unknown): boolean => {
+  const strip = (v: unknown): unknown => JSON.parse(JSON.stringify(v ?? {}, (k, x) => (k === 'lastTransitionTime' ? undefined : x)));
+  return same(strip(a), strip(b));
+};
 
 /** A status write over the version read; an object deleted meanwhile needs none. */
 async function patchStatus(rest: Rest, path: string, resourceVersion: string | undefined, status: unknown): Promise<void> {
@@ -91,20 +96,21 @@ export async function reconcileGatewayClass(ctx: GatewayContext, name: string): 
     ? { type: 'Accepted', status: 'False', reason: 'InvalidParameters', message: p.problem, observedGeneration: gen }
     : { type: 'Accepted', status: 'True', reason: 'Accepted', message: `Gateways of this class get ports on shared LBs of ${p.pool === null ? 'the default pool' : `LoadBalancerPool ${p.pool}`}`, observedGeneration: gen };
   const status = { conditions: stamped([accepted], c.status?.conditions, now()), supportedFeatures: SUPPORTED_FEATURES.map((f) => ({ name: f })) };
-  const have = { conditions: c.status?.conditions?.map(({ lastTransitionTime: _t, ...x }) => x), supportedFeatures: c.status?.supportedFeatures };
-  if (same(have, { conditions: [accepted], supportedFeatures: status.supportedFeatures })) return;
+  if (sameButTimes({ conditions: c.status?.conditions, supportedFeatures: c.status?.supportedFeatures }, status)) return;
   await patchStatus(ctx.rest, `${GATEWAY_PATHS.classes}/${name}`, c.metadata?.resourceVersion, status);
 }
 
-/** Lookups for the model, with the Secrets the Gateways' HTTPS listeners name read first. */
-async function lookups(ctx: GatewayContext, gws: GatewayObject[]): Promise<Lookups> {
+/**
+ * Lookups for the model, from the caches; with `secretsOf`, the Secrets its
+ * HTTPS listeners name are read first. Only a Gateway's own status needs
+ * them: whether a route attaches does not depend on a listener's certificate.
+ */
+async function lookups(ctx: GatewayContext, secretsOf?: GatewayObject): Promise<Lookups> {
   const verdicts = new Map<string, SecretVerdict>();
-  for (const gw of gws) {
-    for (const l of gw.spec?.listeners ?? []) {
-      for (const r of l.protocol === 'HTTPS' ? (l.tls?.certificateRefs ?? []) : []) {
-        const k = `${r.namespace ?? gw.metadata?.namespace}/${r.name}`;
-        if (!verdicts.has(k)) verdicts.set(k, await secretVerdict(ctx.rest, ...(k.split('/') as [string, string])));
-      }
+  for (const l of secretsOf?.spec?.listeners ?? []) {
+    for (const r of l.protocol === 'HTTPS' ? (l.tls?.certificateRefs ?? []) : []) {
+      const k = `${r.namespace ?? secretsOf?.metadata?.namespace}/${r.name}`;
+      if (!verdicts.has(k)) verdicts.set(k, await secretVerdict(ctx.rest, ...(k.split('/') as [string, string])));
     }
   }
   const { state } = ctx;
@@ -167,7 +173,7 @@ export async function reconcileGateway(ctx: GatewayContext, key: string): Promis
   const { gw, pool } = ours;
   const routes = ctx.gateways.routesOf(key);
   ctx.gateways.setBackends(key, await keepBackends(ctx, routes));
-  const look = await lookups(ctx, [gw]);
+  const look = await lookups(ctx, gw);
   const ls = analyseListeners(gw, look);
   const onGw = routesOn(ctx, gw, ls, look);
   const plans = portPlans(ls, onGw, look);
@@ -257,8 +263,7 @@ async function writeGatewayStatus(ctx: GatewayContext, gw: GatewayObject, ls: Li
   const t = now();
   const listeners = listenerStatuses(gw, ls, attached, placement).map((l) => ({ ...l, conditions: stamped(l.conditions, gw.status?.listeners?.find((x) => x.name === l.name)?.conditions, t) }));
   const status = { addresses: placement.programmed ? placement.addresses : [], conditions: stamped(gatewayConditions(gw, ls, placement), gw.status?.conditions, t), listeners };
-  const strip = (s: typeof status | GatewayObject['status']): unknown => JSON.parse(JSON.stringify(s ?? {}, (k, v) => (k === 'lastTransitionTime' ? undefined : v)));
-  if (same(strip(status), strip({ addresses: gw.status?.addresses ?? [], conditions: gw.status?.conditions ?? [], listeners: gw.status?.listeners ?? [] }))) return;
+  if (sameButTimes(status, { addresses: gw.status?.addresses ?? [], conditions: gw.status?.conditions ?? [], listeners: gw.status?.listeners ?? [] })) return;
   await patchStatus(ctx.rest, namespaced(GATEWAY_PATHS.gateways, objectKey(gw)), gw.metadata?.resourceVersion, status);
 }
 
@@ -267,6 +272,9 @@ export async function reconcileRoute(ctx: GatewayContext, kind: RouteKind, key: 
   const route = ctx.gateways.route(kind, key);
   if (route === undefined) return;
   await keepBackends(ctx, [route]);
+  // The same for every parent: a route's backends do not depend on the Gateway it attaches to.
+  const look = await lookups(ctx);
+  const { resolved, backends } = resolveBackends(route, look);
   const ourParents: RouteParentStatus[] = [];
   const seen = new Set<string>();
   for (const p of route.spec?.parentRefs ?? []) {
@@ -276,25 +284,23 @@ export async function reconcileRoute(ctx: GatewayContext, kind: RouteKind, key: 
     seen.add(id);
     const ours = ourGateway(ctx, `${r.namespace}/${r.name}`);
     if (ours === undefined) continue;
+    const parentRef = { group: r.group, kind: r.kind, namespace: r.namespace, name: r.name, ...(p.sectionName !== undefined ? { sectionName: p.sectionName } : {}), ...(p.port !== undefined ? { port: p.port } : {}) };
     if (ours === 'frozen') {
-      const kept = (route.status?.parents ?? []).find((x) => x.controllerName === CONTROLLER_NAME && x.parentRef.name === r.name && (x.parentRef.namespace ?? route.metadata?.namespace) === r.namespace && x.parentRef.sectionName === p.sectionName && x.parentRef.port === p.port);
+      const kept = (route.status?.parents ?? []).find((x) => x.controllerName === CONTROLLER_NAME && same(x.parentRef, parentRef));
       if (kept !== undefined) ourParents.push(kept);
       continue;
     }
-    const look = await lookups(ctx, [ours.gw]);
     const att = attach(route, p, ours.gw, analyseListeners(ours.gw, look), look);
-    const { resolved, backends } = resolveBackends(route, look);
     const conditions = [att.accepted, resolved];
-    if (new Set(backends.map((b) => b.weight)).size > 1) {
+    if (weightsUnequal(backends)) {
       conditions.push({ type: 'sharedlb.io/WeightsHonoured', status: 'False', reason: 'UnequalWeights', message: 'kube-proxy picks uniformly among a port\'s endpoints: backends with weight above 0 share traffic by endpoint count, not by weight', observedGeneration: route.metadata?.generation });
     }
-    ourParents.push({ parentRef: { group: r.group, kind: r.kind, namespace: r.namespace, name: r.name, ...(p.sectionName !== undefined ? { sectionName: p.sectionName } : {}), ...(p.port !== undefined ? { port: p.port } : {}) }, controllerName: CONTROLLER_NAME, conditions });
+    ourParents.push({ parentRef, controllerName: CONTROLLER_NAME, conditions });
   }
   const others = (route.status?.parents ?? []).filter((x) => x.controllerName !== CONTROLLER_NAME);
   const mine = (route.status?.parents ?? []).filter((x) => x.controllerName === CONTROLLER_NAME);
   const t = now();
   const parents = [...others, ...ourParents.map((x) => ({ ...x, conditions: stamped(x.conditions, mine.find((m) => same(m.parentRef, x.parentRef))?.conditions, t) }))];
-  const strip = (v: unknown): unknown => JSON.parse(JSON.stringify(v, (k, x) => (k === 'lastTransitionTime' ? undefined : x)));
-  if (same(strip(parents), strip(route.status?.parents ?? []))) return;
+  if (sameButTimes(parents, route.status?.parents ?? [])) return;
   await patchStatus(ctx.rest, namespaced(GATEWAY_PATHS.routes[kind], key), route.metadata?.resourceVersion, { parents });
 }

@@ -7,7 +7,6 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { createPool, deletePool, installCRD, startController, type RunningController } from './controller-harness.ts';
@@ -16,7 +15,6 @@ import { buildMetalLB, installMetalLB, METALLB_CLASS, METALLB_NS, metallbImages,
 import { KUBELET_NODE, LabNode } from './node.ts';
 
 const run = promisify(execFile);
-const E2E = import.meta.dirname;
 const LB_NS = 'sharedlb-metallb';
 const POOL = 'e2e-metallb';
 /** Two addresses on the client's link: enough for two LBs, and a third to find the pool exhausted. */
@@ -38,10 +36,7 @@ describe('MetalLB announces the shared LBs, and traffic arrives by ARP', { timeo
   let ns = '';
 
   const pods = async (n: string, selector: string): Promise<Pod[]> => (await admin().get<{ items: Pod[] }>(`/api/v1/namespaces/${n}/pods?labelSelector=${encodeURIComponent(selector)}`)).items;
-  const probe = async (mode: 'tcp' | 'udp' | 'peer', host: string, port: number): Promise<string> => {
-    const r = await run('ip', ['netns', 'exec', node.net.client, process.execPath, join(E2E, 'probe.ts'), mode, host, String(port)], { encoding: 'utf8' }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
-    return r.stdout.trim();
-  };
+  const probe = (mode: 'tcp' | 'udp' | 'peer', host: string, port: number): Promise<string> => node.net.probe(mode, host, port);
   const service = (name: string): Promise<Svc> => admin().get<Svc>(`/api/v1/namespaces/${ns}/services/${name}`);
   const reason = async (name: string): Promise<string | undefined> => (await service(name)).status?.conditions?.find((c) => c.type === 'sharedlb.io/Ready')?.reason;
   /** host and port of a member's TCP address. */

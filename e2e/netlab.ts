@@ -7,7 +7,8 @@
 //   node ns ── 169.254.1.1 ─ veth ─ pod IP/32 ── pod ns (echo server)
 //   node ns ── 10.201.0.1/24 ─ veth ─ 10.201.0.2/24 ── client ns
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NODE_IP, NODE_NAME, ROOT, ROOT_IP } from './cluster.ts';
@@ -146,6 +147,13 @@ export class NetLab {
   egressDropped(): number {
     const out = run('ip', ['netns', 'exec', this.node, 'nft', 'list', 'counter', 'inet', 'lab-egress', 'outside']);
     return Number(/packets (\d+)/.exec(out)?.[1] ?? Number.NaN);
+  }
+
+  /** What e2e/probe.ts prints, run in the client namespace ("error: …" when nothing answers within its 2 s). */
+  async probe(mode: 'tcp' | 'udp' | 'peer', host: string, port: number): Promise<string> {
+    const r = await promisify(execFile)('ip', ['netns', 'exec', this.client, process.execPath, join(import.meta.dirname, 'probe.ts'), mode, host, String(port)], { encoding: 'utf8' })
+      .catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
+    return r.stdout.trim();
   }
 
   /** Let the node reach the API server, which listens on the root namespace's loopback only. */

@@ -19,7 +19,6 @@ import { KUBELET_NODE, LabNode } from './node.ts';
 
 const run = promisify(execFile);
 const REPO = join(import.meta.dirname, '..');
-const E2E = import.meta.dirname;
 const SYSTEM_NS = 'sharedlb-system';
 const figures: Record<string, unknown> = {};
 
@@ -177,10 +176,7 @@ describe('a real node runs what an admin installs', { timeout: 600_000 }, () => 
     const port = Number(rest?.split('/')[0]);
     // Ready by its own readiness probe, run by the kubelet.
     const pod = await eventually('the backend pod Ready', async () => (await admin().get<{ items: Pod[] }>(`/api/v1/namespaces/${ns}/pods?labelSelector=app%3Dweb`)).items.find(podReady), 60_000, 500);
-    await eventually(`tcp ${address} answers from ${pod.metadata.name}`, async () => {
-      const r = await run('ip', ['netns', 'exec', node.net.client, process.execPath, join(E2E, 'probe.ts'), 'tcp', host as string, String(port)], { encoding: 'utf8' }).catch(() => ({ stdout: '' }));
-      return r.stdout.trim() === pod.metadata.name;
-    }, 30_000, 500);
+    await eventually(`tcp ${address} answers from ${pod.metadata.name}`, async () => (await node.net.probe('tcp', host as string, port)) === pod.metadata.name, 30_000, 500);
     figures.memberAddress = address;
   });
 

@@ -99,7 +99,7 @@ function certificateProblem(gw: GatewayObject, l: Listener, look: Lookups): List
  * only the transport tells them apart: listeners of one transport on one
  * port are a conflict unless all are HTTP (or all HTTPS) with distinct
  * hostnames — which the specification allows, and which then share the LB
- * port (routes on such a port are not served: see servingRoute).
+ * port (HTTPRoutes on such a port are not served: see l7Needs).
  */
 function conflicts(listeners: Listener[]): Map<string, ListenerAnalysis['conflicted']> {
   const out = new Map<string, ListenerAnalysis['conflicted']>();
@@ -216,9 +216,11 @@ export interface ResolvedBackend {
   name: string;
   /** The Service port's name: what its EndpointSlices' ports are called. */
   portName: string;
-  protocol: string;
   weight: number;
 }
+
+/** Weights the data path cannot honour: kube-proxy shares a port's traffic by endpoint, not by backend. */
+export const weightsUnequal = (backends: ResolvedBackend[]): boolean => new Set(backends.map((b) => b.weight)).size > 1;
 
 /** The route's ResolvedRefs condition and the backends traffic may go to (weight 0 and unresolved refs excluded). */
 export function resolveBackends(route: RouteObject, look: Lookups): { resolved: Condition; backends: ResolvedBackend[] } {
@@ -234,7 +236,7 @@ export function resolveBackends(route: RouteObject, look: Lookups): { resolved: 
     }
   }
   // The specification's order: a kind we cannot read, then a reference not permitted, then one not found.
-  const order = ['InvalidKind', 'RefNotPermitted', 'BackendNotFound', 'UnsupportedProtocol'];
+  const order = ['InvalidKind', 'RefNotPermitted', 'BackendNotFound'];
   problems.sort((a, b) => order.indexOf(a.reason) - order.indexOf(b.reason));
   const first = problems[0];
   const resolved = first === undefined
@@ -255,7 +257,7 @@ function backendProblem(route: RouteObject, b: BackendRef, transport: Transport,
   if (b.port === undefined) return { reason: 'BackendNotFound', message: `${what}: a Service backend needs a port` };
   const port = svc.ports.find((p) => p.port === b.port && (p.protocol || 'TCP') === transport);
   if (port === undefined) return { reason: 'BackendNotFound', message: `${what}: the Service has no ${transport} port ${b.port}` };
-  return { namespace: ns, name: b.name, portName: port.name, protocol: transport };
+  return { namespace: ns, name: b.name, portName: port.name };
 }
 
 // ---- What the data path serves ---------------------------------------------
@@ -319,7 +321,7 @@ export function portPlans(ls: ListenerAnalysis[], routes: RouteOnGateway[], look
       const { backends } = resolveBackends(r.route, look);
       plan.route = `${r.route.kind}/${nsOf(r.route)}/${r.route.metadata?.name}`;
       plan.backends = backends;
-      plan.unequalWeights = new Set(backends.map((b) => b.weight)).size > 1;
+      plan.unequalWeights = weightsUnequal(backends);
     }
   }
   return [...plans.values()].sort((a, b) => a.port - b.port || (a.protocol < b.protocol ? -1 : 1));
